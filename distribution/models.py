@@ -1,0 +1,1 @@
+"""Releases, feeds, bundles and signing keys (see the releases issue)."""

@@ -1,0 +1,531 @@
+"""The analyst, reviewer and auditor API (``/api/v1/``): one view per operation.
+
+Views check the caller's role, validate the shape of the input with a nested serializer, call
+one service or selector, and serialise the result. Errors are raised, never returned: the
+exception handler in ``hashsync.api`` renders them. Hash values travel only in request bodies,
+never in URLs, so they cannot land in access logs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from hashlist import imports, selectors, services
+from hashlist.algorithms import ALGORITHMS
+from hashlist.audit import verify_chain
+from hashlist.models import (
+    AgeGroup,
+    AuditEvent,
+    Category,
+    ContentType,
+    Entry,
+    EntryStatus,
+    ImportBatch,
+    ImportRowError,
+    IndustryClass,
+    Proposal,
+    ProposalKind,
+    ProposalStatus,
+)
+from hashsync.errors import InvalidInput, NotFound
+from hashsync.pagination import keyset_page
+from hashsync.permissions import has_perm
+
+VIEW_ENTRY = has_perm("hashlist.view_entry")
+VIEW_PROPOSAL = has_perm("hashlist.view_proposal")
+PROPOSE = has_perm("hashlist.propose_change")
+REVIEW = has_perm("hashlist.review_proposal")
+VIEW_IMPORT = has_perm("hashlist.view_importbatch")
+VIEW_AUDIT = has_perm("hashlist.view_auditevent")
+
+ALGORITHM_NAMES = list(ALGORITHMS)
+
+
+def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _choice(choices: type[Any], *, required: bool = False) -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=choices.choices, required=required)
+
+
+class HashSerializer(serializers.Serializer):
+    algorithm = serializers.ChoiceField(choices=ALGORITHM_NAMES)
+    value = serializers.CharField(max_length=2048, trim_whitespace=False)
+
+
+class EntryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    category = serializers.CharField()
+    age_group = serializers.CharField()
+    baseline = serializers.BooleanField(allow_null=True)
+    industry_class = serializers.CharField()
+    content_type = serializers.CharField()
+    source = serializers.CharField()
+    notes = serializers.CharField(help_text="Internal analyst notes; never distributed.")
+    status = serializers.CharField()
+    revision = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    hashes = serializers.SerializerMethodField()
+
+    def get_hashes(self, entry: Entry) -> list[dict[str, str]]:
+        return [
+            {"algorithm": h.algorithm, "value": selectors.hash_canonical(h.algorithm, h.value)}
+            for h in entry.hashes.all()
+        ]
+
+
+class ProposalOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    entry = serializers.IntegerField(source="entry_id", allow_null=True)
+    base_revision = serializers.IntegerField(allow_null=True)
+    payload = serializers.JSONField()
+    comment = serializers.CharField()
+    author = serializers.CharField(source="author.username")
+    reviewer = serializers.CharField(source="reviewer.username", allow_null=True, default=None)
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    review_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    import_batch = serializers.SerializerMethodField()
+
+    def get_import_batch(self, proposal: Proposal) -> int | None:
+        batch = getattr(proposal, "import_batch", None)
+        return batch.pk if batch else None
+
+
+def _entries(rows: Sequence[Entry]) -> list[Any]:
+    return list(EntryOutput(rows, many=True).data)
+
+
+def _proposals(rows: Sequence[Proposal]) -> list[Any]:
+    return list(ProposalOutput(rows, many=True).data)
+
+
+def _page_schema(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
+    return inline_serializer(
+        name=name,
+        fields={"results": item(many=True), "next_after": serializers.IntegerField(allow_null=True)},
+    )
+
+
+PAGE_PARAMS = [
+    OpenApiParameter("after", int, description="Return rows after this key (keyset pagination)."),
+    OpenApiParameter("limit", int, description="Rows per page, 1–1000 (default 100)."),
+]
+
+
+# --- Entries --------------------------------------------------------------------------------
+
+
+class EntryListApi(APIView):
+    permission_classes = [VIEW_ENTRY]
+
+    class FilterSerializer(serializers.Serializer):
+        status = _choice(EntryStatus)
+        category = _choice(Category)
+
+    @extend_schema(
+        parameters=[*PAGE_PARAMS, FilterSerializer], responses=_page_schema("EntryPage", EntryOutput)
+    )
+    def get(self, request: Request) -> Response:
+        filters = _validated(self.FilterSerializer, request.query_params.dict())
+        return Response(keyset_page(request, selectors.entry_list(**filters), _entries))
+
+
+class EntryDetailApi(APIView):
+    permission_classes = [VIEW_ENTRY]
+
+    @extend_schema(responses=EntryOutput)
+    def get(self, request: Request, entry_id: int) -> Response:
+        entry = selectors.entry_get(entry_id=entry_id)
+        if entry is None:
+            raise NotFound(f"Entry {entry_id} does not exist.")
+        return Response(EntryOutput(entry).data)
+
+
+class HashSearchApi(APIView):
+    """Find entries by a hash value in any accepted form (POST so the value stays out of URLs)."""
+
+    permission_classes = [VIEW_ENTRY]
+
+    class InputSerializer(serializers.Serializer):
+        value = serializers.CharField(max_length=2048, trim_whitespace=False)
+        algorithm = serializers.ChoiceField(choices=ALGORITHM_NAMES, required=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer(
+            name="HashSearchResult",
+            fields={
+                "matches": inline_serializer(
+                    name="HashSearchMatch",
+                    fields={"algorithm": serializers.CharField(), "entry": EntryOutput()},
+                    many=True,
+                )
+            },
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(self.InputSerializer, request.data)
+        matches = selectors.hash_search(value=data["value"], algorithm=data.get("algorithm"))
+        return Response(
+            {"matches": [{"algorithm": a, "entry": EntryOutput(e).data} for a, e in matches]}
+        )
+
+
+# --- Proposals ------------------------------------------------------------------------------
+
+
+class GradingFields(serializers.Serializer):
+    category = _choice(Category)
+    age_group = _choice(AgeGroup)
+    baseline = serializers.BooleanField(required=False, allow_null=True)
+    industry_class = serializers.ChoiceField(
+        choices=IndustryClass.choices, required=False, allow_blank=True
+    )
+    content_type = _choice(ContentType)
+
+    def grading(self, data: dict[str, Any]) -> dict[str, Any]:
+        return {k: data[k] for k in ("category", "age_group", "baseline", "industry_class",
+                                      "content_type") if k in data}
+
+
+def _created(proposal: Proposal) -> Response:
+    return Response(ProposalOutput(proposal).data, status=status.HTTP_201_CREATED)
+
+
+class ProposeCreateEntryApi(APIView):
+    permission_classes = [PROPOSE]
+
+    class InputSerializer(GradingFields):
+        category = _choice(Category, required=True)
+        age_group = _choice(AgeGroup, required=True)
+        hashes = HashSerializer(many=True, allow_empty=False)
+        source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        notes = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+        comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses={201: ProposalOutput})
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer
+        data = _validated(serializer, request.data)
+        proposal = services.proposal_create_entry(
+            actor=request.user,
+            grading=GradingFields().grading(data),
+            hashes=[dict(h) for h in data["hashes"]],
+            source=data.get("source", ""),
+            notes=data.get("notes", ""),
+            comment=data.get("comment", ""),
+        )
+        return _created(proposal)
+
+
+class ProposeRegradeApi(APIView):
+    permission_classes = [PROPOSE]
+
+    class InputSerializer(GradingFields):
+        entry = serializers.IntegerField(min_value=1)
+        comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses={201: ProposalOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(self.InputSerializer, request.data)
+        grading = GradingFields().grading(data)
+        if not grading:
+            raise InvalidInput("Give at least one grading field to change.")
+        return _created(
+            services.proposal_regrade(
+                actor=request.user, entry_id=data["entry"], grading=grading,
+                comment=data.get("comment", ""),
+            )
+        )
+
+
+class _HashChangeInput(serializers.Serializer):
+    entry = serializers.IntegerField(min_value=1)
+    algorithm = serializers.ChoiceField(choices=ALGORITHM_NAMES)
+    value = serializers.CharField(max_length=2048, trim_whitespace=False)
+    comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+
+
+class ProposeAddHashApi(APIView):
+    permission_classes = [PROPOSE]
+
+    @extend_schema(request=_HashChangeInput, responses={201: ProposalOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(_HashChangeInput, request.data)
+        return _created(
+            services.proposal_add_hash(
+                actor=request.user, entry_id=data["entry"], algorithm=data["algorithm"],
+                value=data["value"], comment=data.get("comment", ""),
+            )
+        )
+
+
+class ProposeRemoveHashApi(APIView):
+    permission_classes = [PROPOSE]
+
+    @extend_schema(request=_HashChangeInput, responses={201: ProposalOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(_HashChangeInput, request.data)
+        return _created(
+            services.proposal_remove_hash(
+                actor=request.user, entry_id=data["entry"], algorithm=data["algorithm"],
+                value=data["value"], comment=data.get("comment", ""),
+            )
+        )
+
+
+class ProposeRetractApi(APIView):
+    permission_classes = [PROPOSE]
+
+    class InputSerializer(serializers.Serializer):
+        entry = serializers.IntegerField(min_value=1)
+        reason = serializers.CharField(max_length=4000)
+
+    @extend_schema(request=InputSerializer, responses={201: ProposalOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(self.InputSerializer, request.data)
+        return _created(
+            services.proposal_retract(actor=request.user, entry_id=data["entry"], reason=data["reason"])
+        )
+
+
+class ProposalListApi(APIView):
+    permission_classes = [VIEW_PROPOSAL]
+
+    class FilterSerializer(serializers.Serializer):
+        status = _choice(ProposalStatus)
+        kind = _choice(ProposalKind)
+        mine = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        parameters=[*PAGE_PARAMS, FilterSerializer],
+        responses=_page_schema("ProposalPage", ProposalOutput),
+    )
+    def get(self, request: Request) -> Response:
+        filters = _validated(self.FilterSerializer, request.query_params.dict())
+        qs = selectors.proposal_list(
+            status=filters.get("status"), kind=filters.get("kind"),
+            author_id=request.user.pk if filters.get("mine") else None,
+        )
+        return Response(keyset_page(request, qs, _proposals))
+
+
+class ProposalDetailApi(APIView):
+    permission_classes = [VIEW_PROPOSAL]
+
+    @extend_schema(responses=ProposalOutput)
+    def get(self, request: Request, proposal_id: int) -> Response:
+        proposal = selectors.proposal_list().filter(pk=proposal_id).first()
+        if proposal is None:
+            raise NotFound(f"Proposal {proposal_id} does not exist.")
+        return Response(ProposalOutput(proposal).data)
+
+
+class ReviewQueueApi(APIView):
+    permission_classes = [REVIEW]
+
+    @extend_schema(parameters=PAGE_PARAMS, responses=_page_schema("ReviewQueuePage", ProposalOutput))
+    def get(self, request: Request) -> Response:
+        qs = selectors.review_queue(reviewer_id=request.user.pk)
+        return Response(keyset_page(request, qs, _proposals))
+
+
+class _ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+
+
+class ProposalApproveApi(APIView):
+    permission_classes = [REVIEW]
+
+    @extend_schema(request=_ReasonInput, responses=ProposalOutput)
+    def post(self, request: Request, proposal_id: int) -> Response:
+        data = _validated(_ReasonInput, request.data or {})
+        proposal = services.proposal_approve(
+            actor=request.user, proposal_id=proposal_id, reason=data.get("reason", "")
+        )
+        return Response(ProposalOutput(proposal).data)
+
+
+class ProposalRejectApi(APIView):
+    permission_classes = [REVIEW]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=4000)
+
+    @extend_schema(request=InputSerializer, responses=ProposalOutput)
+    def post(self, request: Request, proposal_id: int) -> Response:
+        data = _validated(self.InputSerializer, request.data or {})
+        proposal = services.proposal_reject(
+            actor=request.user, proposal_id=proposal_id, reason=data["reason"]
+        )
+        return Response(ProposalOutput(proposal).data)
+
+
+class ProposalWithdrawApi(APIView):
+    permission_classes = [PROPOSE]
+
+    @extend_schema(request=None, responses=ProposalOutput)
+    def post(self, request: Request, proposal_id: int) -> Response:
+        proposal = services.proposal_withdraw(actor=request.user, proposal_id=proposal_id)
+        return Response(ProposalOutput(proposal).data)
+
+
+# --- Bulk import ----------------------------------------------------------------------------
+
+
+class ImportOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    original_name = serializers.CharField()
+    format = serializers.CharField()
+    size = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    uploaded_by = serializers.CharField(source="uploaded_by.username")
+    bytes_processed = serializers.IntegerField()
+    rows_processed = serializers.IntegerField()
+    rows_valid = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    percent = serializers.SerializerMethodField()
+    failure_message = serializers.CharField()
+    proposal = serializers.IntegerField(source="proposal_id", allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_percent(self, batch: ImportBatch) -> float:
+        if batch.finished_at:
+            return 100.0
+        return round(100.0 * batch.bytes_processed / batch.size, 1) if batch.size else 0.0
+
+
+class ImportUploadApi(APIView):
+    permission_classes = [PROPOSE]
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True)
+        format = serializers.ChoiceField(choices=["csv", "jsonl"], required=False)
+        comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses={202: ImportOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(self.InputSerializer, {k: request.data.get(k) for k in request.data})
+        batch = imports.import_upload(
+            actor=request.user, file=data["file"], format=data.get("format"),
+            comment=data.get("comment", ""),
+        )
+        batch.refresh_from_db()
+        return Response(ImportOutput(batch).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportDetailApi(APIView):
+    permission_classes = [VIEW_IMPORT]
+
+    @extend_schema(responses=ImportOutput)
+    def get(self, request: Request, batch_id: int) -> Response:
+        batch = selectors.import_get(batch_id=batch_id)
+        if batch is None:
+            raise NotFound(f"Import {batch_id} does not exist.")
+        return Response(ImportOutput(batch).data)
+
+
+class ImportErrorOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    line = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class ImportErrorListApi(APIView):
+    permission_classes = [VIEW_IMPORT]
+
+    @extend_schema(parameters=PAGE_PARAMS, responses=_page_schema("ImportErrorPage", ImportErrorOutput))
+    def get(self, request: Request, batch_id: int) -> Response:
+        if selectors.import_get(batch_id=batch_id) is None:
+            raise NotFound(f"Import {batch_id} does not exist.")
+
+        def serialize(rows: Sequence[ImportRowError]) -> list[Any]:
+            return list(ImportErrorOutput(rows, many=True).data)
+
+        return Response(keyset_page(request, selectors.import_errors(batch_id=batch_id), serialize))
+
+
+# --- Audit ----------------------------------------------------------------------------------
+
+
+class AuditEventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = ["seq", "at", "actor", "actor_id", "action", "object_type", "object_id",
+                  "before", "after", "reason", "request_id", "prev_digest", "digest"]
+
+
+class AuditEventListApi(APIView):
+    permission_classes = [VIEW_AUDIT]
+
+    class FilterSerializer(serializers.Serializer):
+        object_type = serializers.CharField(max_length=64, required=False)
+        object_id = serializers.CharField(max_length=64, required=False)
+        action = serializers.CharField(max_length=64, required=False)
+
+    @extend_schema(
+        parameters=[*PAGE_PARAMS, FilterSerializer],
+        responses=_page_schema("AuditEventPage", AuditEventOutput),
+    )
+    def get(self, request: Request) -> Response:
+        filters = _validated(self.FilterSerializer, request.query_params.dict())
+        filters = {k: v for k, v in filters.items() if k in ("object_type", "object_id", "action")}
+
+        def serialize(rows: Sequence[AuditEvent]) -> list[Any]:
+            return list(AuditEventOutput(rows, many=True).data)
+
+        return Response(keyset_page(request, selectors.audit_events(**filters), serialize, key="seq"))
+
+
+class AuditVerifyApi(APIView):
+    permission_classes = [VIEW_AUDIT]
+
+    @extend_schema(
+        responses=inline_serializer(
+            name="AuditVerifyResult",
+            fields={
+                "ok": serializers.BooleanField(),
+                "events_checked": serializers.IntegerField(),
+                "head_seq": serializers.IntegerField(),
+                "head_digest": serializers.CharField(),
+                "first_bad_seq": serializers.IntegerField(allow_null=True),
+                "problem": serializers.CharField(),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        report = verify_chain()
+        return Response(report.__dict__)
+
+
+class MeApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            name="Me",
+            fields={"username": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField())},
+        )
+    )
+    def get(self, request: Request) -> Response:
+        roles = sorted(request.user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+        return Response({"username": request.user.get_username(), "roles": roles})

@@ -1,0 +1,355 @@
+"""The curated hash list: entries, their hashes, proposals under review, the change log
+consumed by the release cutter, bulk-import batches, and the hash-chained audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from hashlist.algorithms import ALGORITHM_CHOICES
+
+
+class Category(models.TextChoices):
+    A = "A", "Category A"
+    B = "B", "Category B"
+    C = "C", "Category C"
+
+
+class AgeGroup(models.TextChoices):
+    AGE_0_2 = "0-2", "0–2"
+    AGE_3_6 = "3-6", "3–6"
+    AGE_7_10 = "7-10", "7–10"
+    AGE_11_13 = "11-13", "11–13"
+    AGE_14_15 = "14-15", "14–15"
+    AGE_16_17 = "16-17", "16–17"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class IndustryClass(models.TextChoices):
+    NONE = "", "Not classified"
+    A1 = "A1", "A1"
+    A2 = "A2", "A2"
+    B1 = "B1", "B1"
+    B2 = "B2", "B2"
+
+
+class ContentType(models.TextChoices):
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+
+
+class EntryStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RETRACTED = "retracted", "Retracted"
+
+
+def _in(field: str, choices: type[models.TextChoices]) -> Q:
+    return Q(**{f"{field}__in": choices.values})
+
+
+class Entry(models.Model):
+    """One known item of content (an image or a video) with its grading.
+
+    ``revision`` counts approved changes; a proposal records the revision it was made against and
+    is refused on approval when the entry has moved on since (see ``services.proposal_approve``).
+    Entries are only ever created or changed by approving a proposal.
+    """
+
+    category = models.CharField(max_length=1, choices=Category.choices)
+    age_group = models.CharField(max_length=8, choices=AgeGroup.choices)
+    # None: not assessed against the Interpol baseline.
+    baseline = models.BooleanField(null=True, blank=True)
+    industry_class = models.CharField(
+        max_length=2, choices=IndustryClass.choices, blank=True, default=""
+    )
+    content_type = models.CharField(
+        max_length=8, choices=ContentType.choices, default=ContentType.IMAGE
+    )
+    source = models.CharField(max_length=200, blank=True, default="")
+    # Internal analyst notes: never distributed to members, never in bundles or the change log.
+    notes = models.TextField(blank=True, default="")
+    status = models.CharField(
+        max_length=10, choices=EntryStatus.choices, default=EntryStatus.ACTIVE
+    )
+    revision = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        constraints = [
+            models.CheckConstraint(condition=_in("category", Category), name="entry_category_valid"),
+            models.CheckConstraint(condition=_in("age_group", AgeGroup), name="entry_age_group_valid"),
+            models.CheckConstraint(
+                condition=_in("industry_class", IndustryClass), name="entry_industry_class_valid"
+            ),
+            models.CheckConstraint(
+                condition=_in("content_type", ContentType), name="entry_content_type_valid"
+            ),
+            models.CheckConstraint(condition=_in("status", EntryStatus), name="entry_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Entry {self.pk} ({self.category}, {self.age_group}, {self.status})"
+
+
+class Hash(models.Model):
+    """One hash of an entry. (algorithm, value) is unique across the whole list, retracted
+    entries included, so a hash can never silently belong to two entries."""
+
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="hashes")
+    algorithm = models.CharField(max_length=16, choices=ALGORITHM_CHOICES)
+    value = models.BinaryField(max_length=1024)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["algorithm", "value"], name="hash_unique_algorithm_value"),
+            models.CheckConstraint(
+                condition=Q(algorithm__in=[name for name, _ in ALGORITHM_CHOICES]),
+                name="hash_algorithm_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        # Never the value: hashes must not end up in logs or error pages.
+        return f"{self.algorithm} hash of entry {self.entry_id}"
+
+
+class ProposalKind(models.TextChoices):
+    CREATE = "create", "Create entry"
+    REGRADE = "regrade", "Regrade entry"
+    ADD_HASH = "add_hash", "Add hash"
+    REMOVE_HASH = "remove_hash", "Remove hash"
+    RETRACT = "retract", "Retract entry"
+    IMPORT = "import", "Bulk import"
+
+
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending", "Pending review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class Proposal(models.Model):
+    """A change to the list proposed by one person and reviewed by another.
+
+    ``payload`` holds the validated, canonical change (hash values in canonical text form).
+    The four-eyes rule is enforced by the service layer and, as a last line, by a check
+    constraint: no row can have its author as its reviewer.
+    """
+
+    kind = models.CharField(max_length=12, choices=ProposalKind.choices)
+    status = models.CharField(
+        max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.PENDING
+    )
+    entry = models.ForeignKey(
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="proposals"
+    )
+    base_revision = models.PositiveIntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    comment = models.TextField(blank=True, default="")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="proposals"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reviewed_proposals",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [
+            ("propose_change", "Can propose changes to the hash list"),
+            ("review_proposal", "Can approve or reject other people's proposals"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=_in("kind", ProposalKind), name="proposal_kind_valid"),
+            models.CheckConstraint(
+                condition=_in("status", ProposalStatus), name="proposal_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(reviewer__isnull=True) | ~Q(reviewer=F("author")),
+                name="proposal_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["approved", "rejected"]) | Q(reviewer__isnull=False),
+                name="proposal_reviewed_has_reviewer",
+            ),
+        ]
+        indexes = [
+            # Serves the review queue: pending proposals, oldest first.
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="pending"),
+                name="proposal_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Proposal {self.pk} ({self.kind}, {self.status})"
+
+
+class ChangeKind(models.TextChoices):
+    CREATE = "create", "Created"
+    REGRADE = "regrade", "Regraded"
+    ADD_HASH = "add_hash", "Hash added"
+    REMOVE_HASH = "remove_hash", "Hash removed"
+    RETRACT = "retract", "Retracted"
+
+
+class Change(models.Model):
+    """The change log: one row per approved change to one entry, written in the approving
+    transaction. The release cutter assigns ``release`` to every row that has none, under a
+    lock, so a change that commits late is simply taken by the next release — never skipped
+    and never released twice.
+
+    ``before``/``after`` are the entry's distributable state (grading and hashes, never notes).
+    """
+
+    entry = models.ForeignKey(Entry, on_delete=models.PROTECT, related_name="changes")
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="changes")
+    kind = models.CharField(max_length=12, choices=ChangeKind.choices)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    approved_at = models.DateTimeField()
+    release = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Serves the release cutter's "every approved change not yet in a release".
+            models.Index(fields=["id"], condition=Q(release__isnull=True), name="change_unreleased_idx"),
+            models.Index(fields=["release"], name="change_release_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Change {self.pk} ({self.kind} of entry {self.entry_id})"
+
+
+class ImportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    JSONL = "jsonl", "JSON Lines"
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Uploaded, waiting for validation"
+    VALIDATING = "validating", "Validating"
+    INVALID = "invalid", "Invalid: see the errors; nothing was staged"
+    FAILED = "failed", "Failed unexpectedly; nothing was staged"
+    STAGED = "staged", "Valid and staged; waiting for review"
+    APPROVED = "approved", "Approved and applied"
+    REJECTED = "rejected", "Rejected"
+
+
+class ImportBatch(models.Model):
+    """An uploaded bulk-import file and its validation. A valid file becomes one proposal of
+    kind ``import`` that a second person approves or rejects as a unit."""
+
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="import_batches"
+    )
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    format = models.CharField(max_length=5, choices=ImportFormat.choices)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=10, choices=ImportStatus.choices, default=ImportStatus.UPLOADED
+    )
+    bytes_processed = models.PositiveBigIntegerField(default=0)
+    rows_processed = models.PositiveBigIntegerField(default=0)
+    rows_valid = models.PositiveBigIntegerField(default=0)
+    error_count = models.PositiveBigIntegerField(default=0)
+    failure_message = models.TextField(blank=True, default="")
+    comment = models.TextField(blank=True, default="")
+    proposal = models.OneToOneField(
+        Proposal, on_delete=models.PROTECT, null=True, blank=True, related_name="import_batch"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "import batches"
+        constraints = [
+            models.CheckConstraint(condition=_in("status", ImportStatus), name="import_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} ({self.original_name}, {self.status})"
+
+
+class ImportRowError(models.Model):
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="errors")
+    line = models.PositiveBigIntegerField()
+    message = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["batch", "line"], name="import_error_batch_line_idx")]
+
+
+class StagedRow(models.Model):
+    """A validated row of an import batch, waiting for the batch's review. Written with bulk
+    inserts; ``hashes`` is a JSON list of ``[algorithm, canonical value]`` pairs."""
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="staged_rows")
+    line = models.PositiveBigIntegerField()
+    category = models.CharField(max_length=1)
+    age_group = models.CharField(max_length=8)
+    baseline = models.BooleanField(null=True)
+    industry_class = models.CharField(max_length=2, blank=True, default="")
+    content_type = models.CharField(max_length=8)
+    source = models.CharField(max_length=200, blank=True, default="")
+    notes = models.TextField(blank=True, default="")
+    hashes = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["batch", "line"], name="staged_row_batch_line_idx")]
+
+
+class AuditEvent(models.Model):
+    """Append-only, hash-chained record of a state change.
+
+    ``seq`` is gapless (assigned under the chain-head lock, unlike an autoincrement id, which
+    leaves gaps on rollback), so a deleted event is detectable. ``digest`` is the SHA-256 of the
+    event's canonical form including ``prev_digest``; see ``hashlist.audit``. The database
+    refuses UPDATE and DELETE on this table (triggers in the migration).
+    """
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    at = models.DateTimeField()
+    actor = models.CharField(max_length=150, blank=True, default="")
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    prev_digest = models.CharField(max_length=64)
+    digest = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            models.Index(fields=["at"], name="audit_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Audit #{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+
+class AuditChainHead(models.Model):
+    """The single row that serialises appends to the audit chain (locked FOR UPDATE) and
+    remembers the last sequence number and digest, so truncation of the tail is detectable."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    digest = models.CharField(max_length=64)

@@ -1,0 +1,418 @@
+"""Writes to the hash list. Every change is a proposal; only a second person's approval
+changes what members will receive.
+
+The four-eyes rule and the role checks live here, not in views, so no path — API, bulk import,
+admin, management command — can bypass them. Each function is one transaction and records
+its audit event inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from hashlist.algorithms import get_algorithm
+from hashlist.audit import audit_record
+from hashlist.grading import canonical_pairs, parse_hash, parse_hash_list, validate_grading
+from hashlist.models import (
+    Change,
+    ChangeKind,
+    Entry,
+    EntryStatus,
+    Hash,
+    Proposal,
+    ProposalKind,
+    ProposalStatus,
+)
+from hashsync.errors import Conflict, FourEyesViolation, InvalidInput, NotFound, PermissionDenied
+
+User = AbstractBaseUser | AnonymousUser
+
+PROPOSE = "hashlist.propose_change"
+REVIEW = "hashlist.review_proposal"
+
+MAX_TEXT = 4000
+
+
+def require_permission(actor: User, perm: str, doing: str) -> None:
+    if not getattr(actor, "is_authenticated", False) or not getattr(actor, "is_active", False):
+        raise PermissionDenied(f"You must be signed in to {doing}.")
+    if not actor.has_perm(perm):  # type: ignore[union-attr]
+        raise PermissionDenied(f"Your role does not allow you to {doing}.")
+
+
+def _text(value: Any, field: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string.")
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{field} is required.")
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is too long ({len(value)} characters; at most {limit}).")
+    return value
+
+
+def entry_state(entry: Entry) -> dict[str, Any]:
+    """The distributable state of an entry: grading, status and hashes — never notes."""
+    return {
+        "category": entry.category,
+        "age_group": entry.age_group,
+        "baseline": entry.baseline,
+        "industry_class": entry.industry_class,
+        "content_type": entry.content_type,
+        "status": entry.status,
+        "hashes": canonical_pairs(
+            (h.algorithm, bytes(h.value)) for h in entry.hashes.order_by("algorithm", "id")
+        ),
+    }
+
+
+def _grading_of(entry: Entry) -> dict[str, Any]:
+    return {
+        "category": entry.category,
+        "age_group": entry.age_group,
+        "baseline": entry.baseline,
+        "industry_class": entry.industry_class,
+        "content_type": entry.content_type,
+    }
+
+
+def _existing_hash_owner(pairs: Sequence[tuple[str, bytes]]) -> tuple[int, str, int] | None:
+    """(index, algorithm, entry id) of the first pair already on the list, or None."""
+    if not pairs:
+        return None
+    condition = Q()
+    for name, value in pairs:
+        condition |= Q(algorithm=name, value=value)
+    found = {(h.algorithm, bytes(h.value)): h.entry_id for h in Hash.objects.filter(condition)}
+    for index, pair in enumerate(pairs, start=1):
+        if pair in found:
+            return index, pair[0], found[pair]
+    return None
+
+
+def _refuse_existing(pairs: Sequence[tuple[str, bytes]]) -> None:
+    owner = _existing_hash_owner(pairs)
+    if owner:
+        index, name, entry_id = owner
+        raise Conflict(
+            f"hashes[{index}] ({name}) is already on the list, on entry {entry_id}.",
+            code="hash_exists",
+            details={"index": index, "algorithm": name, "entry_id": entry_id},
+        )
+
+
+def _active_entry(entry_id: Any, *, lock: bool = False) -> Entry:
+    try:
+        pk = int(entry_id)
+    except (TypeError, ValueError):
+        raise InvalidInput("entry must be an entry id (an integer).") from None
+    qs = Entry.objects.select_for_update() if lock else Entry.objects
+    entry = qs.filter(pk=pk).first()
+    if entry is None:
+        raise NotFound(f"Entry {pk} does not exist.")
+    if entry.status != EntryStatus.ACTIVE:
+        raise Conflict(f"Entry {pk} is retracted; it cannot be changed.", code="entry_retracted")
+    return entry
+
+
+def _new_proposal(
+    *, actor: User, kind: str, entry: Entry | None, payload: dict[str, Any], comment: str
+) -> Proposal:
+    proposal = Proposal.objects.create(
+        kind=kind,
+        entry=entry,
+        base_revision=entry.revision if entry else None,
+        payload=payload,
+        comment=comment,
+        author=actor,
+    )
+    audit_record(
+        actor=actor,
+        action=f"proposal.{kind}",
+        object_type="proposal",
+        object_id=proposal.pk,
+        after={"kind": kind, "entry": entry.pk if entry else None, "payload": payload},
+        reason=comment,
+    )
+    return proposal
+
+
+# --- Proposing ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def proposal_create_entry(
+    *,
+    actor: User,
+    grading: Mapping[str, Any],
+    hashes: Any,
+    source: Any = "",
+    notes: Any = "",
+    comment: Any = "",
+) -> Proposal:
+    require_permission(actor, PROPOSE, "propose changes")
+    clean = validate_grading(grading)
+    pairs = parse_hash_list(hashes)
+    _refuse_existing(pairs)
+    payload = {
+        "grading": clean,
+        "hashes": canonical_pairs(pairs),
+        "source": _text(source, "source", limit=200),
+        "notes": _text(notes, "notes"),
+    }
+    return _new_proposal(
+        actor=actor, kind=ProposalKind.CREATE, entry=None, payload=payload,
+        comment=_text(comment, "comment"),
+    )
+
+
+@transaction.atomic
+def proposal_regrade(
+    *, actor: User, entry_id: Any, grading: Mapping[str, Any], comment: Any = ""
+) -> Proposal:
+    require_permission(actor, PROPOSE, "propose changes")
+    entry = _active_entry(entry_id)
+    current = _grading_of(entry)
+    clean = validate_grading(grading, partial_of=current)
+    if clean == current:
+        raise InvalidInput("The proposed grading is the same as the entry's current grading.")
+    return _new_proposal(
+        actor=actor, kind=ProposalKind.REGRADE, entry=entry, payload={"grading": clean},
+        comment=_text(comment, "comment"),
+    )
+
+
+@transaction.atomic
+def proposal_add_hash(
+    *, actor: User, entry_id: Any, algorithm: Any, value: Any, comment: Any = ""
+) -> Proposal:
+    require_permission(actor, PROPOSE, "propose changes")
+    entry = _active_entry(entry_id)
+    pair = parse_hash(algorithm, value)
+    _refuse_existing([pair])
+    return _new_proposal(
+        actor=actor, kind=ProposalKind.ADD_HASH, entry=entry,
+        payload={"hash": canonical_pairs([pair])[0]}, comment=_text(comment, "comment"),
+    )
+
+
+@transaction.atomic
+def proposal_remove_hash(
+    *, actor: User, entry_id: Any, algorithm: Any, value: Any, comment: Any = ""
+) -> Proposal:
+    require_permission(actor, PROPOSE, "propose changes")
+    entry = _active_entry(entry_id)
+    name, raw = parse_hash(algorithm, value)
+    hashes = list(entry.hashes.all())
+    if not any(h.algorithm == name and bytes(h.value) == raw for h in hashes):
+        raise InvalidInput(f"Entry {entry.pk} has no such {name} hash.", code="hash_not_on_entry")
+    if len(hashes) == 1:
+        raise InvalidInput(
+            f"That is the only hash of entry {entry.pk}; propose a retraction instead.",
+            code="last_hash",
+        )
+    return _new_proposal(
+        actor=actor, kind=ProposalKind.REMOVE_HASH, entry=entry,
+        payload={"hash": canonical_pairs([(name, raw)])[0]},
+        comment=_text(comment, "comment", required=True),
+    )
+
+
+@transaction.atomic
+def proposal_retract(*, actor: User, entry_id: Any, reason: Any) -> Proposal:
+    require_permission(actor, PROPOSE, "propose changes")
+    entry = _active_entry(entry_id)
+    return _new_proposal(
+        actor=actor, kind=ProposalKind.RETRACT, entry=entry, payload={},
+        comment=_text(reason, "reason", required=True),
+    )
+
+
+@transaction.atomic
+def proposal_withdraw(*, actor: User, proposal_id: Any) -> Proposal:
+    require_permission(actor, PROPOSE, "withdraw proposals")
+    proposal = _locked_pending(proposal_id)
+    if proposal.author_id != actor.pk:
+        raise PermissionDenied("Only the author of a proposal can withdraw it.")
+    proposal.status = ProposalStatus.WITHDRAWN
+    proposal.save(update_fields=["status"])
+    _close_import(proposal, approved=False)
+    audit_record(
+        actor=actor, action="proposal.withdraw", object_type="proposal", object_id=proposal.pk,
+        before={"status": ProposalStatus.PENDING}, after={"status": ProposalStatus.WITHDRAWN},
+    )
+    return proposal
+
+
+# --- Reviewing ---------------------------------------------------------------------------------
+
+
+def _locked_pending(proposal_id: Any) -> Proposal:
+    try:
+        pk = int(proposal_id)
+    except (TypeError, ValueError):
+        raise InvalidInput("proposal must be a proposal id (an integer).") from None
+    # Locking the row makes a second concurrent reviewer wait, then see the first decision.
+    proposal = Proposal.objects.select_for_update().filter(pk=pk).first()
+    if proposal is None:
+        raise NotFound(f"Proposal {pk} does not exist.")
+    if proposal.status != ProposalStatus.PENDING:
+        raise Conflict(
+            f"Proposal {pk} is already {proposal.status}; only pending proposals can be reviewed.",
+            code="proposal_not_pending",
+        )
+    return proposal
+
+
+def _reviewable(actor: User, proposal_id: Any, doing: str) -> Proposal:
+    require_permission(actor, REVIEW, doing)
+    proposal = _locked_pending(proposal_id)
+    if proposal.author_id == actor.pk:
+        raise FourEyesViolation(
+            f"You wrote proposal {proposal.pk}; a different reviewer must {doing} it."
+        )
+    return proposal
+
+
+def _mark_reviewed(proposal: Proposal, *, actor: User, status: str, reason: str) -> None:
+    # Conditional update: exactly one decision can move a proposal out of "pending", even if
+    # the row lock above were ever bypassed (belt and braces for the four-eyes record).
+    now = timezone.now()
+    updated = Proposal.objects.filter(pk=proposal.pk, status=ProposalStatus.PENDING).update(
+        status=status, reviewer=actor, reviewed_at=now, review_reason=reason
+    )
+    if updated != 1:
+        raise Conflict(f"Proposal {proposal.pk} was decided concurrently.", code="proposal_not_pending")
+    proposal.status, proposal.reviewer, proposal.reviewed_at = status, actor, now  # type: ignore[assignment]
+    proposal.review_reason = reason
+
+
+@transaction.atomic
+def proposal_approve(*, actor: User, proposal_id: Any, reason: Any = "") -> Proposal:
+    proposal = _reviewable(actor, proposal_id, "approve")
+    text = _text(reason, "reason")
+    now = timezone.now()
+    if proposal.kind == ProposalKind.IMPORT:
+        from hashlist.imports import import_apply
+
+        import_apply(proposal=proposal, approved_at=now)
+    else:
+        _apply(proposal, approved_at=now)
+    _mark_reviewed(proposal, actor=actor, status=ProposalStatus.APPROVED, reason=text)
+    _close_import(proposal, approved=True)
+    audit_record(
+        actor=actor, action="proposal.approve", object_type="proposal", object_id=proposal.pk,
+        before={"status": ProposalStatus.PENDING},
+        after={"status": ProposalStatus.APPROVED, "kind": proposal.kind,
+               "entry": proposal.entry_id, "author": proposal.author_id},
+        reason=text,
+    )
+    _after_approval()
+    return proposal
+
+
+@transaction.atomic
+def proposal_reject(*, actor: User, proposal_id: Any, reason: Any) -> Proposal:
+    proposal = _reviewable(actor, proposal_id, "reject")
+    text = _text(reason, "reason", required=True)
+    _mark_reviewed(proposal, actor=actor, status=ProposalStatus.REJECTED, reason=text)
+    _close_import(proposal, approved=False)
+    audit_record(
+        actor=actor, action="proposal.reject", object_type="proposal", object_id=proposal.pk,
+        before={"status": ProposalStatus.PENDING}, after={"status": ProposalStatus.REJECTED},
+        reason=text,
+    )
+    return proposal
+
+
+def _close_import(proposal: Proposal, *, approved: bool) -> None:
+    if proposal.kind == ProposalKind.IMPORT:
+        from hashlist.imports import import_close
+
+        import_close(proposal=proposal, approved=approved)
+
+
+def _after_approval() -> None:
+    """Hook for the release cutter: approved changes wait in the change log until a release
+    takes them. (The cutter, issue 3, is triggered here on commit.)"""
+
+
+# --- Applying an approved proposal -------------------------------------------------------------
+
+
+def _stale_check(proposal: Proposal) -> Entry:
+    entry = Entry.objects.select_for_update().filter(pk=proposal.entry_id).first()
+    if entry is None:  # PROTECT makes this unreachable; keep the message clear anyway.
+        raise NotFound(f"Entry {proposal.entry_id} no longer exists.")
+    if entry.revision != proposal.base_revision:
+        raise Conflict(
+            f"Entry {entry.pk} changed after proposal {proposal.pk} was made (it was at revision "
+            f"{proposal.base_revision}, it is now at {entry.revision}). Reject this proposal and "
+            "propose the change again against the entry's current state.",
+            code="proposal_stale",
+            details={"base_revision": proposal.base_revision, "current_revision": entry.revision},
+        )
+    return entry
+
+
+def _insert_hashes(entry: Entry, pairs: Sequence[tuple[str, bytes]]) -> None:
+    _refuse_existing(pairs)
+    try:
+        with transaction.atomic():
+            Hash.objects.bulk_create([Hash(entry=entry, algorithm=n, value=v) for n, v in pairs])
+    except IntegrityError:
+        # Another approval inserted the same hash between our check and our insert.
+        raise Conflict(
+            "A hash of this proposal was added to the list by another approval just now.",
+            code="hash_exists",
+        ) from None
+
+
+def _apply(proposal: Proposal, *, approved_at: Any) -> None:
+    payload = proposal.payload
+    if proposal.kind == ProposalKind.CREATE:
+        entry = Entry.objects.create(
+            **payload["grading"], source=payload.get("source", ""), notes=payload.get("notes", "")
+        )
+        _insert_hashes(entry, [(n, get_algorithm(n).parse(v)) for n, v in payload["hashes"]])
+        Proposal.objects.filter(pk=proposal.pk).update(entry=entry)
+        proposal.entry = entry
+        Change.objects.create(
+            entry=entry, proposal=proposal, kind=ChangeKind.CREATE, before=None,
+            after=entry_state(entry), approved_at=approved_at,
+        )
+        return
+
+    entry = _stale_check(proposal)
+    before = entry_state(entry)
+    if proposal.kind == ProposalKind.REGRADE:
+        for field, value in payload["grading"].items():
+            setattr(entry, field, value)
+    elif proposal.kind == ProposalKind.ADD_HASH:
+        name, text = payload["hash"]
+        _insert_hashes(entry, [(name, get_algorithm(name).parse(text))])
+    elif proposal.kind == ProposalKind.REMOVE_HASH:
+        name, text = payload["hash"]
+        deleted, _ = entry.hashes.filter(
+            algorithm=name, value=get_algorithm(name).parse(text)
+        ).delete()
+        if not deleted:
+            raise Conflict("That hash is no longer on the entry.", code="proposal_stale")
+    elif proposal.kind == ProposalKind.RETRACT:
+        entry.status = EntryStatus.RETRACTED
+    else:  # pragma: no cover - the check constraint admits no other kind
+        raise InvalidInput(f"Unknown proposal kind {proposal.kind!r}.")
+    entry.revision += 1
+    entry.save()
+    Change.objects.create(
+        entry=entry, proposal=proposal, kind=proposal.kind, before=before,
+        after=entry_state(entry), approved_at=approved_at,
+    )

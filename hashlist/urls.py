@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from hashlist import apis
+
+urlpatterns = [
+    path("me/", apis.MeApi.as_view(), name="me"),
+    path("entries/", apis.EntryListApi.as_view(), name="entry-list"),
+    path("entries/<int:entry_id>/", apis.EntryDetailApi.as_view(), name="entry-detail"),
+    path("hashes/search/", apis.HashSearchApi.as_view(), name="hash-search"),
+    path("proposals/", apis.ProposalListApi.as_view(), name="proposal-list"),
+    path("proposals/create-entry/", apis.ProposeCreateEntryApi.as_view(), name="propose-create"),
+    path("proposals/regrade/", apis.ProposeRegradeApi.as_view(), name="propose-regrade"),
+    path("proposals/add-hash/", apis.ProposeAddHashApi.as_view(), name="propose-add-hash"),
+    path("proposals/remove-hash/", apis.ProposeRemoveHashApi.as_view(), name="propose-remove-hash"),
+    path("proposals/retract/", apis.ProposeRetractApi.as_view(), name="propose-retract"),
+    path("proposals/<int:proposal_id>/", apis.ProposalDetailApi.as_view(), name="proposal-detail"),
+    path("proposals/<int:proposal_id>/approve/", apis.ProposalApproveApi.as_view(), name="proposal-approve"),
+    path("proposals/<int:proposal_id>/reject/", apis.ProposalRejectApi.as_view(), name="proposal-reject"),
+    path("proposals/<int:proposal_id>/withdraw/", apis.ProposalWithdrawApi.as_view(), name="proposal-withdraw"),
+    path("review-queue/", apis.ReviewQueueApi.as_view(), name="review-queue"),
+    path("imports/", apis.ImportUploadApi.as_view(), name="import-upload"),
+    path("imports/<int:batch_id>/", apis.ImportDetailApi.as_view(), name="import-detail"),
+    path("imports/<int:batch_id>/errors/", apis.ImportErrorListApi.as_view(), name="import-errors"),
+    path("audit/events/", apis.AuditEventListApi.as_view(), name="audit-events"),
+    path("audit/verify/", apis.AuditVerifyApi.as_view(), name="audit-verify"),
+]

@@ -1,0 +1,107 @@
+"""The one place where errors become HTTP responses.
+
+Every error leaving the API is ``{"error": {"code": str, "message": str, "details": ...}}``
+with a stable ``code``. Unexpected exceptions are logged (with the request id, never the body)
+and answered with a generic ``internal_error`` so nothing internal leaks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from hashsync.errors import DomainError
+from hashsync.middleware import current_request_id
+
+logger = logging.getLogger(__name__)
+
+_DRF_CODES: list[tuple[type[exceptions.APIException], str]] = [
+    (exceptions.NotAuthenticated, "not_authenticated"),
+    (exceptions.AuthenticationFailed, "authentication_failed"),
+    (exceptions.PermissionDenied, "permission_denied"),
+    (exceptions.NotFound, "not_found"),
+    (exceptions.MethodNotAllowed, "method_not_allowed"),
+    (exceptions.NotAcceptable, "not_acceptable"),
+    (exceptions.UnsupportedMediaType, "unsupported_media_type"),
+    (exceptions.Throttled, "throttled"),
+    (exceptions.ParseError, "malformed_request"),
+    (exceptions.ValidationError, "invalid_input"),
+]
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    return {"error": body}
+
+
+def _validation_message(detail: Any) -> str:
+    """A one-line summary of a DRF validation error, naming the first offending field."""
+    if isinstance(detail, dict):
+        for field, problems in detail.items():
+            inner = _validation_message(problems)
+            return inner if field == "non_field_errors" else f"{field}: {inner}"
+    if isinstance(detail, list) and detail:
+        return _validation_message(detail[0])
+    return str(detail)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.APIException):
+        set_rollback()
+        code = next((c for cls, c in _DRF_CODES if isinstance(exc, cls)), "error")
+        headers = {}
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+        if getattr(exc, "wait", None):
+            headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+        if isinstance(exc, exceptions.ValidationError):
+            return Response(
+                error_body(code, _validation_message(exc.detail), exc.detail),
+                status=exc.status_code,
+                headers=headers,
+            )
+        return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+    set_rollback()
+    logger.exception("Unhandled error in API view %s", type(context.get("view")).__name__)
+    return Response(
+        error_body("internal_error", "The server failed to handle this request; it was logged."),
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+# Django-level handlers, for requests that never reach a DRF view (unknown URLs, CSRF, …).
+def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", "No such URL."), status=404)
+
+
+def json_400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+
+
+def json_403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("permission_denied", "Forbidden."), status=403)
+
+
+def json_500(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        error_body("internal_error", "The server failed to handle this request; it was logged."),
+        status=500,
+    )

@@ -1,0 +1,51 @@
+"""Request ids: every request carries one, every log line and audit event names it."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "hashsync_request_id", default=None
+)
+# A caller-supplied id is accepted only if it is short and plain, so it cannot smuggle
+# anything into logs or the audit trail.
+_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def bind_request_id(value: str | None) -> contextvars.Token[str | None]:
+    """Bind a request id outside HTTP (a Celery task, a management command)."""
+    return _request_id.set(value)
+
+
+class RequestIdMiddleware:
+    header = "HTTP_X_REQUEST_ID"
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        supplied = request.META.get(self.header, "")
+        request_id = supplied if _ACCEPTABLE_ID.match(supplied) else uuid.uuid4().hex
+        token = _request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            _request_id.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class RequestIdLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get() or "-"
+        return True

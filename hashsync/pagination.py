@@ -1,0 +1,48 @@
+"""Keyset pagination: ``?after=<key>&limit=<n>``. Constant cost per page however deep, and
+stable while rows are added (unlike offsets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from django.db.models import Model, QuerySet
+from rest_framework.request import Request
+
+from hashsync.errors import InvalidInput
+
+M = TypeVar("M", bound=Model)
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def _int_param(request: Request, name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer.") from None
+    if not minimum <= value <= maximum:
+        raise InvalidInput(f"{name} must be between {minimum} and {maximum}.")
+    return value
+
+
+def keyset_page(
+    request: Request,
+    queryset: QuerySet[M],
+    serialize: Callable[[Sequence[M]], list[Any]],
+    *,
+    key: str = "id",
+) -> dict[str, Any]:
+    after = _int_param(request, "after", 0, minimum=0, maximum=2**62)
+    limit = _int_param(request, "limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    rows = list(queryset.filter(**{f"{key}__gt": after}).order_by(key)[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "results": serialize(rows),
+        "next_after": getattr(rows[-1], key) if more and rows else None,
+    }

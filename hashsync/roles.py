@@ -1,0 +1,67 @@
+"""The four staff roles, as Django groups with permissions.
+
+This mapping is the single definition; the migration and ``ensure_roles`` apply it, so adding a
+permission to a role is one line here plus a migration that calls ``sync_roles`` again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ANALYST = "analyst"
+REVIEWER = "reviewer"
+MEMBER_ADMIN = "member_admin"
+AUDITOR = "auditor"
+
+_ANALYST_PERMS = [
+    "hashlist.view_entry",
+    "hashlist.view_proposal",
+    "hashlist.propose_change",
+    "hashlist.view_importbatch",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    ANALYST: _ANALYST_PERMS,
+    # A reviewer is a senior analyst: proposes too, and reviews other people's proposals.
+    REVIEWER: [*_ANALYST_PERMS, "hashlist.review_proposal"],
+    # Member administration arrives with the members app; until then the role has no access
+    # to the hash list at all (members never need to see internal curation).
+    MEMBER_ADMIN: [],
+    AUDITOR: [
+        "hashlist.view_entry",
+        "hashlist.view_proposal",
+        "hashlist.view_importbatch",
+        "hashlist.view_change",
+        "hashlist.view_auditevent",
+    ],
+}
+ROLES = tuple(ROLE_PERMISSIONS)
+
+
+def sync_roles(apps: Any = None) -> None:
+    """Create or update the role groups so each has exactly its permissions. Idempotent."""
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        perms = []
+        for name in names:
+            app_label, codename = name.split(".")
+            perms.append(
+                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(perms)
+
+
+def ensure_roles() -> None:
+    """For code paths where migrations' data may have been flushed (transactional tests)."""
+    from django.contrib.auth.management import create_permissions
+    from django.apps import apps
+
+    for config in apps.get_app_configs():
+        create_permissions(config, verbosity=0)
+    sync_roles()

@@ -1,0 +1,247 @@
+"""hashsync settings: one module, read from the environment.
+
+Two modes, chosen by ``HASHSYNC_ENV``:
+
+* ``development`` (the default): the embedded set-up needs nothing installed — an SQLite file,
+  bundle storage in a local directory, Celery tasks run in-process, a generated secret key.
+* ``production``: every secret and every external service must be named explicitly; the
+  process refuses to start when one is missing instead of silently using a development value.
+
+Every variable is documented in ``deploy/.env.example``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from hashsync.env import env_bool, env_choice, env_int, env_list, env_optional, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+HASHSYNC_ENV = env_choice("HASHSYNC_ENV", "development", ("development", "production"))
+PRODUCTION = HASHSYNC_ENV == "production"
+
+# Mutable state of the embedded default (SQLite file, local bundle storage, generated keys).
+VAR_DIR = Path(env_str("HASHSYNC_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+
+def _required_in_production(name: str, development_default: str) -> str:
+    value = env_optional(name)
+    if value is None:
+        if PRODUCTION:
+            raise ImproperlyConfigured(
+                f"{name} must be set when HASHSYNC_ENV=production (see deploy/.env.example)."
+            )
+        return development_default
+    return value
+
+
+def _development_secret_key() -> str:
+    # A per-checkout random key, kept in var/ so sessions survive restarts of `make run`.
+    # Never used in production: there SECRET_KEY must come from the environment.
+    import secrets
+
+    path = VAR_DIR / "dev-secret-key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _required_in_production("SECRET_KEY", "") or _development_secret_key()
+if PRODUCTION and len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters in production.")
+
+DEBUG = env_bool("DEBUG", not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when HASHSYNC_ENV=production.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when HASHSYNC_ENV=production.")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# --- Database -------------------------------------------------------------------------------
+_database_url = _required_in_production("DATABASE_URL", f"sqlite:///{VAR_DIR / 'hashsync.sqlite3'}")
+try:
+    _database = dj_database_url.parse(_database_url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+except (ValueError, KeyError) as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from None
+if PRODUCTION and _database["ENGINE"].endswith("sqlite3"):
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL when HASHSYNC_ENV=production.")
+if _database["ENGINE"].endswith("sqlite3"):
+    Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # A busy SQLite file waits for the writer instead of failing at once; WAL lets readers
+    # proceed during a long bulk import.
+    _database["OPTIONS"] = {
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL;",
+        # Take the write lock when a transaction starts, so concurrent writers queue up
+        # instead of failing on lock upgrade (the audit chain relies on serialised appends).
+        "transaction_mode": "IMMEDIATE",
+    }
+    _database["CONN_MAX_AGE"] = 0
+_database["TEST"] = {"NAME": env_optional("TEST_DATABASE_NAME")}
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Applications ---------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "hashsync",
+    "hashlist",
+    "members",
+    "distribution",
+]
+
+MIDDLEWARE = [
+    "hashsync.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "hashsync.urls"
+WSGI_APPLICATION = "hashsync.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+
+# --- Storage (uploads and, later, bundles) ---------------------------------------------------
+MEDIA_ROOT = Path(env_str("HASHSYNC_MEDIA_ROOT", str(VAR_DIR / "media")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Uploads larger than this are written to a temporary file rather than held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HASHSYNC_MAX_JSON_BODY_BYTES", 5 * 1024 * 1024, minimum=1024)
+
+# --- Bulk import ----------------------------------------------------------------------------
+HASHSYNC_IMPORT_MAX_BYTES = env_int("HASHSYNC_IMPORT_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
+HASHSYNC_IMPORT_MAX_ROWS = env_int("HASHSYNC_IMPORT_MAX_ROWS", 5_000_000, minimum=1)
+
+# --- Signing (used by the release cutter) ----------------------------------------------------
+HASHSYNC_SIGNING_KEY_PATH = Path(
+    _required_in_production("HASHSYNC_SIGNING_KEY_PATH", str(VAR_DIR / "keys" / "signing.key"))
+)
+
+# --- Celery ---------------------------------------------------------------------------------
+# No broker configured means the embedded default: tasks run in-process, right after the
+# transaction that enqueued them commits.
+CELERY_BROKER_URL = _required_in_production("CELERY_BROKER_URL", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "hashsync")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- REST framework -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "hashsync.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "hashsync API",
+    "DESCRIPTION": "Curation, review and audit API of hashsync. Errors are JSON objects "
+    '`{"error": {"code": ..., "message": ..., "details": ...}}` with a stable code.',
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Security -------------------------------------------------------------------------------
+SESSION_COOKIE_SECURE = PRODUCTION
+CSRF_COOKIE_SECURE = PRODUCTION
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+
+# --- Logging --------------------------------------------------------------------------------
+# Request bodies and query strings are never logged: they may carry hash values or tokens.
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "hashsync.middleware.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+            "stream": sys.stderr,
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # django.request logs the full path of failed requests; paths never carry hashes here,
+        # but keep it at WARNING so 4xx noise does not drown real problems.
+        "django.request": {"level": "ERROR"},
+    },
+}

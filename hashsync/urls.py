@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from hashsync import api
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", health, name="health"),
+    path("api/v1/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
+    path("api/v1/", include("hashlist.urls")),
+]
+
+handler400 = api.json_400
+handler403 = api.json_403
+handler404 = api.json_404
+handler500 = api.json_500

@@ -1,0 +1,1 @@
+"""Member organisations, licences, entitlements and API tokens (see the sync API issue)."""
