@@ -14,7 +14,9 @@ from hashlist.audit import verify_chain
 
 
 class Command(BaseCommand):
-    help = "Verify the hash chain of the audit trail; exit 1 and name the first bad event if broken."
+    help = (
+        "Verify the hash chain of the audit trail; exit 1 and name the first bad event if broken."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_chain()
