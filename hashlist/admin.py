@@ -24,7 +24,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Entry)
 class EntryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "category", "age_group", "content_type", "status", "revision", "updated_at"]
+    list_display = [
+        "id",
+        "category",
+        "age_group",
+        "content_type",
+        "status",
+        "revision",
+        "updated_at",
+    ]
     list_filter = ["status", "category", "age_group", "content_type"]
 
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -57,12 +62,22 @@ def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dic
     return dict(serializer.validated_data)
 
 
+class _ChoiceField(serializers.ChoiceField):
+    """A ChoiceField whose error lists the accepted values instead of repeating the input (DRF's
+    default): a hash pasted into the wrong field must not come back in a response or a log."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        accepted = ", ".join(str(key) for key in self.choices if key != "")
+        self.error_messages["invalid_choice"] = f"expected one of: {accepted}."
+
+
 def _choice(choices: type[Any], *, required: bool = False) -> serializers.ChoiceField:
-    return serializers.ChoiceField(choices=choices.choices, required=required)
+    return _ChoiceField(choices=choices.choices, required=required)
 
 
 class HashSerializer(serializers.Serializer):
-    algorithm = serializers.ChoiceField(choices=ALGORITHM_NAMES)
+    algorithm = _ChoiceField(choices=ALGORITHM_NAMES)
     value = serializers.CharField(max_length=2048, trim_whitespace=False)
 
 
@@ -73,7 +88,8 @@ class EntryOutput(serializers.Serializer):
     baseline = serializers.BooleanField(allow_null=True)
     industry_class = serializers.CharField()
     content_type = serializers.CharField()
-    source = serializers.CharField()
+    # A field named "source" shadows Field.source in the stubs; DRF itself allows it.
+    source = serializers.CharField()  # type: ignore[assignment]
     notes = serializers.CharField(help_text="Internal analyst notes; never distributed.")
     status = serializers.CharField()
     revision = serializers.IntegerField()
@@ -119,7 +135,10 @@ def _proposals(rows: Sequence[Proposal]) -> list[Any]:
 def _page_schema(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
     return inline_serializer(
         name=name,
-        fields={"results": item(many=True), "next_after": serializers.IntegerField(allow_null=True)},
+        fields={
+            "results": item(many=True),
+            "next_after": serializers.IntegerField(allow_null=True),
+        },
     )
 
 
@@ -140,7 +159,8 @@ class EntryListApi(APIView):
         category = _choice(Category)
 
     @extend_schema(
-        parameters=[*PAGE_PARAMS, FilterSerializer], responses=_page_schema("EntryPage", EntryOutput)
+        parameters=[*PAGE_PARAMS, FilterSerializer],
+        responses=_page_schema("EntryPage", EntryOutput),
     )
     def get(self, request: Request) -> Response:
         filters = _validated(self.FilterSerializer, request.query_params.dict())
@@ -163,9 +183,12 @@ class HashSearchApi(APIView):
 
     permission_classes = [VIEW_ENTRY]
 
+    # Every view names its input "InputSerializer"; the schema needs a distinct component each,
+    # or drf-spectacular silently gives all of them the first one's fields.
+    @extend_schema_serializer(component_name="HashSearchInput")
     class InputSerializer(serializers.Serializer):
         value = serializers.CharField(max_length=2048, trim_whitespace=False)
-        algorithm = serializers.ChoiceField(choices=ALGORITHM_NAMES, required=False)
+        algorithm = _ChoiceField(choices=ALGORITHM_NAMES, required=False)
 
     @extend_schema(
         request=InputSerializer,
@@ -195,14 +218,15 @@ class GradingFields(serializers.Serializer):
     category = _choice(Category)
     age_group = _choice(AgeGroup)
     baseline = serializers.BooleanField(required=False, allow_null=True)
-    industry_class = serializers.ChoiceField(
-        choices=IndustryClass.choices, required=False, allow_blank=True
-    )
+    industry_class = _ChoiceField(choices=IndustryClass.choices, required=False, allow_blank=True)
     content_type = _choice(ContentType)
 
     def grading(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {k: data[k] for k in ("category", "age_group", "baseline", "industry_class",
-                                      "content_type") if k in data}
+        return {
+            k: data[k]
+            for k in ("category", "age_group", "baseline", "industry_class", "content_type")
+            if k in data
+        }
 
 
 def _created(proposal: Proposal) -> Response:
@@ -212,11 +236,14 @@ def _created(proposal: Proposal) -> Response:
 class ProposeCreateEntryApi(APIView):
     permission_classes = [PROPOSE]
 
+    @extend_schema_serializer(component_name="ProposeCreateEntryInput")
     class InputSerializer(GradingFields):
         category = _choice(Category, required=True)
         age_group = _choice(AgeGroup, required=True)
         hashes = HashSerializer(many=True, allow_empty=False)
-        source = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        source = serializers.CharField(  # type: ignore[assignment]
+            max_length=200, required=False, allow_blank=True
+        )
         notes = serializers.CharField(max_length=4000, required=False, allow_blank=True)
         comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
 
@@ -238,6 +265,7 @@ class ProposeCreateEntryApi(APIView):
 class ProposeRegradeApi(APIView):
     permission_classes = [PROPOSE]
 
+    @extend_schema_serializer(component_name="ProposeRegradeInput")
     class InputSerializer(GradingFields):
         entry = serializers.IntegerField(min_value=1)
         comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
@@ -250,7 +278,9 @@ class ProposeRegradeApi(APIView):
             raise InvalidInput("Give at least one grading field to change.")
         return _created(
             services.proposal_regrade(
-                actor=request.user, entry_id=data["entry"], grading=grading,
+                actor=request.user,
+                entry_id=data["entry"],
+                grading=grading,
                 comment=data.get("comment", ""),
             )
         )
@@ -258,7 +288,7 @@ class ProposeRegradeApi(APIView):
 
 class _HashChangeInput(serializers.Serializer):
     entry = serializers.IntegerField(min_value=1)
-    algorithm = serializers.ChoiceField(choices=ALGORITHM_NAMES)
+    algorithm = _ChoiceField(choices=ALGORITHM_NAMES)
     value = serializers.CharField(max_length=2048, trim_whitespace=False)
     comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
 
@@ -271,8 +301,11 @@ class ProposeAddHashApi(APIView):
         data = _validated(_HashChangeInput, request.data)
         return _created(
             services.proposal_add_hash(
-                actor=request.user, entry_id=data["entry"], algorithm=data["algorithm"],
-                value=data["value"], comment=data.get("comment", ""),
+                actor=request.user,
+                entry_id=data["entry"],
+                algorithm=data["algorithm"],
+                value=data["value"],
+                comment=data.get("comment", ""),
             )
         )
 
@@ -285,8 +318,11 @@ class ProposeRemoveHashApi(APIView):
         data = _validated(_HashChangeInput, request.data)
         return _created(
             services.proposal_remove_hash(
-                actor=request.user, entry_id=data["entry"], algorithm=data["algorithm"],
-                value=data["value"], comment=data.get("comment", ""),
+                actor=request.user,
+                entry_id=data["entry"],
+                algorithm=data["algorithm"],
+                value=data["value"],
+                comment=data.get("comment", ""),
             )
         )
 
@@ -294,6 +330,7 @@ class ProposeRemoveHashApi(APIView):
 class ProposeRetractApi(APIView):
     permission_classes = [PROPOSE]
 
+    @extend_schema_serializer(component_name="ProposeRetractInput")
     class InputSerializer(serializers.Serializer):
         entry = serializers.IntegerField(min_value=1)
         reason = serializers.CharField(max_length=4000)
@@ -302,7 +339,9 @@ class ProposeRetractApi(APIView):
     def post(self, request: Request) -> Response:
         data = _validated(self.InputSerializer, request.data)
         return _created(
-            services.proposal_retract(actor=request.user, entry_id=data["entry"], reason=data["reason"])
+            services.proposal_retract(
+                actor=request.user, entry_id=data["entry"], reason=data["reason"]
+            )
         )
 
 
@@ -321,7 +360,8 @@ class ProposalListApi(APIView):
     def get(self, request: Request) -> Response:
         filters = _validated(self.FilterSerializer, request.query_params.dict())
         qs = selectors.proposal_list(
-            status=filters.get("status"), kind=filters.get("kind"),
+            status=filters.get("status"),
+            kind=filters.get("kind"),
             author_id=request.user.pk if filters.get("mine") else None,
         )
         return Response(keyset_page(request, qs, _proposals))
@@ -341,9 +381,11 @@ class ProposalDetailApi(APIView):
 class ReviewQueueApi(APIView):
     permission_classes = [REVIEW]
 
-    @extend_schema(parameters=PAGE_PARAMS, responses=_page_schema("ReviewQueuePage", ProposalOutput))
+    @extend_schema(
+        parameters=PAGE_PARAMS, responses=_page_schema("ReviewQueuePage", ProposalOutput)
+    )
     def get(self, request: Request) -> Response:
-        qs = selectors.review_queue(reviewer_id=request.user.pk)
+        qs = selectors.review_queue(reviewer_id=int(request.user.pk or 0))
         return Response(keyset_page(request, qs, _proposals))
 
 
@@ -356,7 +398,7 @@ class ProposalApproveApi(APIView):
 
     @extend_schema(request=_ReasonInput, responses=ProposalOutput)
     def post(self, request: Request, proposal_id: int) -> Response:
-        data = _validated(_ReasonInput, request.data or {})
+        data = _validated(_ReasonInput, request.data)
         proposal = services.proposal_approve(
             actor=request.user, proposal_id=proposal_id, reason=data.get("reason", "")
         )
@@ -366,12 +408,13 @@ class ProposalApproveApi(APIView):
 class ProposalRejectApi(APIView):
     permission_classes = [REVIEW]
 
+    @extend_schema_serializer(component_name="ProposalRejectInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=4000)
 
     @extend_schema(request=InputSerializer, responses=ProposalOutput)
     def post(self, request: Request, proposal_id: int) -> Response:
-        data = _validated(self.InputSerializer, request.data or {})
+        data = _validated(self.InputSerializer, request.data)
         proposal = services.proposal_reject(
             actor=request.user, proposal_id=proposal_id, reason=data["reason"]
         )
@@ -419,16 +462,19 @@ class ImportUploadApi(APIView):
     permission_classes = [PROPOSE]
     parser_classes = [MultiPartParser]
 
+    @extend_schema_serializer(component_name="ImportUploadInput")
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
-        format = serializers.ChoiceField(choices=["csv", "jsonl"], required=False)
+        format = _ChoiceField(choices=["csv", "jsonl"], required=False)
         comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
 
     @extend_schema(request=InputSerializer, responses={202: ImportOutput})
     def post(self, request: Request) -> Response:
         data = _validated(self.InputSerializer, {k: request.data.get(k) for k in request.data})
         batch = imports.import_upload(
-            actor=request.user, file=data["file"], format=data.get("format"),
+            actor=request.user,
+            file=data["file"],
+            format=data.get("format"),
             comment=data.get("comment", ""),
         )
         batch.refresh_from_db()
@@ -455,7 +501,9 @@ class ImportErrorOutput(serializers.Serializer):
 class ImportErrorListApi(APIView):
     permission_classes = [VIEW_IMPORT]
 
-    @extend_schema(parameters=PAGE_PARAMS, responses=_page_schema("ImportErrorPage", ImportErrorOutput))
+    @extend_schema(
+        parameters=PAGE_PARAMS, responses=_page_schema("ImportErrorPage", ImportErrorOutput)
+    )
     def get(self, request: Request, batch_id: int) -> Response:
         if selectors.import_get(batch_id=batch_id) is None:
             raise NotFound(f"Import {batch_id} does not exist.")
@@ -472,8 +520,21 @@ class ImportErrorListApi(APIView):
 class AuditEventOutput(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = ["seq", "at", "actor", "actor_id", "action", "object_type", "object_id",
-                  "before", "after", "reason", "request_id", "prev_digest", "digest"]
+        fields = [
+            "seq",
+            "at",
+            "actor",
+            "actor_id",
+            "action",
+            "object_type",
+            "object_id",
+            "before",
+            "after",
+            "reason",
+            "request_id",
+            "prev_digest",
+            "digest",
+        ]
 
 
 class AuditEventListApi(APIView):
@@ -495,7 +556,9 @@ class AuditEventListApi(APIView):
         def serialize(rows: Sequence[AuditEvent]) -> list[Any]:
             return list(AuditEventOutput(rows, many=True).data)
 
-        return Response(keyset_page(request, selectors.audit_events(**filters), serialize, key="seq"))
+        return Response(
+            keyset_page(request, selectors.audit_events(**filters), serialize, key="seq")
+        )
 
 
 class AuditVerifyApi(APIView):
@@ -523,9 +586,12 @@ class MeApi(APIView):
     @extend_schema(
         responses=inline_serializer(
             name="Me",
-            fields={"username": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField())},
+            fields={
+                "username": serializers.CharField(),
+                "roles": serializers.ListField(child=serializers.CharField()),
+            },
         )
     )
     def get(self, request: Request) -> Response:
-        roles = sorted(request.user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+        roles = sorted(request.user.groups.values_list("name", flat=True))
         return Response({"username": request.user.get_username(), "roles": roles})

@@ -79,8 +79,12 @@ class Entry(models.Model):
     class Meta:
         verbose_name_plural = "entries"
         constraints = [
-            models.CheckConstraint(condition=_in("category", Category), name="entry_category_valid"),
-            models.CheckConstraint(condition=_in("age_group", AgeGroup), name="entry_age_group_valid"),
+            models.CheckConstraint(
+                condition=_in("category", Category), name="entry_category_valid"
+            ),
+            models.CheckConstraint(
+                condition=_in("age_group", AgeGroup), name="entry_age_group_valid"
+            ),
             models.CheckConstraint(
                 condition=_in("industry_class", IndustryClass), name="entry_industry_class_valid"
             ),
@@ -105,7 +109,9 @@ class Hash(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["algorithm", "value"], name="hash_unique_algorithm_value"),
+            models.UniqueConstraint(
+                fields=["algorithm", "value"], name="hash_unique_algorithm_value"
+            ),
             models.CheckConstraint(
                 condition=Q(algorithm__in=[name for name, _ in ALGORITHM_CHOICES]),
                 name="hash_algorithm_known",
@@ -225,7 +231,9 @@ class Change(models.Model):
     class Meta:
         indexes = [
             # Serves the release cutter's "every approved change not yet in a release".
-            models.Index(fields=["id"], condition=Q(release__isnull=True), name="change_unreleased_idx"),
+            models.Index(
+                fields=["id"], condition=Q(release__isnull=True), name="change_unreleased_idx"
+            ),
             models.Index(fields=["release"], name="change_release_idx"),
         ]
 
@@ -279,7 +287,9 @@ class ImportBatch(models.Model):
     class Meta:
         verbose_name_plural = "import batches"
         constraints = [
-            models.CheckConstraint(condition=_in("status", ImportStatus), name="import_status_valid"),
+            models.CheckConstraint(
+                condition=_in("status", ImportStatus), name="import_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -293,6 +303,9 @@ class ImportRowError(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["batch", "line"], name="import_error_batch_line_idx")]
+
+    def __str__(self) -> str:
+        return f"Import {self.batch_id} line {self.line}"
 
 
 class StagedRow(models.Model):
@@ -312,6 +325,9 @@ class StagedRow(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["batch", "line"], name="staged_row_batch_line_idx")]
+
+    def __str__(self) -> str:
+        return f"Staged row of import {self.batch_id}, line {self.line}"
 
 
 class AuditEvent(models.Model):
@@ -353,3 +369,6 @@ class AuditChainHead(models.Model):
 
     seq = models.PositiveBigIntegerField(default=0)
     digest = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"Audit chain head #{self.seq}"

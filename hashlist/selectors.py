@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from hashlist.algorithms import get_algorithm, parse_any
+from hashlist.algorithms import ALGORITHMS, get_algorithm, parse_any
 from hashlist.grading import parse_hash
-from hashlist.models import AuditEvent, Entry, Hash, ImportBatch, ImportRowError, Proposal, ProposalStatus
+from hashlist.models import (
+    AuditEvent,
+    Entry,
+    Hash,
+    ImportBatch,
+    ImportRowError,
+    Proposal,
+    ProposalStatus,
+)
+from hashsync.errors import InvalidInput
 
 
 def entry_queryset() -> QuerySet[Entry]:
@@ -36,7 +45,12 @@ def hash_search(*, value: str, algorithm: str | None = None) -> list[tuple[str, 
     else:
         candidates = [(algo.name, raw) for algo, raw in parse_any(value)]
     if not candidates:
-        return []
+        forms = ", ".join(f"{a.name} ({a.hex_length} hex characters)" for a in ALGORITHMS.values())
+        raise InvalidInput(
+            f"That is not a hash in any accepted form. Expected hex or base64 of one of: {forms}; "
+            "or PhotoDNA's 144 comma-separated values.",
+            code="invalid_hash",
+        )
     condition = Q()
     for name, raw in candidates:
         condition |= Q(algorithm=name, value=raw)
@@ -76,8 +90,9 @@ def import_errors(*, batch_id: int) -> QuerySet[ImportRowError]:
     return ImportRowError.objects.filter(batch_id=batch_id)
 
 
-def audit_events(*, object_type: str | None = None, object_id: str | None = None,
-                 action: str | None = None) -> QuerySet[AuditEvent]:
+def audit_events(
+    *, object_type: str | None = None, object_id: str | None = None, action: str | None = None
+) -> QuerySet[AuditEvent]:
     qs = AuditEvent.objects.all()
     if object_type:
         qs = qs.filter(object_type=object_type)

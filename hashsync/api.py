@@ -11,7 +11,10 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.csrf import csrf_failure as default_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -60,6 +63,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DomainError):
         set_rollback()
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
+    if isinstance(exc, SuspiciousOperation):
+        # Raised while reading the body (over DATA_UPLOAD_MAX_MEMORY_SIZE, too many form
+        # fields): the client's fault, so a 4xx, never the generic 500 below.
+        set_rollback()
+        if isinstance(exc, RequestDataTooBig):
+            return Response(
+                error_body("request_too_large", "The request body is larger than accepted."),
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        return Response(
+            error_body("bad_request", "The request could not be understood."),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -88,12 +104,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
 
 # Django-level handlers, for requests that never reach a DRF view (unknown URLs, CSRF, …).
+@csrf_exempt
 def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(error_body("not_found", "No such URL."), status=404)
 
 
 def json_400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
+    return JsonResponse(
+        error_body("bad_request", "The request could not be understood."), status=400
+    )
 
 
 def json_403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
@@ -105,3 +124,17 @@ def json_500(request: HttpRequest) -> JsonResponse:
         error_body("internal_error", "The server failed to handle this request; it was logged."),
         status=500,
     )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF failures on API paths answer JSON; pages keep Django's explanatory page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            error_body(
+                "csrf_failed",
+                "CSRF check failed. API clients should authenticate with HTTP Basic (or a token) "
+                "rather than a session cookie, or send the X-CSRFToken header.",
+            ),
+            status=403,
+        )
+    return default_csrf_failure(request, reason=reason)

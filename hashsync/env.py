@@ -15,7 +15,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def env_str(name: str, default: str | None = None, *, environ: Mapping[str, str] | None = None) -> str:
+def env_str(
+    name: str, default: str | None = None, *, environ: Mapping[str, str] | None = None
+) -> str:
     environ = os.environ if environ is None else environ
     value = environ.get(name)
     if value is None:
@@ -67,9 +69,13 @@ def env_int(
                 f"Environment variable {name} must be an integer; got {raw!r}."
             ) from None
     if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"Environment variable {name} must be >= {minimum}; got {value}.")
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be >= {minimum}; got {value}."
+        )
     if maximum is not None and value > maximum:
-        raise ImproperlyConfigured(f"Environment variable {name} must be <= {maximum}; got {value}.")
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be <= {maximum}; got {value}."
+        )
     return value
 
 

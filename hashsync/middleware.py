@@ -15,7 +15,8 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 # A caller-supplied id is accepted only if it is short and plain, so it cannot smuggle
 # anything into logs or the audit trail.
-_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# \Z, not $: "$" also matches before a trailing newline, which then broke the response header.
+_ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")
 
 
 def current_request_id() -> str | None:
@@ -23,8 +24,13 @@ def current_request_id() -> str | None:
 
 
 def bind_request_id(value: str | None) -> contextvars.Token[str | None]:
-    """Bind a request id outside HTTP (a Celery task, a management command)."""
-    return _request_id.set(value)
+    """Bind a request id outside HTTP (a Celery task, a management command); only a plain,
+    short id is kept, as for HTTP requests."""
+    return _request_id.set(value if value and _ACCEPTABLE_ID.match(value) else None)
+
+
+def unbind_request_id(token: contextvars.Token[str | None]) -> None:
+    _request_id.reset(token)
 
 
 class RequestIdMiddleware:

@@ -59,8 +59,8 @@ def sync_roles(apps: Any = None) -> None:
 
 def ensure_roles() -> None:
     """For code paths where migrations' data may have been flushed (transactional tests)."""
-    from django.contrib.auth.management import create_permissions
     from django.apps import apps
+    from django.contrib.auth.management import create_permissions
 
     for config in apps.get_app_configs():
         create_permissions(config, verbosity=0)

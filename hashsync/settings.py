@@ -65,6 +65,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "1
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when HASHSYNC_ENV=production.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_FAILURE_VIEW = "hashsync.api.csrf_failure"
 
 # --- Database -------------------------------------------------------------------------------
 _database_url = _required_in_production("DATABASE_URL", f"sqlite:///{VAR_DIR / 'hashsync.sqlite3'}")
@@ -73,7 +74,9 @@ try:
 except (ValueError, KeyError) as exc:
     raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {exc}") from None
 if PRODUCTION and _database["ENGINE"].endswith("sqlite3"):
-    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL when HASHSYNC_ENV=production.")
+    raise ImproperlyConfigured(
+        "DATABASE_URL must point at PostgreSQL when HASHSYNC_ENV=production."
+    )
 if _database["ENGINE"].endswith("sqlite3"):
     Path(_database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # A busy SQLite file waits for the writer instead of failing at once; WAL lets readers
@@ -141,6 +144,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's ModelBackend, except that a username with NUL (HTTP Basic) is "no such user", not a 500.
+AUTHENTICATION_BACKENDS = ["hashsync.auth_backends.ModelBackend"]
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -184,21 +189,29 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300, minim
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Fail fast when the broker is down at send time (the caller records the work in the database
+# first, and a beat sweeper re-sends what was not delivered) instead of hanging a request.
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
+CELERY_BEAT_SCHEDULE = {
+    "import-sweep": {"task": "hashlist.import_sweep", "schedule": 120.0},
+}
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Basic first: DRF takes the 401 challenge (WWW-Authenticate) from the first class, so
+    # a request without credentials gets 401, as HTTP clients expect, rather than 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hashsync.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+        "hashsync.parsers.JSONParser",  # DRF's, with deep nesting a 400 rather than a 500
+    ],  # views that take uploads add MultiPartParser themselves
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from hashsync import api
@@ -17,6 +17,8 @@ urlpatterns = [
     path("healthz", health, name="health"),
     path("api/v1/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("api/v1/", include("hashlist.urls")),
+    # Unknown API URLs answer JSON even with DEBUG on (Django's debug 404 page is HTML).
+    re_path(r"^api/", api.json_404),
 ]
 
 handler400 = api.json_400

@@ -34,8 +34,15 @@ class Command(BaseCommand):
             help="name of an environment variable holding the password (for scripts)",
         )
 
-    def handle(self, *args: Any, username: str, role: str, email: str,
-               password_env: str | None, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        username: str,
+        role: str,
+        email: str,
+        password_env: str | None,
+        **options: Any,
+    ) -> None:
         user_model = get_user_model()
         if user_model.objects.filter(username=username).exists():
             raise CommandError(f"User {username!r} already exists.")
@@ -53,10 +60,15 @@ class Command(BaseCommand):
             raise CommandError("Password refused: " + " ".join(exc.messages)) from None
         with transaction.atomic():
             ensure_roles()
-            user = user_model.objects.create_user(username=username, email=email, password=password)
+            user = user_model.objects.create_user(
+                username=username, email=email, password=password, is_staff=True
+            )
             user.groups.add(Group.objects.get(name=role))
             audit_record(
-                actor=None, action="user.create", object_type="user", object_id=user.pk,
+                actor=None,
+                action="user.create",
+                object_type="user",
+                object_id=user.pk,
                 after={"username": username, "role": role},
             )
         self.stdout.write(self.style.SUCCESS(f"Created {role} {username!r}."))
