@@ -9,9 +9,10 @@ its audit event inside it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User as StaffUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -37,6 +38,11 @@ PROPOSE = "hashlist.propose_change"
 REVIEW = "hashlist.review_proposal"
 
 MAX_TEXT = 4000
+
+
+def as_staff(actor: User) -> StaffUser:
+    """The actor as a stored user, once ``require_permission`` has vouched for it."""
+    return cast(StaffUser, actor)
 
 
 def require_permission(actor: User, perm: str, doing: str) -> None:
@@ -132,7 +138,7 @@ def _new_proposal(
         base_revision=entry.revision if entry else None,
         payload=payload,
         comment=comment,
-        author=actor,
+        author=as_staff(actor),
     )
     audit_record(
         actor=actor,
@@ -169,7 +175,10 @@ def proposal_create_entry(
         "notes": _text(notes, "notes"),
     }
     return _new_proposal(
-        actor=actor, kind=ProposalKind.CREATE, entry=None, payload=payload,
+        actor=actor,
+        kind=ProposalKind.CREATE,
+        entry=None,
+        payload=payload,
         comment=_text(comment, "comment"),
     )
 
@@ -185,7 +194,10 @@ def proposal_regrade(
     if clean == current:
         raise InvalidInput("The proposed grading is the same as the entry's current grading.")
     return _new_proposal(
-        actor=actor, kind=ProposalKind.REGRADE, entry=entry, payload={"grading": clean},
+        actor=actor,
+        kind=ProposalKind.REGRADE,
+        entry=entry,
+        payload={"grading": clean},
         comment=_text(comment, "comment"),
     )
 
@@ -199,8 +211,11 @@ def proposal_add_hash(
     pair = parse_hash(algorithm, value)
     _refuse_existing([pair])
     return _new_proposal(
-        actor=actor, kind=ProposalKind.ADD_HASH, entry=entry,
-        payload={"hash": canonical_pairs([pair])[0]}, comment=_text(comment, "comment"),
+        actor=actor,
+        kind=ProposalKind.ADD_HASH,
+        entry=entry,
+        payload={"hash": canonical_pairs([pair])[0]},
+        comment=_text(comment, "comment"),
     )
 
 
@@ -220,7 +235,9 @@ def proposal_remove_hash(
             code="last_hash",
         )
     return _new_proposal(
-        actor=actor, kind=ProposalKind.REMOVE_HASH, entry=entry,
+        actor=actor,
+        kind=ProposalKind.REMOVE_HASH,
+        entry=entry,
         payload={"hash": canonical_pairs([(name, raw)])[0]},
         comment=_text(comment, "comment", required=True),
     )
@@ -231,7 +248,10 @@ def proposal_retract(*, actor: User, entry_id: Any, reason: Any) -> Proposal:
     require_permission(actor, PROPOSE, "propose changes")
     entry = _active_entry(entry_id)
     return _new_proposal(
-        actor=actor, kind=ProposalKind.RETRACT, entry=entry, payload={},
+        actor=actor,
+        kind=ProposalKind.RETRACT,
+        entry=entry,
+        payload={},
         comment=_text(reason, "reason", required=True),
     )
 
@@ -246,8 +266,12 @@ def proposal_withdraw(*, actor: User, proposal_id: Any) -> Proposal:
     proposal.save(update_fields=["status"])
     _close_import(proposal, approved=False)
     audit_record(
-        actor=actor, action="proposal.withdraw", object_type="proposal", object_id=proposal.pk,
-        before={"status": ProposalStatus.PENDING}, after={"status": ProposalStatus.WITHDRAWN},
+        actor=actor,
+        action="proposal.withdraw",
+        object_type="proposal",
+        object_id=proposal.pk,
+        before={"status": ProposalStatus.PENDING},
+        after={"status": ProposalStatus.WITHDRAWN},
     )
     return proposal
 
@@ -290,7 +314,9 @@ def _mark_reviewed(proposal: Proposal, *, actor: User, status: str, reason: str)
         status=status, reviewer=actor, reviewed_at=now, review_reason=reason
     )
     if updated != 1:
-        raise Conflict(f"Proposal {proposal.pk} was decided concurrently.", code="proposal_not_pending")
+        raise Conflict(
+            f"Proposal {proposal.pk} was decided concurrently.", code="proposal_not_pending"
+        )
     proposal.status, proposal.reviewer, proposal.reviewed_at = status, actor, now  # type: ignore[assignment]
     proposal.review_reason = reason
 
@@ -309,10 +335,17 @@ def proposal_approve(*, actor: User, proposal_id: Any, reason: Any = "") -> Prop
     _mark_reviewed(proposal, actor=actor, status=ProposalStatus.APPROVED, reason=text)
     _close_import(proposal, approved=True)
     audit_record(
-        actor=actor, action="proposal.approve", object_type="proposal", object_id=proposal.pk,
+        actor=actor,
+        action="proposal.approve",
+        object_type="proposal",
+        object_id=proposal.pk,
         before={"status": ProposalStatus.PENDING},
-        after={"status": ProposalStatus.APPROVED, "kind": proposal.kind,
-               "entry": proposal.entry_id, "author": proposal.author_id},
+        after={
+            "status": ProposalStatus.APPROVED,
+            "kind": proposal.kind,
+            "entry": proposal.entry_id,
+            "author": proposal.author_id,
+        },
         reason=text,
     )
     _after_approval()
@@ -326,8 +359,12 @@ def proposal_reject(*, actor: User, proposal_id: Any, reason: Any) -> Proposal:
     _mark_reviewed(proposal, actor=actor, status=ProposalStatus.REJECTED, reason=text)
     _close_import(proposal, approved=False)
     audit_record(
-        actor=actor, action="proposal.reject", object_type="proposal", object_id=proposal.pk,
-        before={"status": ProposalStatus.PENDING}, after={"status": ProposalStatus.REJECTED},
+        actor=actor,
+        action="proposal.reject",
+        object_type="proposal",
+        object_id=proposal.pk,
+        before={"status": ProposalStatus.PENDING},
+        after={"status": ProposalStatus.REJECTED},
         reason=text,
     )
     return proposal
@@ -349,7 +386,11 @@ def _after_approval() -> None:
 
 
 def _stale_check(proposal: Proposal) -> Entry:
-    entry = Entry.objects.select_for_update().filter(pk=proposal.entry_id).first()
+    entry = (
+        Entry.objects.select_for_update().filter(pk=proposal.entry_id).first()
+        if proposal.entry_id is not None
+        else None
+    )
     if entry is None:  # PROTECT makes this unreachable; keep the message clear anyway.
         raise NotFound(f"Entry {proposal.entry_id} no longer exists.")
     if entry.revision != proposal.base_revision:
@@ -386,8 +427,12 @@ def _apply(proposal: Proposal, *, approved_at: Any) -> None:
         Proposal.objects.filter(pk=proposal.pk).update(entry=entry)
         proposal.entry = entry
         Change.objects.create(
-            entry=entry, proposal=proposal, kind=ChangeKind.CREATE, before=None,
-            after=entry_state(entry), approved_at=approved_at,
+            entry=entry,
+            proposal=proposal,
+            kind=ChangeKind.CREATE,
+            before=None,
+            after=entry_state(entry),
+            approved_at=approved_at,
         )
         return
 
@@ -413,6 +458,10 @@ def _apply(proposal: Proposal, *, approved_at: Any) -> None:
     entry.revision += 1
     entry.save()
     Change.objects.create(
-        entry=entry, proposal=proposal, kind=proposal.kind, before=before,
-        after=entry_state(entry), approved_at=approved_at,
+        entry=entry,
+        proposal=proposal,
+        kind=proposal.kind,
+        before=before,
+        after=entry_state(entry),
+        approved_at=approved_at,
     )
