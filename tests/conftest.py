@@ -24,11 +24,20 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     needs_pg = item.get_closest_marker("postgres") or item.get_closest_marker("services")
-    if needs_pg and os.environ.get("DATABASE_URL", "").split(":", 1)[0] not in ("postgres", "postgresql"):
+    if needs_pg and os.environ.get("DATABASE_URL", "").split(":", 1)[0] not in (
+        "postgres",
+        "postgresql",
+    ):
         message = f"{item.nodeid} needs PostgreSQL (DATABASE_URL is not a PostgreSQL URL)"
         if IN_CI:
             pytest.fail(message + " — in CI nothing may be skipped", pytrace=False)
         pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    # Production-strength PBKDF2 costs ~0.3 s per password; tests only need hashing to work.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from hashlist.audit import verify_chain
+from hashlist.models import AuditEvent, Entry, Proposal, ProposalStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_user_gives_the_role_and_reads_the_password_from_the_environment(monkeypatch):
+    monkeypatch.setenv("NEW_USER_PW", "a-long-synthetic-passphrase-42")
+    call_command("create_user", "carol", role="reviewer", password_env="NEW_USER_PW")
+    user = get_user_model().objects.get(username="carol")
+    assert list(user.groups.values_list("name", flat=True)) == ["reviewer"]
+    assert user.check_password("a-long-synthetic-passphrase-42")
+    assert user.has_perm("hashlist.review_proposal")
+    event = AuditEvent.objects.get(action="user.create")
+    assert event.after == {"username": "carol", "role": "reviewer"}
+    assert "passphrase" not in json.dumps(event.after)
+
+
+def test_create_user_refuses_a_missing_password_variable(monkeypatch):
+    monkeypatch.delenv("NOPE_PW", raising=False)
+    with pytest.raises(CommandError, match="NOPE_PW"):
+        call_command("create_user", "dave", role="analyst", password_env="NOPE_PW")
+    assert not get_user_model().objects.filter(username="dave").exists()
+
+
+def test_create_user_refuses_a_weak_password(monkeypatch):
+    monkeypatch.setenv("WEAK_PW", "password")
+    with pytest.raises(CommandError, match="Password refused"):
+        call_command("create_user", "erin", role="analyst", password_env="WEAK_PW")
+
+
+def test_create_user_refuses_an_unknown_role():
+    with pytest.raises(CommandError):
+        call_command("create_user", "frank", role="superhero", password_env="X")
+
+
+def test_create_user_refuses_an_existing_username(monkeypatch, analyst):
+    monkeypatch.setenv("PW", "a-long-synthetic-passphrase-42")
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_user", analyst.username, role="analyst", password_env="PW")
+
+
+def test_seed_demo_creates_users_and_a_synthetic_list_through_review(settings, tmp_path, capsys):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", entries=4, pending=2)
+    out = capsys.readouterr().out
+    logins = json.loads((tmp_path / "demo-logins.json").read_text())
+    assert (tmp_path / "demo-logins.json").stat().st_mode & 0o077 == 0
+    for username, password in logins.items():
+        assert f"{username:<13} {password}" in out
+        assert get_user_model().objects.get(username=username).check_password(password)
+    assert Entry.objects.filter(source="synthetic-demo").count() == 4
+    assert Proposal.objects.filter(status=ProposalStatus.PENDING).count() == 2
+    approved = Proposal.objects.filter(status=ProposalStatus.APPROVED)
+    assert all(p.reviewer_id != p.author_id for p in approved)
+    assert verify_chain().ok
+
+
+def test_seed_demo_is_idempotent_and_keeps_passwords(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", entries=2, pending=0)
+    first = (tmp_path / "demo-logins.json").read_text()
+    call_command("seed_demo", entries=2, pending=0)
+    assert (tmp_path / "demo-logins.json").read_text() == first
+    assert Entry.objects.filter(source="synthetic-demo").count() == 2
+
+
+def test_seed_demo_refuses_production(settings):
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="production"):
+        call_command("seed_demo")
+
+
+def test_audit_verify_reports_an_intact_chain(analyst, reviewer, capsys):
+    from tests.factories import approved_entry
+
+    approved_entry(analyst, reviewer)
+    call_command("audit_verify")
+    assert "Audit chain intact" in capsys.readouterr().out
