@@ -1,0 +1,50 @@
+# hashsync — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install hashsync with its development tools
+
+run: $(STAMP) ## Run hashsync on the embedded default (SQLite, local storage, in-process tasks, synthetic demo data)
+	@$(BIN)/python manage.py migrate --verbosity 0
+	@$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
+	@$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: $(STAMP) ## Run the tests: SQLite pass, then PostgreSQL + Redis + real Celery worker pass
+	@scripts/run-tests
+
+lint: $(STAMP) ## ruff, mypy, and a check that no migration is missing
+	@$(BIN)/ruff check .
+	@$(BIN)/ruff format --check .
+	@$(BIN)/mypy .
+	@$(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
+
+fmt: $(STAMP) ## Format and auto-fix the code
+	@$(BIN)/ruff format .
+	@$(BIN)/ruff check --fix .
+
+bench: $(STAMP) ## Benchmarks at the full scale of the targets (P1–P7); prints `<id> <name> <value> <unit>`
+	@scripts/run-bench full
+
+bench-quick: $(STAMP) ## Benchmarks at a scale that finishes in about a minute
+	@scripts/run-bench quick
+
+clean: ## Remove the virtualenv and the embedded data in var/
+	rm -rf $(VENV) var
+
+.PHONY: help install run test lint fmt bench bench-quick clean

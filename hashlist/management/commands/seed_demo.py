@@ -1,0 +1,114 @@
+"""Seed the embedded default with demo users and a demo list of SYNTHETIC hashes.
+
+Every hash created here is random bytes — not a hash of any real image — and is labelled
+``source = "synthetic-demo"``. Demo passwords are random, generated on first run and kept in
+``var/demo-logins.json`` (mode 0600). Refuses to run in production.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from hashlist import services
+from hashlist.algorithms import ALGORITHMS
+from hashlist.models import AgeGroup, Category, Entry
+from hashsync.roles import ANALYST, AUDITOR, MEMBER_ADMIN, REVIEWER, ensure_roles
+
+DEMO_USERS = [
+    ("analyst", ANALYST),
+    ("analyst2", ANALYST),
+    ("reviewer", REVIEWER),
+    ("member-admin", MEMBER_ADMIN),
+    ("auditor", AUDITOR),
+]
+SOURCE = "synthetic-demo"
+
+
+def synthetic_hash(rng: random.Random, algorithm: str) -> str:
+    algo = ALGORITHMS[algorithm]
+    return algo.canonical(rng.randbytes(algo.length))
+
+
+class Command(BaseCommand):
+    help = "Create demo users and a demo list of synthetic hashes (embedded default only)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--entries", type=int, default=120, help="approved demo entries")
+        parser.add_argument("--pending", type=int, default=3, help="proposals left for review")
+        parser.add_argument("--url", default="http://127.0.0.1:8000/", help="URL to print")
+
+    def handle(self, *args: Any, entries: int, pending: int, url: str, **options: Any) -> None:
+        if settings.PRODUCTION:
+            raise CommandError("seed_demo refuses to run with HASHSYNC_ENV=production.")
+        logins = self._users()
+        users = {name: get_user_model().objects.get(username=name) for name, _ in DEMO_USERS}
+        if not Entry.objects.filter(source=SOURCE).exists():
+            self._demo_list(users, entries, pending)
+        self._print(url, logins)
+
+    def _users(self) -> dict[str, str]:
+        path = settings.VAR_DIR / "demo-logins.json"
+        logins: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        user_model = get_user_model()
+        with transaction.atomic():
+            ensure_roles()
+            for username, role in DEMO_USERS:
+                user = user_model.objects.filter(username=username).first()
+                if user is None or username not in logins:
+                    logins[username] = secrets.token_urlsafe(12)
+                    user = user or user_model(username=username, is_staff=True)
+                    user.set_password(logins[username])
+                    user.save()
+                user.groups.set([Group.objects.get(name=role)])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(logins, indent=2))
+        path.chmod(0o600)
+        return logins
+
+    def _demo_list(self, users: dict[str, Any], count: int, pending: int) -> None:
+        rng = random.Random(secrets.randbits(64))  # fresh synthetic values per database
+        analyst, reviewer = users["analyst"], users["reviewer"]
+        for i in range(count + pending):
+            algos = ["md5", "sha1"] if i % 3 else ["pdq", "sha256"]
+            if i % 17 == 0:
+                algos.append("photodna")
+            proposal = services.proposal_create_entry(
+                actor=analyst if i % 2 else users["analyst2"],
+                grading={
+                    "category": rng.choice(Category.values),
+                    "age_group": rng.choice(AgeGroup.values),
+                    "baseline": rng.choice([None, True, False]),
+                    "content_type": "video" if i % 11 == 0 else "image",
+                },
+                hashes=[{"algorithm": a, "value": synthetic_hash(rng, a)} for a in algos],
+                source=SOURCE,
+                notes="SYNTHETIC demo entry: random bytes, not a hash of any real content.",
+                comment="demo data",
+            )
+            if i < count:
+                services.proposal_approve(actor=reviewer, proposal_id=proposal.pk)
+        self.stdout.write(f"Seeded {count} approved and {pending} pending synthetic demo entries.")
+
+    def _print(self, url: str, logins: dict[str, str]) -> None:
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(f"hashsync is starting at {url}"))
+        self.stdout.write(f"  API:     {url}api/v1/   (OpenAPI schema: {url}api/v1/schema/)")
+        self.stdout.write(f"  Admin:   {url}admin/")
+        self.stdout.write(
+            "  Demo logins (synthetic data only; passwords kept in var/demo-logins.json):"
+        )
+        for username, role in DEMO_USERS:
+            self.stdout.write(f"    {role:<13} {username:<13} {logins[username]}")
+        self.stdout.write(
+            f"  Try:     curl -u reviewer:{logins['reviewer']} {url}api/v1/review-queue/"
+        )
+        self.stdout.write("")
