@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from drf_spectacular.utils import (
-    OpenApiParameter,
     extend_schema,
     extend_schema_serializer,
     inline_serializer,
@@ -41,7 +40,7 @@ from hashlist.models import (
     ProposalStatus,
 )
 from hashsync.errors import InvalidInput, NotFound
-from hashsync.pagination import keyset_page
+from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
 
 VIEW_ENTRY = has_perm("hashlist.view_entry")
@@ -132,22 +131,6 @@ def _proposals(rows: Sequence[Proposal]) -> list[Any]:
     return list(ProposalOutput(rows, many=True).data)
 
 
-def _page_schema(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
-    return inline_serializer(
-        name=name,
-        fields={
-            "results": item(many=True),
-            "next_after": serializers.IntegerField(allow_null=True),
-        },
-    )
-
-
-PAGE_PARAMS = [
-    OpenApiParameter("after", int, description="Return rows after this key (keyset pagination)."),
-    OpenApiParameter("limit", int, description="Rows per page, 1–1000 (default 100)."),
-]
-
-
 # --- Entries --------------------------------------------------------------------------------
 
 
@@ -159,8 +142,8 @@ class EntryListApi(APIView):
         category = _choice(Category)
 
     @extend_schema(
-        parameters=[*PAGE_PARAMS, FilterSerializer],
-        responses=_page_schema("EntryPage", EntryOutput),
+        parameters=[*PAGE_PARAMETERS, FilterSerializer],
+        responses=page_schema("EntryPage", EntryOutput),
     )
     def get(self, request: Request) -> Response:
         filters = _validated(self.FilterSerializer, request.query_params.dict())
@@ -354,8 +337,8 @@ class ProposalListApi(APIView):
         mine = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
-        parameters=[*PAGE_PARAMS, FilterSerializer],
-        responses=_page_schema("ProposalPage", ProposalOutput),
+        parameters=[*PAGE_PARAMETERS, FilterSerializer],
+        responses=page_schema("ProposalPage", ProposalOutput),
     )
     def get(self, request: Request) -> Response:
         filters = _validated(self.FilterSerializer, request.query_params.dict())
@@ -382,7 +365,7 @@ class ReviewQueueApi(APIView):
     permission_classes = [REVIEW]
 
     @extend_schema(
-        parameters=PAGE_PARAMS, responses=_page_schema("ReviewQueuePage", ProposalOutput)
+        parameters=PAGE_PARAMETERS, responses=page_schema("ReviewQueuePage", ProposalOutput)
     )
     def get(self, request: Request) -> Response:
         qs = selectors.review_queue(reviewer_id=int(request.user.pk or 0))
@@ -502,7 +485,7 @@ class ImportErrorListApi(APIView):
     permission_classes = [VIEW_IMPORT]
 
     @extend_schema(
-        parameters=PAGE_PARAMS, responses=_page_schema("ImportErrorPage", ImportErrorOutput)
+        parameters=PAGE_PARAMETERS, responses=page_schema("ImportErrorPage", ImportErrorOutput)
     )
     def get(self, request: Request, batch_id: int) -> Response:
         if selectors.import_get(batch_id=batch_id) is None:
@@ -546,8 +529,8 @@ class AuditEventListApi(APIView):
         action = serializers.CharField(max_length=64, required=False)
 
     @extend_schema(
-        parameters=[*PAGE_PARAMS, FilterSerializer],
-        responses=_page_schema("AuditEventPage", AuditEventOutput),
+        parameters=[*PAGE_PARAMETERS, FilterSerializer],
+        responses=page_schema("AuditEventPage", AuditEventOutput),
     )
     def get(self, request: Request) -> Response:
         filters = _validated(self.FilterSerializer, request.query_params.dict())

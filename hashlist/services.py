@@ -378,8 +378,12 @@ def _close_import(proposal: Proposal, *, approved: bool) -> None:
 
 
 def _after_approval() -> None:
-    """Hook for the release cutter: approved changes wait in the change log until a release
-    takes them. (The cutter, issue 3, is triggered here on commit.)"""
+    """Approved changes wait in the change log until a release takes them; ask for a release
+    once this transaction commits. (Beat also cuts every minute, in case this message is
+    lost.)"""
+    from distribution.tasks import schedule_release_cut
+
+    schedule_release_cut()
 
 
 # --- Applying an approved proposal -------------------------------------------------------------

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.db.models import Model, QuerySet
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
+from rest_framework import serializers
 from rest_framework.request import Request
 
 from hashsync.errors import InvalidInput
@@ -46,3 +48,20 @@ def keyset_page(
         "results": serialize(rows),
         "next_after": getattr(rows[-1], key) if more and rows else None,
     }
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("after", int, description="Return rows after this key (keyset pagination)."),
+    OpenApiParameter("limit", int, description="Rows per page, 1–1000 (default 100)."),
+]
+
+
+def page_schema(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
+    """The OpenAPI shape of a ``keyset_page`` response of ``item`` rows."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "results": item(many=True),
+            "next_after": serializers.IntegerField(allow_null=True),
+        },
+    )

@@ -18,28 +18,39 @@ _ANALYST_PERMS = [
     "hashlist.view_proposal",
     "hashlist.propose_change",
     "hashlist.view_importbatch",
+    "distribution.view_feed",
+    "distribution.view_release",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     ANALYST: _ANALYST_PERMS,
     # A reviewer is a senior analyst: proposes too, and reviews other people's proposals.
     REVIEWER: [*_ANALYST_PERMS, "hashlist.review_proposal"],
-    # Member administration arrives with the members app; until then the role has no access
-    # to the hash list at all (members never need to see internal curation).
-    MEMBER_ADMIN: [],
+    # Member administrators manage what is distributed (feeds; members and tokens with the
+    # members app) but see nothing of internal curation.
+    MEMBER_ADMIN: [
+        "distribution.view_feed",
+        "distribution.manage_feed",
+        "distribution.view_release",
+    ],
     AUDITOR: [
         "hashlist.view_entry",
         "hashlist.view_proposal",
         "hashlist.view_importbatch",
         "hashlist.view_change",
         "hashlist.view_auditevent",
+        "distribution.view_feed",
+        "distribution.view_release",
     ],
 }
 ROLES = tuple(ROLE_PERMISSIONS)
 
 
 def sync_roles(apps: Any = None) -> None:
-    """Create or update the role groups so each has exactly its permissions. Idempotent."""
+    """Create or update the role groups so each has exactly its permissions. Idempotent.
+
+    In a migration, permissions of apps not migrated yet are skipped; the later migration that
+    depends on those apps calls this again."""
     if apps is None:
         from django.apps import apps as global_apps
 
@@ -51,9 +62,11 @@ def sync_roles(apps: Any = None) -> None:
         perms = []
         for name in names:
             app_label, codename = name.split(".")
-            perms.append(
-                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+            perm = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is not None:
+                perms.append(perm)
         group.permissions.set(perms)
 
 

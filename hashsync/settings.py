@@ -157,9 +157,36 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 
 # --- Storage (uploads and, later, bundles) ---------------------------------------------------
 MEDIA_ROOT = Path(env_str("HASHSYNC_MEDIA_ROOT", str(VAR_DIR / "media")))
+# Bundles are immutable, content-addressed objects: a local directory by default, or S3
+# (django-storages + boto3; members then download through short-lived presigned URLs).
+HASHSYNC_BUNDLE_STORAGE = env_choice("HASHSYNC_BUNDLE_STORAGE", "local", ("local", "s3"))
+if HASHSYNC_BUNDLE_STORAGE == "s3":
+    _bundles: dict[str, object] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("HASHSYNC_S3_BUCKET"),
+            "endpoint_url": env_optional("HASHSYNC_S3_ENDPOINT_URL"),
+            "region_name": env_optional("HASHSYNC_S3_REGION"),
+            "location": env_str("HASHSYNC_S3_PREFIX", "bundles"),
+            "default_acl": None,
+            "file_overwrite": True,  # content-addressed: same name, same bytes
+            "querystring_auth": True,
+            "querystring_expire": env_int("HASHSYNC_S3_URL_EXPIRY", 300, minimum=10, maximum=3600),
+            "signature_version": "s3v4",
+            "addressing_style": env_choice(
+                "HASHSYNC_S3_ADDRESSING", "auto", ("auto", "path", "virtual")
+            ),
+        },
+    }
+else:
+    _bundles = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env_str("HASHSYNC_BUNDLE_ROOT", str(VAR_DIR / "bundles"))},
+    }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "bundles": _bundles,
 }
 # Uploads larger than this are written to a temporary file rather than held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -169,10 +196,25 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HASHSYNC_MAX_JSON_BODY_BYTES", 5 * 1024 *
 HASHSYNC_IMPORT_MAX_BYTES = env_int("HASHSYNC_IMPORT_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
 HASHSYNC_IMPORT_MAX_ROWS = env_int("HASHSYNC_IMPORT_MAX_ROWS", 5_000_000, minimum=1)
 
-# --- Signing (used by the release cutter) ----------------------------------------------------
+# --- Signing and releases -------------------------------------------------------------------
 HASHSYNC_SIGNING_KEY_PATH = Path(
     _required_in_production("HASHSYNC_SIGNING_KEY_PATH", str(VAR_DIR / "keys" / "signing.key"))
 )
+# Manifests expire (freeze protection: clients refuse expired ones); beat re-signs unchanged
+# feeds when less than HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS remain.
+HASHSYNC_MANIFEST_TTL_HOURS = env_int("HASHSYNC_MANIFEST_TTL_HOURS", 72, minimum=1)
+HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS = env_int(
+    "HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS", 24, minimum=1
+)
+if HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS >= HASHSYNC_MANIFEST_TTL_HOURS:
+    raise ImproperlyConfigured(
+        "HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS must be less than HASHSYNC_MANIFEST_TTL_HOURS."
+    )
+# Seconds between an approval and the release cut it triggers (approvals in that window share
+# one release).
+HASHSYNC_RELEASE_DEBOUNCE_SECONDS = env_int("HASHSYNC_RELEASE_DEBOUNCE_SECONDS", 1, minimum=0)
+# Changes taken by one cut at most; a larger backlog is cut in several consecutive releases.
+HASHSYNC_RELEASE_MAX_CHANGES = env_int("HASHSYNC_RELEASE_MAX_CHANGES", 200_000, minimum=1)
 
 # --- Celery ---------------------------------------------------------------------------------
 # No broker configured means the embedded default: tasks run in-process, right after the
@@ -195,6 +237,18 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
 CELERY_BEAT_SCHEDULE = {
     "import-sweep": {"task": "hashlist.import_sweep", "schedule": 120.0},
+    # A safety net: approvals trigger cuts themselves; this takes anything a lost message left.
+    "release-cut": {"task": "distribution.release_cut", "schedule": 60.0},
+    "manifest-resign": {"task": "distribution.manifest_resign", "schedule": 3600.0},
+    "snapshot-refresh": {"task": "distribution.snapshot_refresh", "schedule": 3600.0},
+}
+# Redis redelivers a task whose worker died (acks_late) once it has been unacknowledged for
+# visibility_timeout seconds; workers look for such tasks every restore interval x throttle
+# seconds. (Beat's minute-by-minute release cut recovers a crashed cut sooner in any case.)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10, minimum=1),
+    "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10, minimum=1),
 }
 
 # --- REST framework -------------------------------------------------------------------------

@@ -17,6 +17,7 @@ urlpatterns = [
     path("healthz", health, name="health"),
     path("api/v1/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("api/v1/", include("hashlist.urls")),
+    path("api/v1/", include("distribution.urls")),
     # Unknown API URLs answer JSON even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^api/", api.json_404),
 ]

@@ -1,20 +1,9 @@
 """Create the staff roles (analyst, reviewer, member_admin, auditor) as groups with their
 permissions, as defined in hashsync/roles.py."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from hashsync.roles import sync_roles
-
-
-def forward(apps, schema_editor):
-    # Permissions are normally created after all migrations (post_migrate); create them now
-    # so the groups can be given them in this migration.
-    for config in apps.get_app_configs():
-        config.models_module = True
-        create_permissions(config, apps=apps, verbosity=0)
-        config.models_module = None
-    sync_roles(apps)
+from hashsync.migrations._roles import forward
 
 
 def backward(apps, schema_editor):

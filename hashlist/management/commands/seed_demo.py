@@ -18,6 +18,8 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from distribution.models import Feed
+from distribution.services import feed_create
 from hashlist import services
 from hashlist.algorithms import ALGORITHMS
 from hashlist.models import AgeGroup, Category, Entry
@@ -31,6 +33,13 @@ DEMO_USERS = [
     ("auditor", AUDITOR),
 ]
 SOURCE = "synthetic-demo"
+# The example feeds of DESIGN.md §3.
+DEMO_FEEDS: list[dict[str, Any]] = [
+    {"name": "all", "description": "Every active entry, every algorithm."},
+    {"name": "photodna-all", "algorithms": ["photodna"], "description": "PhotoDNA licensees."},
+    {"name": "md5-sha1-category-a", "algorithms": ["md5", "sha1"], "categories": ["A"]},
+    {"name": "pdq-baseline", "algorithms": ["pdq"], "baseline_only": True},
+]
 
 
 def synthetic_hash(rng: random.Random, algorithm: str) -> str:
@@ -51,8 +60,14 @@ class Command(BaseCommand):
             raise CommandError("seed_demo refuses to run with HASHSYNC_ENV=production.")
         logins = self._users()
         users = {name: get_user_model().objects.get(username=name) for name, _ in DEMO_USERS}
+        for feed in DEMO_FEEDS:
+            if not Feed.objects.filter(name=feed["name"]).exists():
+                feed_create(actor=users["member-admin"], **feed)
         if not Entry.objects.filter(source=SOURCE).exists():
-            self._demo_list(users, entries, pending)
+            # One transaction: the approvals' release requests all fire after it commits, so
+            # the demo list becomes one release rather than one per entry.
+            with transaction.atomic():
+                self._demo_list(users, entries, pending)
         self._print(url, logins)
 
     def _users(self) -> dict[str, str]:

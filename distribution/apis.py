@@ -1,0 +1,188 @@
+"""Staff API for feeds and releases (member administrators manage feeds). The member-facing
+sync API is separate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from distribution import keys, services
+from distribution.models import BundleObject, Feed, Manifest, Release
+from distribution.storage import object_url, open_object
+from hashsync.errors import InvalidInput, NotFound
+from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
+from hashsync.permissions import has_perm
+
+VIEW_FEED = has_perm("distribution.view_feed")
+MANAGE_FEED = has_perm("distribution.manage_feed")
+VIEW_RELEASE = has_perm("distribution.view_release")
+
+
+class FeedOutput(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    algorithms = serializers.ListField(child=serializers.CharField())
+    categories = serializers.ListField(child=serializers.CharField())
+    age_groups = serializers.ListField(child=serializers.CharField())
+    industry_classes = serializers.ListField(child=serializers.CharField())
+    content_types = serializers.ListField(child=serializers.CharField())
+    baseline_only = serializers.BooleanField()
+    active = serializers.BooleanField()
+    version = serializers.IntegerField()
+    entry_count = serializers.IntegerField()
+    published = serializers.SerializerMethodField()
+    latest_manifest_sha256 = serializers.SerializerMethodField()
+
+    def get_published(self, feed: Feed) -> bool:
+        return feed.populated_at is not None
+
+    def get_latest_manifest_sha256(self, feed: Feed) -> str | None:
+        manifest = Manifest.objects.filter(feed=feed).order_by("-id").only("sha256").first()
+        return manifest.sha256 if manifest else None
+
+
+class _StrictText(serializers.CharField):
+    """A CharField that refuses JSON numbers instead of turning them into text (DRF's default),
+    so ``{"name": 123}`` is an error rather than a feed named "123"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _feeds(rows: Sequence[Feed]) -> list[Any]:
+    return list(FeedOutput(rows, many=True).data)
+
+
+class FeedListApi(APIView):
+    def get_permissions(self) -> list[Any]:
+        return [MANAGE_FEED()] if self.request.method == "POST" else [VIEW_FEED()]
+
+    @extend_schema_serializer(component_name="FeedCreateInput")
+    class InputSerializer(serializers.Serializer):
+        name = _StrictText(max_length=64)
+        description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+        algorithms = serializers.ListField(
+            child=serializers.CharField(max_length=32), required=False, max_length=16
+        )
+        categories = serializers.ListField(
+            child=serializers.CharField(max_length=32), required=False, max_length=16
+        )
+        age_groups = serializers.ListField(
+            child=serializers.CharField(max_length=32), required=False, max_length=16
+        )
+        industry_classes = serializers.ListField(
+            child=serializers.CharField(max_length=32, allow_blank=True),
+            required=False,
+            max_length=16,
+        )
+        content_types = serializers.ListField(
+            child=serializers.CharField(max_length=32), required=False, max_length=16
+        )
+        baseline_only = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_schema("FeedPage", FeedOutput))
+    def get(self, request: Request) -> Response:
+        return Response(keyset_page(request, Feed.objects.all(), _feeds))
+
+    @extend_schema(request=InputSerializer, responses={201: FeedOutput})
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.data, dict):
+            raise InvalidInput("The request body must be a JSON object.")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        feed = services.feed_create(actor=request.user, **serializer.validated_data)
+        return Response(FeedOutput(feed).data, status=status.HTTP_201_CREATED)
+
+
+class FeedDetailApi(APIView):
+    permission_classes = [VIEW_FEED]
+
+    @extend_schema(responses=FeedOutput)
+    def get(self, request: Request, name: str) -> Response:
+        feed = Feed.objects.filter(name=name).first()
+        if feed is None:
+            raise NotFound(f"Feed {name} does not exist.")
+        return Response(FeedOutput(feed).data)
+
+
+class FeedRetireApi(APIView):
+    permission_classes = [MANAGE_FEED]
+
+    @extend_schema(request=None, responses=FeedOutput)
+    def post(self, request: Request, name: str) -> Response:
+        return Response(FeedOutput(services.feed_retire(actor=request.user, name=name)).data)
+
+
+class ReleaseOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Release
+        fields = ["version", "created_at", "change_count", "first_change_id", "last_change_id"]
+
+
+class ReleaseListApi(APIView):
+    permission_classes = [VIEW_RELEASE]
+
+    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_schema("ReleasePage", ReleaseOutput))
+    def get(self, request: Request) -> Response:
+        def serialize(rows: Sequence[Release]) -> list[Any]:
+            return list(ReleaseOutput(rows, many=True).data)
+
+        return Response(keyset_page(request, Release.objects.all(), serialize, key="version"))
+
+
+# --- Published artefacts (staff and auditors; members get them through the sync API) ---------
+
+
+class FeedManifestApi(APIView):
+    """The feed's newest signed manifest: the DSSE envelope, byte for byte."""
+
+    permission_classes = [VIEW_FEED]
+
+    @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
+    def get(self, request: Request, name: str) -> HttpResponse:
+        feed = Feed.objects.filter(name=name).first()
+        manifest = Manifest.objects.filter(feed=feed).order_by("-id").first() if feed else None
+        if manifest is None:
+            raise NotFound(f"Feed {name} has no published manifest.")
+        return HttpResponse(bytes(manifest.envelope), content_type="application/json")
+
+
+class KeyringApi(APIView):
+    """Every keyring version in order, as DSSE envelopes (verify from the pinned root)."""
+
+    permission_classes = [VIEW_FEED]
+
+    @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> HttpResponse:
+        envelopes = b",".join(keys.keyring_envelopes())
+        return HttpResponse(b'{"keyrings":[' + envelopes + b"]}", content_type="application/json")
+
+
+class BundleApi(APIView):
+    """A bundle by its SHA-256: streamed from local storage, or a redirect to a short-lived
+    presigned URL when bundles live on S3."""
+
+    permission_classes = [VIEW_FEED]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request: Request, sha256: str) -> HttpResponseBase:
+        if not BundleObject.objects.filter(sha256=sha256).exists():
+            raise NotFound("No bundle has that SHA-256.")
+        url = object_url(sha256)
+        if url is not None:
+            return HttpResponseRedirect(url)
+        response = FileResponse(open_object(sha256), content_type="application/octet-stream")
+        response["Cache-Control"] = "private, max-age=31536000, immutable"
+        response["ETag"] = f'"{sha256}"'
+        return response

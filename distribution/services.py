@@ -1,0 +1,95 @@
+"""Writes of distribution: feeds. (Releases are cut by ``distribution.releases``.)"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from distribution.models import Feed
+from distribution.tasks import schedule_release_cut
+from hashlist.algorithms import ALGORITHMS
+from hashlist.audit import audit_record
+from hashlist.models import AgeGroup, Category, ContentType, IndustryClass
+from hashlist.services import User, require_permission
+from hashsync.errors import Conflict, InvalidInput, NotFound
+
+MANAGE = "distribution.manage_feed"
+NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+
+
+def _subset(field: str, values: Any, allowed: Iterable[str]) -> list[str]:
+    allowed = [a for a in allowed if a]
+    if values is None:
+        return []
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InvalidInput(f"{field} must be a list of strings (empty for any).")
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        shown = ", ".join(v if len(v) <= 12 else f"<{len(v)} characters>" for v in unknown[:5])
+        raise InvalidInput(
+            f"{field}: unknown value(s) {shown}; expected any of {', '.join(allowed)}."
+        )
+    return sorted(set(values), key=list(allowed).index)
+
+
+def feed_filter_of(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "algorithms": _subset("algorithms", data.get("algorithms"), ALGORITHMS),
+        "categories": _subset("categories", data.get("categories"), Category.values),
+        "age_groups": _subset("age_groups", data.get("age_groups"), AgeGroup.values),
+        "industry_classes": _subset(
+            "industry_classes", data.get("industry_classes"), IndustryClass.values
+        ),
+        "content_types": _subset("content_types", data.get("content_types"), ContentType.values),
+        "baseline_only": bool(data.get("baseline_only", False)),
+    }
+
+
+@transaction.atomic
+def feed_create(*, actor: User, name: Any, description: Any = "", **filters: Any) -> Feed:
+    """Create a feed. It is published by the next release (which is asked for on commit),
+    as a snapshot of every entry it admits."""
+    require_permission(actor, MANAGE, "manage feeds")
+    # fullmatch: with match, "$" also matches before a trailing newline ("feed\n").
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise InvalidInput(
+            "name must be 1–64 lowercase letters, digits and inner hyphens, e.g. pdq-baseline."
+        )
+    if not isinstance(description, str) or len(description) > 2000:
+        raise InvalidInput("description must be text of at most 2000 characters.")
+    clean = feed_filter_of(filters)
+    try:
+        with transaction.atomic():
+            feed = Feed.objects.create(name=name, description=description.strip(), **clean)
+    except IntegrityError:
+        raise Conflict(f"A feed named {name} already exists.", code="feed_exists") from None
+    audit_record(
+        actor=actor, action="feed.create", object_type="feed", object_id=feed.name, after=clean
+    )
+    schedule_release_cut()
+    return feed
+
+
+@transaction.atomic
+def feed_retire(*, actor: User, name: Any) -> Feed:
+    """Stop publishing a feed. Its published versions stay readable for audit."""
+    require_permission(actor, MANAGE, "manage feeds")
+    feed = Feed.objects.select_for_update().filter(name=name).first()
+    if feed is None:
+        raise NotFound(f"Feed {name} does not exist.")
+    if not feed.active:
+        raise Conflict(f"Feed {name} is already retired.", code="feed_retired")
+    feed.active = False
+    feed.save(update_fields=["active"])
+    audit_record(
+        actor=actor,
+        action="feed.retire",
+        object_type="feed",
+        object_id=feed.name,
+        before={"active": True},
+        after={"active": False},
+    )
+    return feed
