@@ -35,6 +35,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _isolated_files(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keys, uploads and bundles of each test live in its own directory, never in var/."""
+    root = tmp_path_factory.mktemp("hashsync")
+    settings.VAR_DIR = root / "var"
+    settings.MEDIA_ROOT = root / "media"
+    settings.HASHSYNC_SIGNING_KEY_PATH = root / "var" / "keys" / "signing.key"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "bundles": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root / "bundles")},
+        },
+    }
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     # Production-strength PBKDF2 costs ~0.3 s per password; tests only need hashing to work.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

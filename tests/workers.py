@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from django.db import connection
 
@@ -82,18 +83,35 @@ class Worker:
 
 
 @contextmanager
-def celery_worker(*, media_root: Path) -> Iterator[Worker]:
+def celery_worker(
+    *,
+    media_root: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+    fresh_broker: bool = True,
+) -> Iterator[Worker]:
+    """A worker sharing this test's database, broker, uploads, keys and bundle storage."""
+    from django.conf import settings
+
+    media_root = media_root or Path(settings.MEDIA_ROOT)
+    bundles: Any = settings.STORAGES["bundles"]
+    bundle_options = bundles["OPTIONS"]
     broker = redis_url_for_this_process()
     import redis
 
-    redis.Redis.from_url(broker).flushdb()  # no task left over from an earlier run
+    if fresh_broker:  # no task left over from an earlier test (keep them to test redelivery)
+        redis.Redis.from_url(broker).flushdb()
     env = {
         **os.environ,
         "HASHSYNC_ENV": "development",
         "DATABASE_URL": _database_url(),
         "CELERY_BROKER_URL": broker,
         "HASHSYNC_MEDIA_ROOT": str(media_root),
+        "HASHSYNC_VAR_DIR": str(settings.VAR_DIR),
+        "HASHSYNC_SIGNING_KEY_PATH": str(settings.HASHSYNC_SIGNING_KEY_PATH),
+        "HASHSYNC_BUNDLE_ROOT": str(bundle_options["location"]),
+        "HASHSYNC_RELEASE_DEBOUNCE_SECONDS": "0",
         "DB_CONN_MAX_AGE": "0",
+        **(extra_env or {}),
     }
     process = subprocess.Popen(
         [

@@ -6,8 +6,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from distribution import releases
+from distribution.models import Feed
 from hashlist.audit import verify_chain
-from hashlist.models import AuditEvent, Entry, Proposal, ProposalStatus
+from hashlist.models import AuditEvent, Entry, Hash, Proposal, ProposalStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +64,14 @@ def test_seed_demo_creates_users_and_a_synthetic_list_through_review(settings, t
     approved = Proposal.objects.filter(status=ProposalStatus.APPROVED)
     assert all(p.reviewer_id != p.author_id for p in approved)
     assert verify_chain().ok
+    # The demo feeds are published by the next release, each with a signed manifest.
+    releases.release_cut()
+    feeds = Feed.objects.order_by("name")
+    assert [f.name for f in feeds] == ["all", "md5-sha1-category-a", "pdq-baseline", "photodna-all"]
+    assert all(f.version > 0 and f.manifests.exists() for f in feeds)
+    everything = Feed.objects.get(name="all")
+    # A feed's entry_count counts its records (one per hash), as members receive them.
+    assert everything.entry_count == Hash.objects.count() == everything.entries.count()
 
 
 def test_seed_demo_is_idempotent_and_keeps_passwords(settings, tmp_path):
