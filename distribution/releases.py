@@ -35,8 +35,8 @@ from distribution.models import (
 from distribution.signing import SigningKey, manifest_sha256, sign_manifest
 from distribution.storage import put_object
 from hashlist.audit import audit_record
-from hashlist.grading import canonical_pairs
 from hashlist.models import Change, Entry, EntryStatus
+from hashlist.services import entry_state
 
 logger = logging.getLogger(__name__)
 
@@ -257,20 +257,7 @@ def _entry_states() -> Iterator[tuple[int, dict]]:
     """(entry id, distributable state) of every active entry, in bounded memory."""
     active = Entry.objects.filter(status=EntryStatus.ACTIVE).prefetch_related("hashes")
     for entry in active.iterator(chunk_size=QUERY_CHUNK):
-        yield (
-            entry.pk,
-            {
-                "category": entry.category,
-                "age_group": entry.age_group,
-                "baseline": entry.baseline,
-                "industry_class": entry.industry_class,
-                "content_type": entry.content_type,
-                "status": entry.status,
-                "hashes": canonical_pairs(
-                    (h.algorithm, bytes(h.value)) for h in entry.hashes.all()
-                ),
-            },
-        )
+        yield entry.pk, entry_state(entry)
 
 
 def _populate_feed(feed: Feed, version: int, signer: SigningKey, now: dt.datetime) -> None:

@@ -66,7 +66,8 @@ def _text(value: Any, field: str, *, required: bool = False, limit: int = MAX_TE
 
 
 def entry_state(entry: Entry) -> dict[str, Any]:
-    """The distributable state of an entry: grading, status and hashes — never notes."""
+    """The distributable state of an entry: grading, status and hashes — never notes.
+    (Uses prefetched hashes when the entry was loaded with them.)"""
     return {
         "category": entry.category,
         "age_group": entry.age_group,
@@ -74,9 +75,7 @@ def entry_state(entry: Entry) -> dict[str, Any]:
         "industry_class": entry.industry_class,
         "content_type": entry.content_type,
         "status": entry.status,
-        "hashes": canonical_pairs(
-            (h.algorithm, bytes(h.value)) for h in entry.hashes.order_by("algorithm", "id")
-        ),
+        "hashes": canonical_pairs((h.algorithm, bytes(h.value)) for h in entry.hashes.all()),
     }
 
 

@@ -24,6 +24,7 @@ from hashsync.errors import InvalidInput
 from hashsync.roles import MEMBER_ADMIN
 from tests.conftest import synthetic
 from tests.factories import approved_entry
+from tests.utils import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -39,18 +40,6 @@ HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 def _last_seq() -> int:
     last = AuditEvent.objects.order_by("-seq").first()
     return last.seq if last else 0
-
-
-def assert_error(response: Any, status: int, *codes: str) -> dict[str, Any]:
-    """The response is a JSON error with ``status`` and one of ``codes``; returns the error."""
-    assert response.status_code == status, response.content[:500]
-    assert response["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    if codes:
-        assert error["code"] in codes, error
-    return error
 
 
 def _content(response: Any) -> bytes:

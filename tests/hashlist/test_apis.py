@@ -25,6 +25,7 @@ from hashlist.algorithms import ALGORITHMS, get_algorithm
 from hashlist.models import AuditEvent, Entry, ImportBatch, ImportRowError, Proposal
 from tests.conftest import synthetic
 from tests.factories import GRADING, invalid_import_batch
+from tests.utils import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -42,18 +43,6 @@ AUDITORS = frozenset({"auditor"})
 def _last_seq() -> int:
     last = AuditEvent.objects.order_by("-seq").first()
     return last.seq if last else 0
-
-
-def assert_error(response: Any, status: int, *codes: str) -> dict[str, Any]:
-    """The response is a JSON error with ``status`` and one of ``codes``; returns the error."""
-    assert response.status_code == status, response.content[:500]
-    assert response["Content-Type"].startswith("application/json")
-    error = response.json()["error"]
-    assert isinstance(error["code"], str) and error["code"]
-    assert isinstance(error["message"], str) and error["message"]
-    if codes:
-        assert error["code"] in codes, error
-    return error
 
 
 def assert_client_error(response: Any) -> dict[str, Any]:
