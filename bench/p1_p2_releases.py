@@ -384,7 +384,7 @@ class Bench:
     def __init__(self, n: int, *, changes: int, repeats: int) -> None:
         import numpy as np
 
-        from distribution.format import GRADING_COUNT, decode_grading
+        from hashsync_client.format import GRADING_COUNT, decode_grading
 
         self.np = np
         self.n = n
@@ -427,7 +427,7 @@ class Bench:
         return self.rng.choice(len(self.weights), size=count, p=self.weights).tolist()
 
     def values(self, algorithm: str, count: int):
-        from distribution.format import ALGORITHM_LENGTHS
+        from hashsync_client.format import ALGORITHM_LENGTHS
 
         length = ALGORITHM_LENGTHS[algorithm]
         return self.rng.integers(0, 256, size=(count, length), dtype=self.np.uint8)
@@ -439,8 +439,8 @@ class Bench:
         return [flat[i : i + width] for i in range(0, len(flat), width)]
 
     def elements(self, algorithm: str, values, codes) -> list[bytes]:
-        """The LtHash elements of these rows (``distribution.lthash.element``), vectorised."""
-        from distribution.format import ALGORITHM_IDS
+        """The LtHash elements of these rows (``hashsync_client.lthash.element``), vectorised."""
+        from hashsync_client.format import ALGORITHM_IDS
 
         np = self.np
         count, length = values.shape
@@ -460,11 +460,11 @@ class Bench:
         from django.utils import timezone
 
         from distribution import keys
-        from distribution.format import decode_grading
-        from distribution.lthash import LtHash16, element
         from distribution.models import Feed, FeedEntry, FeedVersion, Release, ReleaseState
         from distribution.releases import manifest_publish
         from hashlist.models import Entry, EntryStatus, Hash
+        from hashsync_client.format import decode_grading
+        from hashsync_client.lthash import LtHash16, element
 
         users = get_user_model().objects
         self.author = users.create_user(username="bench-author")
@@ -639,7 +639,6 @@ class Bench:
         from django.utils import timezone
 
         from distribution.feeds import grading_code
-        from distribution.format import GRADING_FIELDS, decode_grading
         from hashlist.grading import canonical_pairs
         from hashlist.models import (
             Change,
@@ -650,6 +649,7 @@ class Bench:
             ProposalKind,
             ProposalStatus,
         )
+        from hashsync_client.format import GRADING_FIELDS, decode_grading
 
         kinds = [kind for kind, share in MIX for _ in range(round(count * share))]
         kinds = (kinds + [NEW] * count)[:count]
@@ -787,8 +787,8 @@ class Bench:
 
     def verify(self) -> None:
         """The feed's published count and digest match its table (digest: small feeds)."""
-        from distribution.lthash import LtHash16, element
         from distribution.models import Feed, FeedEntry
+        from hashsync_client.lthash import LtHash16, element
 
         feed = Feed.objects.get(pk=self.feed.pk)
         rows = FeedEntry.objects.filter(feed=feed)

@@ -3,7 +3,7 @@
 compute the LtHash16 state digest over N elements. Targets: the whole 10M-entry snapshot (DB
 read included, measured separately) ≤ 60 s and ≤ 1 GiB peak RSS on 2 cores.
 
-The snapshot is written by ``distribution.format.write_bundle`` from a generator of sorted
+The snapshot is written by ``hashsync_client.format.write_bundle`` from a generator of sorted
 synthetic records (random MD5-length keys from a seeded generator, made one leading byte at a
 time so the test data itself stays small) to a temporary file, the way the release worker
 writes it. The spooled path is used (no ``record_count`` given), as ``releases.store_bundle``
@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from p3_bundle_size import synthetic_snapshot  # noqa: E402
 
-from distribution.format import GRADING_COUNT, read_bundle, write_bundle  # noqa: E402
-from distribution.lthash import LtHash16  # noqa: E402
+from hashsync_client.format import GRADING_COUNT, read_bundle, write_bundle  # noqa: E402
+from hashsync_client.lthash import LtHash16  # noqa: E402
 
 
 def log(message: str) -> None:

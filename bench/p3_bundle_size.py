@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """P3: snapshot bytes per entry against the information-theoretic bound. Target: ratio ≤ 1.10.
 
-Writes a snapshot of N synthetic entries with ``distribution.format.write_bundle`` and compares
+Writes a snapshot of N synthetic entries with ``hashsync_client.format.write_bundle`` and compares
 its size with the bound for that many random hashes of that length plus their grading:
 
     bound bits per entry = log2 C(2^(8L), N) / N + H(grading)
@@ -45,7 +45,7 @@ import zstandard
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from distribution.format import (  # noqa: E402 - after the path is set
+from hashsync_client.format import (  # noqa: E402 - after the path is set
     ALGORITHM_IDS,
     ALGORITHM_LENGTHS,
     GRADING_COUNT,

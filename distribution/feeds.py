@@ -8,8 +8,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from distribution.format import ALGORITHM_IDS, Op, encode_grading
-from hashlist.algorithms import get_algorithm
+from hashsync_client.algorithms import get_algorithm
+from hashsync_client.format import ALGORITHM_IDS, Op, encode_grading
 
 Key = tuple[int, bytes]  # (algorithm id, hash bytes): the bundle sort order
 

@@ -20,7 +20,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from distribution.models import Keyring as KeyringRow
-from distribution.signing import (
+from hashlist.audit import audit_record
+from hashsync.errors import DomainError
+from hashsync_client.signing import (
     Keyring,
     SigningKey,
     SigningKeyEntry,
@@ -32,8 +34,6 @@ from distribution.signing import (
     verify_keyring_chain,
     write_private_key,
 )
-from hashlist.audit import audit_record
-from hashsync.errors import DomainError
 
 logger = logging.getLogger(__name__)
 

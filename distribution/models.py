@@ -12,8 +12,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from distribution.lthash import LTHASH_BYTES
-from hashlist.algorithms import ALGORITHM_CHOICES
+from hashsync_client.algorithms import ALGORITHM_CHOICES
+from hashsync_client.lthash import LTHASH_BYTES
 
 
 class ReleaseState(models.Model):

@@ -21,8 +21,6 @@ from django.utils import timezone
 
 from distribution import keys
 from distribution.feeds import FeedFilter, Key, records_in_feed, removal_reason
-from distribution.format import ALGORITHM_IDS, BundleInfo, Op, Record, write_bundle
-from distribution.lthash import LtHash16, element
 from distribution.models import (
     BundleObject,
     Feed,
@@ -32,11 +30,13 @@ from distribution.models import (
     Release,
     ReleaseState,
 )
-from distribution.signing import SigningKey, manifest_sha256, sign_manifest
 from distribution.storage import put_object
 from hashlist.audit import audit_record
 from hashlist.models import Change, Entry, EntryStatus
 from hashlist.services import entry_state
+from hashsync_client.format import ALGORITHM_IDS, BundleInfo, Op, Record, write_bundle
+from hashsync_client.lthash import LtHash16, element
+from hashsync_client.signing import SigningKey, manifest_sha256, sign_manifest
 
 logger = logging.getLogger(__name__)
 

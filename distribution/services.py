@@ -10,11 +10,11 @@ from django.db import IntegrityError, transaction
 
 from distribution.models import Feed
 from distribution.tasks import schedule_release_cut
-from hashlist.algorithms import ALGORITHMS
 from hashlist.audit import audit_record
 from hashlist.models import AgeGroup, Category, ContentType, IndustryClass
 from hashlist.services import User, require_permission
 from hashsync.errors import Conflict, InvalidInput, NotFound
+from hashsync_client.algorithms import ALGORITHMS
 
 MANAGE = "distribution.manage_feed"
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")

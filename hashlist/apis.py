@@ -23,7 +23,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hashlist import imports, selectors, services
-from hashlist.algorithms import ALGORITHMS
 from hashlist.audit import verify_chain
 from hashlist.models import (
     AgeGroup,
@@ -42,6 +41,7 @@ from hashlist.models import (
 from hashsync.errors import InvalidInput, NotFound
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
+from hashsync_client.algorithms import ALGORITHMS
 
 VIEW_ENTRY = has_perm("hashlist.view_entry")
 VIEW_PROPOSAL = has_perm("hashlist.view_proposal")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hashlist.algorithms import HashParseError, UnknownAlgorithmError, get_algorithm
 from hashlist.models import AgeGroup, Category, ContentType, IndustryClass
 from hashsync.errors import InvalidInput
+from hashsync_client.algorithms import HashParseError, UnknownAlgorithmError, get_algorithm
 
 GRADING_FIELDS = ("category", "age_group", "baseline", "industry_class", "content_type")
 CATEGORIES = frozenset(Category.values)

@@ -27,7 +27,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hashlist.algorithms import ALGORITHMS, HashParseError, get_algorithm
 from hashlist.audit import audit_record
 from hashlist.grading import canonical_pairs, validate_grading
 from hashlist.models import (
@@ -47,6 +46,7 @@ from hashlist.models import (
 from hashlist.services import PROPOSE, User, _text, as_staff, require_permission
 from hashsync.errors import Conflict, DomainError, InvalidInput
 from hashsync.middleware import current_request_id
+from hashsync_client.algorithms import ALGORITHMS, HashParseError, get_algorithm
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from hashlist.algorithms import ALGORITHM_CHOICES
+from hashsync_client.algorithms import ALGORITHM_CHOICES
 
 
 class Category(models.TextChoices):

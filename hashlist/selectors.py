@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from hashlist.algorithms import ALGORITHMS, get_algorithm, parse_any
 from hashlist.grading import parse_hash
 from hashlist.models import (
     AuditEvent,
@@ -16,6 +15,7 @@ from hashlist.models import (
     ProposalStatus,
 )
 from hashsync.errors import InvalidInput
+from hashsync_client.algorithms import ALGORITHMS, get_algorithm, parse_any
 
 
 def entry_queryset() -> QuerySet[Entry]:

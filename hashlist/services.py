@@ -17,7 +17,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hashlist.algorithms import get_algorithm
 from hashlist.audit import audit_record
 from hashlist.grading import canonical_pairs, parse_hash, parse_hash_list, validate_grading
 from hashlist.models import (
@@ -31,6 +30,7 @@ from hashlist.models import (
     ProposalStatus,
 )
 from hashsync.errors import Conflict, FourEyesViolation, InvalidInput, NotFound, PermissionDenied
+from hashsync_client.algorithms import get_algorithm
 
 User = AbstractBaseUser | AnonymousUser
 

@@ -16,8 +16,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from rest_framework.test import APIClient
 
-from hashlist.algorithms import get_algorithm
 from hashsync.roles import ANALYST, AUDITOR, MEMBER_ADMIN, REVIEWER, ensure_roles
+from hashsync_client.algorithms import get_algorithm
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

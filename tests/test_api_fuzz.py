@@ -37,7 +37,7 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
-from hashlist.algorithms import ALGORITHMS, get_algorithm
+from hashsync_client.algorithms import ALGORITHMS, get_algorithm
 from tests.conftest import synthetic
 from tests.factories import approved_entry, invalid_import_batch, propose_entry
 

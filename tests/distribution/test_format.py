@@ -2,8 +2,8 @@
 of every kind of malformed input with ``BundleFormatError``.
 
 Malformed bundles are assembled by hand with ``spec_block``/``spec_bundle``, a second encoder
-written from docs/bundle-format.md rather than from distribution/format.py; a test checks that
-the two agree byte for byte on valid input.
+written from docs/bundle-format.md rather than from the codec (hashsync_client/format.py); a test
+checks that the two agree byte for byte on valid input.
 
 Every hash value here is synthetic: seeded random bytes or counters. No real hash-list entry
 may ever appear in this repository.
@@ -28,7 +28,8 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distribution.format import (
+from hashsync_client.algorithms import ALGORITHMS
+from hashsync_client.format import (
     ALGORITHM_IDS,
     ALGORITHM_LENGTHS,
     BLOCK_RECORDS,
@@ -47,7 +48,6 @@ from distribution.format import (
     read_bundle_bytes,
     write_bundle,
 )
-from hashlist.algorithms import ALGORITHMS
 
 hypothesis_settings = settings(database=None, deadline=None, max_examples=40)
 ALGORITHM_NAMES = list(ALGORITHM_IDS)
@@ -926,7 +926,7 @@ def test_short_reads_are_retried(small_bundle):
 def test_the_codec_imports_no_django():
     # The member client shares these modules; run in a fresh interpreter (this one has Django).
     code = (
-        "import sys, distribution.format, distribution.lthash; "
+        "import sys, hashsync_client.format, hashsync_client.lthash; "
         "sys.exit(any(m == 'django' or m.startswith('django.') for m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True)

@@ -31,7 +31,8 @@ from django.utils import timezone
 from distribution import keys, releases, services
 from distribution.keys import DEVELOPMENT_ROOT, SigningUnavailable
 from distribution.models import Feed, Keyring, Release
-from distribution.signing import (
+from hashlist.models import AuditEvent
+from hashsync_client.signing import (
     SignatureError,
     SigningKey,
     generate_key,
@@ -40,7 +41,6 @@ from distribution.signing import (
     verify_keyring_chain,
     write_private_key,
 )
-from hashlist.models import AuditEvent
 from tests.factories import approved_entry
 
 pytestmark = pytest.mark.django_db

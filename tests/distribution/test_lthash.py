@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distribution.format import ALGORITHM_LENGTHS, GRADING_COUNT
-from distribution.lthash import BATCH, LTHASH_BYTES, LtHash16, element
+from hashsync_client.format import ALGORITHM_LENGTHS, GRADING_COUNT
+from hashsync_client.lthash import BATCH, LTHASH_BYTES, LtHash16, element
 
 hypothesis_settings = settings(database=None, deadline=None, max_examples=30)
 

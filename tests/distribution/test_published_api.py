@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from distribution import keys, releases
-from distribution.format import Op, read_bundle
-from distribution.lthash import LtHash16, element
 from distribution.models import Feed
+from hashsync_client.format import Op, read_bundle
+from hashsync_client.lthash import LtHash16, element
 from tests.factories import approved_entry
 
 pytestmark = pytest.mark.django_db

@@ -11,13 +11,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from distribution import releases
-from distribution.format import Op, read_bundle
-from distribution.lthash import LtHash16, element
 from distribution.models import Feed, FeedEntry, FeedVersion, Release
 from distribution.storage import open_object
 from hashlist import services
 from hashlist.models import Change
 from hashsync.roles import ANALYST, REVIEWER
+from hashsync_client.format import Op, read_bundle
+from hashsync_client.lthash import LtHash16, element
 from tests.factories import propose_entry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

@@ -10,13 +10,13 @@ import pytest
 from django.utils import timezone
 
 from distribution import keys, releases
-from distribution.format import ALGORITHM_IDS, Op, decode_grading, encode_grading, read_bundle
-from distribution.lthash import LtHash16, element
 from distribution.models import Feed, FeedEntry, FeedVersion, Manifest, Release
-from distribution.signing import parse_keyring_unverified, verify_keyring_chain, verify_manifest
 from distribution.storage import open_object
 from hashlist import services
 from hashlist.models import Change
+from hashsync_client.format import ALGORITHM_IDS, Op, decode_grading, encode_grading, read_bundle
+from hashsync_client.lthash import LtHash16, element
+from hashsync_client.signing import parse_keyring_unverified, verify_keyring_chain, verify_manifest
 from tests.conftest import synthetic
 from tests.factories import approved_entry
 

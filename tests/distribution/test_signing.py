@@ -1,4 +1,4 @@
-"""Envelopes, keys, keyring chains and manifests (``distribution.signing``). No database.
+"""Envelopes, keys, keyring chains and manifests (``hashsync_client.signing``). No database.
 
 Every key here is derived from a fixed, published seed: test vectors, never real keys. Every
 digest in a manifest is the SHA-256 of a made-up string (synthetic, not a real bundle).
@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from distribution.signing import (
+from hashsync_client.signing import (
     KEYRING_PAYLOAD_TYPE,
     MANIFEST_PAYLOAD_TYPE,
     MAX_CLOCK_SKEW,
@@ -376,7 +376,7 @@ def test_key_file_created_by_someone_else_after_the_check_is_not_overwritten(
     path.write_bytes(b"written by a concurrent process")
 
     # The file "appears" between the early existence check and the final link.
-    monkeypatch.setattr("distribution.signing.os.path.lexists", lambda _path: False)
+    monkeypatch.setattr("hashsync_client.signing.os.path.lexists", lambda _path: False)
     with pytest.raises(FileExistsError):
         write_private_key(path, ROOT_A)
     assert path.read_bytes() == b"written by a concurrent process"
@@ -419,7 +419,7 @@ def test_loose_key_file_permissions_are_warned_about_without_key_material(
     path = tmp_path / "online.pem"
     write_private_key(path, ROOT_A)
     path.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="distribution.signing"):
+    with caplog.at_level(logging.WARNING, logger="hashsync_client.signing"):
         assert load_private_key(path).keyid == ROOT_A.keyid
     assert "group or others" in caplog.text
     pem_body = path.read_text().splitlines()[1]

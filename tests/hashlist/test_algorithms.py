@@ -1,4 +1,4 @@
-"""Unit tests for hashlist.algorithms: parsing and canonical text of hash values.
+"""Unit tests for hashsync_client.algorithms: parsing and canonical text of hash values.
 
 Every value here is synthetic (seeded random bytes or hashes of b"hello"); no real hash-list
 entry may ever appear in this repository.
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hashlist.algorithms import (
+from hashsync_client.algorithms import (
     ALGORITHM_CHOICES,
     ALGORITHMS,
     MAX_HASH_TEXT_LENGTH,

@@ -21,8 +21,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from hashlist import services, urls
-from hashlist.algorithms import ALGORITHMS, get_algorithm
 from hashlist.models import AuditEvent, Entry, ImportBatch, ImportRowError, Proposal
+from hashsync_client.algorithms import ALGORITHMS, get_algorithm
 from tests.conftest import synthetic
 from tests.factories import GRADING, invalid_import_batch
 from tests.utils import assert_error

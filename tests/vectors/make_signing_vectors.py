@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from distribution.signing import (
+from hashsync_client.signing import (
     SigningKey,
     SigningKeyEntry,
     build_keyring,

@@ -24,7 +24,7 @@ from typing import Any
 
 import zstandard
 
-from distribution.format import (
+from hashsync_client.format import (
     ALGORITHM_IDS,
     ALGORITHM_LENGTHS,
     GRADING_COUNT,
@@ -33,7 +33,7 @@ from distribution.format import (
     decode_grading,
     write_bundle,
 )
-from distribution.lthash import LtHash16, element
+from hashsync_client.lthash import LtHash16, element
 
 HERE = Path(__file__).resolve().parent
 SEED = 20261125

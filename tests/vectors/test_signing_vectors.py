@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from distribution.signing import parse_timestamp, verify_keyring_chain, verify_manifest
+from hashsync_client.signing import parse_timestamp, verify_keyring_chain, verify_manifest
 from tests.vectors.make_signing_vectors import generate
 
 HERE = Path(__file__).resolve().parent

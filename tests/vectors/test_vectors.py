@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from distribution.format import ALGORITHM_IDS, Op, Record, read_bundle_bytes
-from distribution.lthash import LtHash16, element
+from hashsync_client.format import ALGORITHM_IDS, Op, Record, read_bundle_bytes
+from hashsync_client.lthash import LtHash16, element
 from tests.vectors import make_vectors
 
 HERE = Path(__file__).resolve().parent

@@ -9,7 +9,7 @@ import os
 from django.core.management.base import CommandError, CommandParser
 
 from distribution.keys import current_keyring
-from distribution.signing import KeyFormatError, SigningKey, load_private_key
+from hashsync_client.signing import KeyFormatError, SigningKey, load_private_key
 
 
 def add_root_key_arguments(parser: CommandParser, flag: str = "--root-key") -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from distribution.signing import generate_key, write_private_key
+from hashsync_client.signing import generate_key, write_private_key
 
 
 class Command(BaseCommand):

@@ -21,9 +21,9 @@ from django.db import transaction
 from distribution.models import Feed
 from distribution.services import feed_create
 from hashlist import services
-from hashlist.algorithms import ALGORITHMS
 from hashlist.models import AgeGroup, Category, Entry
 from hashsync.roles import ANALYST, AUDITOR, MEMBER_ADMIN, REVIEWER, ensure_roles
+from hashsync_client.algorithms import ALGORITHMS
 
 DEMO_USERS = [
     ("analyst", ANALYST),

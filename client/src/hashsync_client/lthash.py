@@ -20,7 +20,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from distribution.format import ALGORITHM_IDS, ALGORITHM_LENGTHS, GRADING_COUNT
+from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_LENGTHS, GRADING_COUNT
 
 LTHASH_BYTES: Final = 2048
 LANES: Final = LTHASH_BYTES // 2

@@ -9,7 +9,7 @@ by ``(algorithm id, value)``; the first four bytes of each key are stored as a L
 from the previous key in the block, the rest raw. Both directions stream: the writer holds
 one block at a time, the reader one block plus the zstd window.
 
-Privacy rule (as in ``hashlist.algorithms``): no error message contains a hash value or any
+Privacy rule (as in ``hashsync_client.algorithms``): no error message contains a hash value or any
 part of one, only positions, counts and the nature of the problem.
 """
 
@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 import zstandard
 
-from hashlist.algorithms import ALGORITHMS
+from hashsync_client.algorithms import ALGORITHMS
 
 # --- Constants fixed by format 1 ---------------------------------------------------------------
 
