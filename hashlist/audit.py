@@ -98,8 +98,12 @@ def audit_record(
     before: Any = None,
     after: Any = None,
     reason: str = "",
+    actor_label: str | None = None,
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction.
+
+    ``actor_label`` names an actor that is not a staff user (a member's sync client, e.g.
+    ``member:acme/edge-1``); pass ``actor=None`` with it.
 
     Call it in the same transaction as the state change it records, so an event exists exactly
     when its change does. ``before``/``after`` must be JSON made of dicts, lists, strings, ints,
@@ -113,7 +117,9 @@ def audit_record(
         "seq": head.seq + 1,
         # Truncated to microseconds by every database we support; the digest uses that precision.
         "at": timezone.now(),
-        "actor": actor.get_username() if is_user and actor is not None else "system",
+        "actor": (
+            actor.get_username() if is_user and actor is not None else (actor_label or "system")
+        ),
         "actor_id": actor.pk if is_user and actor is not None else None,
         "action": action,
         "object_type": object_type,

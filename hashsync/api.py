@@ -62,7 +62,11 @@ def _validation_message(detail: Any) -> str:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
+        return Response(
+            error_body(exc.code, exc.message, exc.details),
+            status=exc.http_status,
+            headers=exc.headers,
+        )
     if isinstance(exc, SuspiciousOperation):
         # Raised while reading the body (over DATA_UPLOAD_MAX_MEMORY_SIZE, too many form
         # fields): the client's fault, so a 4xx, never the generic 500 below.

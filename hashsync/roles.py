@@ -20,6 +20,9 @@ _ANALYST_PERMS = [
     "hashlist.view_importbatch",
     "distribution.view_feed",
     "distribution.view_release",
+    # Member disputes land in the analysts' queue.
+    "members.view_feedback",
+    "members.resolve_feedback",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -32,6 +35,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "distribution.view_feed",
         "distribution.manage_feed",
         "distribution.view_release",
+        "members.view_member",
+        "members.manage_member",
     ],
     AUDITOR: [
         "hashlist.view_entry",
@@ -41,6 +46,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "hashlist.view_auditevent",
         "distribution.view_feed",
         "distribution.view_release",
+        # Who held what, when: members, their acks, and disputes.
+        "members.view_member",
+        "members.view_ack",
+        "members.view_feedback",
     ],
 }
 ROLES = tuple(ROLE_PERMISSIONS)

@@ -216,6 +216,39 @@ HASHSYNC_RELEASE_DEBOUNCE_SECONDS = env_int("HASHSYNC_RELEASE_DEBOUNCE_SECONDS",
 # Changes taken by one cut at most; a larger backlog is cut in several consecutive releases.
 HASHSYNC_RELEASE_MAX_CHANGES = env_int("HASHSYNC_RELEASE_MAX_CHANGES", 200_000, minimum=1)
 
+# --- Sync API (docs/sync-api.md) -------------------------------------------------------------
+# The minimum interval between two polls of one feed's plan by one sync client; announced to
+# clients, enforced with 429 + Retry-After. Short by default so an approval reaches a watching
+# client within seconds (P7); the up-to-date poll is a cheap conditional request.
+HASHSYNC_POLL_INTERVAL_SECONDS = env_int(
+    "HASHSYNC_POLL_INTERVAL_SECONDS", 5, minimum=0, maximum=86400
+)
+# Bad tokens from one address: after this many in the window, 429 for the rest of the window.
+HASHSYNC_AUTH_FAILURE_LIMIT = env_int("HASHSYNC_AUTH_FAILURE_LIMIT", 20, minimum=1)
+HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS = env_int(
+    "HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS", 300, minimum=1
+)
+# Behind a reverse proxy, the header (as in request.META, e.g. HTTP_X_REAL_IP) that carries the
+# client's address; unset means REMOTE_ADDR. Only set it if the proxy always overwrites it.
+HASHSYNC_CLIENT_IP_HEADER = env_optional("HASHSYNC_CLIENT_IP_HEADER")
+HASHSYNC_LOOKUP_MAX_HASHES = env_int("HASHSYNC_LOOKUP_MAX_HASHES", 1000, minimum=1, maximum=10000)
+# A far-behind client gets the snapshot rather than more than this many deltas.
+HASHSYNC_PLAN_MAX_DELTAS = env_int("HASHSYNC_PLAN_MAX_DELTAS", 200, minimum=1, maximum=10000)
+
+# Pacing and bad-token counters must be shared by every web process: Redis in production.
+_CACHE_URL = env_optional("HASHSYNC_CACHE_URL")
+if PRODUCTION and not _CACHE_URL:
+    raise ImproperlyConfigured(
+        "HASHSYNC_CACHE_URL must be set when HASHSYNC_ENV=production (see deploy/.env.example)."
+    )
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+        if _CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 # --- Celery ---------------------------------------------------------------------------------
 # No broker configured means the embedded default: tasks run in-process, right after the
 # transaction that enqueued them commits.

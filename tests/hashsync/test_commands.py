@@ -10,6 +10,8 @@ from distribution import releases
 from distribution.models import Feed
 from hashlist.audit import verify_chain
 from hashlist.models import AuditEvent, Entry, Hash, Proposal, ProposalStatus
+from members import tokens
+from members.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -56,9 +58,14 @@ def test_seed_demo_creates_users_and_a_synthetic_list_through_review(settings, t
     out = capsys.readouterr().out
     logins = json.loads((tmp_path / "demo-logins.json").read_text())
     assert (tmp_path / "demo-logins.json").stat().st_mode & 0o077 == 0
+    token = logins.pop("demo-member-token")
     for username, password in logins.items():
         assert f"{username:<13} {password}" in out
         assert get_user_model().objects.get(username=username).check_password(password)
+    # The demo member's sync token works, and only its digest is stored.
+    assert f"Bearer {token}" in out
+    assert ApiToken.objects.get().digest == tokens.digest(token)
+    assert not ApiToken.objects.filter(digest=token).exists()
     assert Entry.objects.filter(source="synthetic-demo").count() == 4
     assert Proposal.objects.filter(status=ProposalStatus.PENDING).count() == 2
     approved = Proposal.objects.filter(status=ProposalStatus.APPROVED)

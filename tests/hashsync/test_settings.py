@@ -167,6 +167,7 @@ PRODUCTION_ENV = {
     "HASHSYNC_SIGNING_KEY_PATH": "/run/secrets/hashsync-test-signing.key",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
     "ALLOWED_HOSTS": "hashsync.example.org",
+    "HASHSYNC_CACHE_URL": "redis://127.0.0.1:6379/14",
 }
 REQUIRED_IN_PRODUCTION = [
     "SECRET_KEY",
@@ -174,6 +175,7 @@ REQUIRED_IN_PRODUCTION = [
     "HASHSYNC_SIGNING_KEY_PATH",
     "CELERY_BROKER_URL",
     "ALLOWED_HOSTS",
+    "HASHSYNC_CACHE_URL",
 ]
 # Variables the runner's own environment might set that would change the outcome.
 CONTROLLED = {*PRODUCTION_ENV, "DEBUG", "DJANGO_SETTINGS_MODULE", "HASHSYNC_VAR_DIR"}

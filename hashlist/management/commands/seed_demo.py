@@ -24,6 +24,8 @@ from hashlist import services
 from hashlist.models import AgeGroup, Category, Entry
 from hashsync.roles import ANALYST, AUDITOR, MEMBER_ADMIN, REVIEWER, ensure_roles
 from hashsync_client.algorithms import ALGORITHMS
+from members import services as member_services
+from members.models import ApiToken, Member
 
 DEMO_USERS = [
     ("analyst", ANALYST),
@@ -40,6 +42,12 @@ DEMO_FEEDS: list[dict[str, Any]] = [
     {"name": "md5-sha1-category-a", "algorithms": ["md5", "sha1"], "categories": ["A"]},
     {"name": "pdq-baseline", "algorithms": ["pdq"], "baseline_only": True},
 ]
+
+
+DEMO_MEMBER = "demo-member"
+# No PhotoDNA licence: the demo member receives the feeds that cannot carry PhotoDNA.
+DEMO_MEMBER_FEEDS = ["md5-sha1-category-a", "pdq-baseline"]
+TOKEN_KEY = "demo-member-token"  # noqa: S105 - a key of the logins file, not a secret
 
 
 def synthetic_hash(rng: random.Random, algorithm: str) -> str:
@@ -68,7 +76,33 @@ class Command(BaseCommand):
             # the demo list becomes one release rather than one per entry.
             with transaction.atomic():
                 self._demo_list(users, entries, pending)
+        self._demo_member(users["member-admin"], logins)
         self._print(url, logins)
+
+    def _demo_member(self, admin: Any, logins: dict[str, str]) -> None:
+        """A member entitled to two feeds, with one sync client and a token (shown once in
+        production; kept in var/demo-logins.json here so the demo survives restarts)."""
+        if not Member.objects.filter(name=DEMO_MEMBER).exists():
+            member_services.member_create(
+                actor=admin, name=DEMO_MEMBER, display_name="Demo Member Ltd (synthetic)"
+            )
+            for feed in DEMO_MEMBER_FEEDS:
+                member_services.entitlement_grant(actor=admin, member_name=DEMO_MEMBER, feed=feed)
+            member_services.client_create(actor=admin, member_name=DEMO_MEMBER, name="edge-1")
+        token = logins.get(TOKEN_KEY)
+        live = ApiToken.objects.filter(
+            client__member__name=DEMO_MEMBER, revoked_at__isnull=True
+        ).exists()
+        if token is None or not live:
+            _, logins[TOKEN_KEY] = member_services.token_create(
+                actor=admin,
+                member_name=DEMO_MEMBER,
+                client_name="edge-1",
+                scopes=["sync", "lookup", "feedback"],
+            )
+            path = settings.VAR_DIR / "demo-logins.json"
+            path.write_text(json.dumps(logins, indent=2))
+            path.chmod(0o600)
 
     def _users(self) -> dict[str, str]:
         path = settings.VAR_DIR / "demo-logins.json"
@@ -126,4 +160,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  Try:     curl -u reviewer:{logins['reviewer']} {url}api/v1/review-queue/"
         )
+        token = logins[TOKEN_KEY]
+        self.stdout.write(
+            f"  Member:  {DEMO_MEMBER} (feeds {', '.join(DEMO_MEMBER_FEEDS)}), sync token {token}"
+        )
+        self.stdout.write(
+            f'  Sync:    curl -H "Authorization: Bearer {token}" {url}api/v1/sync/feeds/'
+        )
+        self.stdout.write("           (docs/sync-api.md walks through a whole sync with curl)")
         self.stdout.write("")

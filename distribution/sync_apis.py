@@ -1,0 +1,388 @@
+"""The member sync API (docs/sync-api.md): authenticated by member API tokens only.
+
+Every view starts from ``members.selectors.entitled_feeds``, so a member never receives — nor
+learns of, through an error — a feed, bundle or lookup result it is not entitled to.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from distribution import sync
+from distribution.models import BundleObject, Feed
+from distribution.storage import object_url, open_object
+from hashlist.grading import parse_hash
+from hashsync.errors import InvalidInput, NotFound
+from hashsync_client.format import decode_grading
+from members import selectors, services
+from members.auth import MemberTokenAuthentication, pace, principal_of, require_scope
+from members.models import Feedback, TokenScope
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_VERSION = 2**63 - 1
+
+
+class MemberApi(APIView):
+    authentication_classes = [MemberTokenAuthentication]
+
+
+def _envelope(data: bytes | None) -> Any:
+    return json.loads(data) if data is not None else None
+
+
+def _entitled_feed(request: Request, name: str) -> Feed:
+    feed = selectors.entitled_feed(principal_of(request).member, name)
+    if feed is None:
+        raise NotFound("You receive no feed of that name.")
+    return feed
+
+
+class SyncFeedOutput(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    algorithms = serializers.ListField(child=serializers.CharField())
+    version = serializers.IntegerField()
+    entry_count = serializers.IntegerField()
+    state_digest = serializers.CharField(allow_null=True)
+    manifest_sha256 = serializers.CharField(allow_null=True)
+    published = serializers.BooleanField()
+
+
+class SyncFeedListApi(MemberApi):
+    permission_classes = [require_scope(TokenScope.SYNC)]
+
+    @extend_schema(
+        operation_id="sync_feeds",
+        responses=inline_serializer(
+            "SyncFeedList",
+            {
+                "poll_interval_seconds": serializers.IntegerField(),
+                "feeds": SyncFeedOutput(many=True),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        principal = principal_of(request)
+        pace(principal, "feeds")
+        feeds = []
+        for feed in selectors.entitled_feeds(principal.member):
+            manifest = sync.latest_manifest(feed)
+            published = manifest is not None
+            feeds.append(
+                {
+                    "name": feed.name,
+                    "description": feed.description,
+                    "algorithms": feed.algorithms or [],
+                    "version": manifest.version if manifest else 0,
+                    "entry_count": feed.entry_count if published else 0,
+                    "state_digest": sync.state_digest_of(feed, manifest.version)
+                    if manifest
+                    else None,
+                    "manifest_sha256": manifest.sha256 if manifest else None,
+                    "published": published,
+                }
+            )
+        return Response(
+            {"poll_interval_seconds": settings.HASHSYNC_POLL_INTERVAL_SECONDS, "feeds": feeds}
+        )
+
+
+def _from_version(request: Request) -> int:
+    raw = request.query_params.get("from_version", "")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_VERSION:
+        raise InvalidInput("from_version must be the version you hold: an integer ≥ 0 (0 = none).")
+    return int(raw)
+
+
+def _etag_matches(request: Request, etag: str) -> bool:
+    header = request.META.get("HTTP_IF_NONE_MATCH", "")
+    return any(tag.strip() in (etag, f"W/{etag}") for tag in header.split(",")) if header else False
+
+
+_STEP = inline_serializer(
+    "SyncPlanStep",
+    {
+        "kind": serializers.ChoiceField(choices=["snapshot", "delta"]),
+        "from_version": serializers.IntegerField(),
+        "to_version": serializers.IntegerField(),
+        "sha256": serializers.CharField(),
+        "size": serializers.IntegerField(),
+        "records": serializers.IntegerField(allow_null=True),
+        "url": serializers.CharField(),
+        "manifest": serializers.DictField(),
+    },
+)
+
+
+class SyncPlanApi(MemberApi):
+    """ "I hold version N of feed F": what to fetch. Send ``If-None-Match`` with the previous
+    answer's ETag for the cheap up-to-date check (304)."""
+
+    permission_classes = [require_scope(TokenScope.SYNC)]
+
+    @extend_schema(
+        operation_id="sync_plan",
+        parameters=[
+            OpenApiParameter(
+                "from_version", int, required=True, description="The version you hold (0: none)."
+            )
+        ],
+        responses={
+            200: inline_serializer(
+                "SyncPlan",
+                {
+                    "feed": serializers.CharField(),
+                    "from_version": serializers.IntegerField(),
+                    "version": serializers.IntegerField(),
+                    "status": serializers.ChoiceField(choices=["up_to_date", "deltas", "snapshot"]),
+                    "poll_interval_seconds": serializers.IntegerField(),
+                    "manifest": serializers.DictField(allow_null=True),
+                    "keyrings": serializers.ListField(child=serializers.DictField()),
+                    "steps": serializers.ListField(child=_STEP),
+                },
+            ),
+            304: None,
+        },
+    )
+    def get(self, request: Request, name: str) -> HttpResponseBase:
+        principal = principal_of(request)
+        from_version = _from_version(request)
+        feed = _entitled_feed(request, name)
+        pace(principal, f"plan:{feed.pk}")
+        etag = sync.plan_etag(sync.latest_manifest_sha256(feed.pk), from_version)
+        if _etag_matches(request, etag):
+            response: HttpResponseBase = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
+        else:
+            plan = sync.plan_build(feed, from_version)
+            if plan.manifest is not None:
+                sync.record_plan_served(
+                    actor_label=principal.label,
+                    feed=feed,
+                    plan=plan,
+                    token_prefix=principal.token.prefix,
+                )
+            response = Response(
+                {
+                    "feed": plan.feed,
+                    "from_version": plan.from_version,
+                    "version": plan.version,
+                    "status": plan.status,
+                    "poll_interval_seconds": settings.HASHSYNC_POLL_INTERVAL_SECONDS,
+                    "manifest": _envelope(plan.manifest),
+                    "keyrings": [_envelope(k) for k in sync.keyring_envelopes()],
+                    "steps": [
+                        {
+                            "kind": step.kind,
+                            "from_version": step.from_version,
+                            "to_version": step.to_version,
+                            "sha256": step.sha256,
+                            "size": step.size,
+                            "records": step.records,
+                            "url": f"/api/v1/sync/bundles/{step.sha256}/",
+                            "manifest": _envelope(step.manifest),
+                        }
+                        for step in plan.steps
+                    ],
+                }
+            )
+        response["ETag"] = etag
+        response["Cache-Control"] = "private, no-cache"
+        return response
+
+
+class SyncBundleApi(MemberApi):
+    """A bundle of one of your feeds, by SHA-256."""
+
+    permission_classes = [require_scope(TokenScope.SYNC)]
+
+    @extend_schema(
+        operation_id="sync_bundle",
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 302: None},
+    )
+    def get(self, request: Request, sha256: str) -> HttpResponseBase:
+        principal = principal_of(request)
+        # One answer for "malformed", "no such bundle" and "not yours": nothing to probe.
+        not_found = NotFound("None of your feeds has a bundle with that SHA-256.")
+        if not SHA256.fullmatch(sha256):
+            raise not_found
+        entitled = {f.pk: f.name for f in selectors.entitled_feeds(principal.member)}
+        holders = selectors.feeds_holding_bundle(sha256) & set(entitled)
+        if not holders or not BundleObject.objects.filter(sha256=sha256).exists():
+            raise not_found
+        sync.record_bundle_served(
+            actor_label=principal.label,
+            sha256=sha256,
+            feeds=sorted(entitled[pk] for pk in holders),
+            token_prefix=principal.token.prefix,
+        )
+        url = object_url(sha256)
+        if url is not None:
+            return HttpResponseRedirect(url)
+        response = FileResponse(open_object(sha256), content_type="application/octet-stream")
+        response["Cache-Control"] = "private, max-age=31536000, immutable"
+        response["ETag"] = f'"{sha256}"'
+        return response
+
+
+class SyncAckApi(MemberApi):
+    permission_classes = [require_scope(TokenScope.SYNC)]
+
+    class InputSerializer(serializers.Serializer):
+        version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION)
+        state_digest = serializers.RegexField(r"^[0-9a-f]{64}\Z")
+
+    @extend_schema(
+        operation_id="sync_ack",
+        request=InputSerializer,
+        responses=inline_serializer(
+            "SyncAckResult",
+            {
+                "status": serializers.ChoiceField(choices=["ok", "mismatch"]),
+                "version": serializers.IntegerField(),
+                "message": serializers.CharField(required=False),
+            },
+        ),
+    )
+    def post(self, request: Request, name: str) -> Response:
+        principal = principal_of(request)
+        feed = _entitled_feed(request, name)
+        if not isinstance(request.data, dict):
+            raise InvalidInput("The request body must be a JSON object.")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ack = services.ack_record(principal=principal, feed=feed, **serializer.validated_data)
+        if ack.digest_matches:
+            return Response({"status": "ok", "version": ack.version})
+        return Response(
+            {
+                "status": "mismatch",
+                "version": ack.version,
+                "message": "That is not the state digest of this version: discard your copy "
+                "of the feed and sync again from version 0 (the snapshot).",
+            }
+        )
+
+
+class SyncLookupApi(MemberApi):
+    permission_classes = [require_scope(TokenScope.LOOKUP)]
+
+    @extend_schema(
+        operation_id="sync_lookup",
+        request=inline_serializer(
+            "SyncLookupInput",
+            {
+                "hashes": serializers.ListField(
+                    child=inline_serializer(
+                        "SyncLookupHash",
+                        {"algorithm": serializers.CharField(), "value": serializers.CharField()},
+                    )
+                )
+            },
+        ),
+        responses=inline_serializer(
+            "SyncLookupResult",
+            {
+                "results": serializers.ListField(
+                    child=inline_serializer(
+                        "SyncLookupMatch",
+                        {
+                            "algorithm": serializers.CharField(),
+                            "value": serializers.CharField(),
+                            "matched": serializers.BooleanField(),
+                            "feeds": serializers.ListField(child=serializers.CharField()),
+                            "category": serializers.CharField(allow_null=True),
+                            "age_group": serializers.CharField(allow_null=True),
+                            "baseline": serializers.BooleanField(allow_null=True),
+                            "industry_class": serializers.CharField(allow_null=True),
+                            "content_type": serializers.CharField(allow_null=True),
+                        },
+                    )
+                )
+            },
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        principal = principal_of(request)
+        items = request.data.get("hashes") if isinstance(request.data, dict) else None
+        limit = settings.HASHSYNC_LOOKUP_MAX_HASHES
+        if not isinstance(items, list) or not items:
+            raise InvalidInput("hashes must be a non-empty list of {algorithm, value} objects.")
+        if len(items) > limit:
+            raise InvalidInput(f"At most {limit} hashes per lookup; split the batch.")
+        pairs = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise InvalidInput(f"hashes[{index}] must be an object with algorithm and value.")
+            pairs.append(
+                parse_hash(item.get("algorithm"), item.get("value"), where=f"hashes[{index}]")
+            )
+        feeds = selectors.entitled_feeds(principal.member)
+        found = selectors.feed_entries_for([f.pk for f in feeds], pairs)
+        results = []
+        for algorithm, value in pairs:
+            from hashsync_client.algorithms import get_algorithm
+
+            rows = found.get((algorithm, value), [])
+            grading = decode_grading(rows[0].grading) if rows else None
+            results.append(
+                {
+                    "algorithm": algorithm,
+                    "value": get_algorithm(algorithm).canonical(value),
+                    "matched": bool(rows),
+                    "feeds": [row.feed.name for row in rows],
+                    "category": grading.category if grading else None,
+                    "age_group": grading.age_group if grading else None,
+                    "baseline": grading.baseline if grading else None,
+                    "industry_class": grading.industry_class if grading else None,
+                    "content_type": grading.content_type if grading else None,
+                }
+            )
+        return Response({"results": results})
+
+
+class FeedbackOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Feedback
+        fields = ["id", "kind", "status", "created_at", "resolved_at", "resolution"]
+
+
+class SyncFeedbackApi(MemberApi):
+    permission_classes = [require_scope(TokenScope.FEEDBACK)]
+
+    class InputSerializer(serializers.Serializer):
+        algorithm = serializers.CharField(max_length=32)
+        value = serializers.CharField(max_length=4096)
+        kind = serializers.ChoiceField(choices=["false_positive"])
+        reason = serializers.CharField(max_length=2000)
+
+    @extend_schema(operation_id="sync_feedback_list", responses=FeedbackOutput(many=True))
+    def get(self, request: Request) -> Response:
+        principal = principal_of(request)
+        rows = Feedback.objects.filter(member=principal.member).order_by("-id")[:1000]
+        return Response(FeedbackOutput(rows, many=True).data)
+
+    @extend_schema(
+        operation_id="sync_feedback_create",
+        request=InputSerializer,
+        responses={201: FeedbackOutput},
+    )
+    def post(self, request: Request) -> Response:
+        principal = principal_of(request)
+        if not isinstance(request.data, dict):
+            raise InvalidInput("The request body must be a JSON object.")
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        feedback = services.feedback_create(principal=principal, **serializer.validated_data)
+        return Response(FeedbackOutput(feedback).data, status=status.HTTP_201_CREATED)

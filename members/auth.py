@@ -1,0 +1,178 @@
+"""Member API token authentication, scopes and pacing for the sync API.
+
+Staff authenticate with Basic/session auth elsewhere; member endpoints use only
+``MemberTokenAuthentication``, so a staff password never opens the sync API and a member token
+never opens a staff endpoint. The token is looked up by its SHA-256 digest on every request
+(no caching), so revocation and suspension take effect on the next request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from hashsync.errors import NotAuthenticated, PermissionDenied, RateLimited
+from members import tokens
+from members.models import ApiToken, Member, MemberStatus, SyncClient
+
+# last_used_at is a hint for administrators, not an audit record: writing it on every poll
+# would turn each cheap up-to-date check into a database write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class MemberPrincipal:
+    """``request.user`` on member endpoints: a sync client acting through one token. It holds
+    no staff permission, so staff endpoints refuse it whatever they check."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    pk = None
+
+    def __init__(self, token: ApiToken) -> None:
+        self.token = token
+        self.client: SyncClient = token.client
+        self.member: Member = token.client.member
+
+    @property
+    def label(self) -> str:
+        """How audit events name this actor (never the token)."""
+        return f"member:{self.member.name}/{self.client.name}"
+
+    def get_username(self) -> str:
+        return self.label
+
+    def has_perm(self, perm: str, obj: Any = None) -> bool:
+        return False
+
+    def has_perms(self, perms: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.token.scopes or ())
+
+
+def client_ip(request: Request) -> str:
+    header = settings.HASHSYNC_CLIENT_IP_HEADER
+    value = request.META.get(header, "") if header else ""
+    return (value or request.META.get("REMOTE_ADDR", "") or "unknown").strip()[:64]
+
+
+def _failure_key(ip: str) -> str:
+    return f"hashsync:authfail:{ip}"
+
+
+def _refuse_if_throttled(ip: str) -> None:
+    failures = cache.get(_failure_key(ip), 0)
+    if failures >= settings.HASHSYNC_AUTH_FAILURE_LIMIT:
+        raise RateLimited(
+            "Too many requests with invalid tokens from your address; try again later.",
+            code="too_many_failures",
+            retry_after=settings.HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS,
+        )
+
+
+def _count_failure(ip: str) -> None:
+    key = _failure_key(ip)
+    cache.add(key, 0, timeout=settings.HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=settings.HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS)
+
+
+class MemberTokenAuthentication(BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="hashsync"'
+
+    def authenticate(self, request: Request) -> tuple[MemberPrincipal, ApiToken] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None  # DRF answers 401 not_authenticated with our challenge
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None  # another scheme (a staff password): not ours, and not a token guess
+        ip = client_ip(request)
+        _refuse_if_throttled(ip)
+        presented = presented.strip()
+        if not tokens.is_well_formed(presented):
+            _count_failure(ip)
+            raise NotAuthenticated(
+                "The Authorization header must be 'Bearer hsk_…' with a valid member token."
+            )
+        digest = tokens.digest(presented)
+        token = ApiToken.objects.select_related("client__member").filter(digest=digest).first()
+        # The lookup is by digest, so timing reveals nothing about the token; the comparison
+        # is constant-time all the same, in case the lookup ever changes.
+        if token is None or not hmac.compare_digest(token.digest, digest):
+            _count_failure(ip)
+            raise NotAuthenticated("This token is not valid.")
+        if token.revoked_at is not None:
+            raise NotAuthenticated("This token has been revoked.", code="token_revoked")
+        now = timezone.now()
+        if token.expires_at is not None and token.expires_at <= now:
+            raise NotAuthenticated("This token has expired.", code="token_expired")
+        if token.client.member.status != MemberStatus.ACTIVE:
+            raise PermissionDenied(
+                "Your organisation's access is suspended; contact the hotline.",
+                code="member_suspended",
+            )
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return MemberPrincipal(token), token
+
+
+def principal_of(request: Request) -> MemberPrincipal:
+    user = request.user
+    if not isinstance(user, MemberPrincipal):  # pragma: no cover - guarded by permissions
+        raise PermissionDenied("This endpoint is for member API tokens.")
+    return user
+
+
+def require_scope(scope: str) -> type[BasePermission]:
+    class _RequireScope(BasePermission):
+        def has_permission(self, request: Request, view: Any) -> bool:
+            user = request.user
+            if not isinstance(user, MemberPrincipal):
+                return False  # DRF: 401 if unauthenticated
+            if not user.has_scope(scope):
+                raise PermissionDenied(
+                    f"This token does not have the '{scope}' scope.",
+                    code="scope_missing",
+                )
+            return True
+
+    _RequireScope.__name__ = f"RequireScope[{scope}]"
+    return _RequireScope
+
+
+def pace(principal: MemberPrincipal, what: str) -> None:
+    """Refuse a poll that comes sooner than the announced interval after the previous one."""
+    interval = settings.HASHSYNC_POLL_INTERVAL_SECONDS
+    if interval <= 0:
+        return
+    key = f"hashsync:pace:{principal.client.pk}:{what}"
+    now = time.time()
+    # 10% tolerance: clients add jitter on top of the interval, timers are coarse.
+    window = interval * 0.9
+    if cache.add(key, now + window, timeout=math.ceil(window)):
+        return
+    next_allowed = cache.get(key)
+    wait = (next_allowed - now) if isinstance(next_allowed, float) else window
+    raise RateLimited(
+        f"Poll at most once every {interval} seconds.",
+        code="poll_too_soon",
+        retry_after=math.ceil(max(wait, 1)),
+    )

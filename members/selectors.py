@@ -1,0 +1,205 @@
+"""Reads for members: what a member may receive, and who held what when."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from distribution.feeds import FeedFilter, records_in_feed
+from distribution.models import Feed, FeedEntry, FeedVersion
+from hashlist.models import Change, Hash
+from members.models import Ack, LicenceKind, Member
+
+PHOTODNA = "photodna"
+
+
+def feed_can_carry_photodna(feed: Feed) -> bool:
+    return not feed.algorithms or PHOTODNA in feed.algorithms
+
+
+def has_licence(member: Member, kind: str, *, now: dt.datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return member.licences.filter(
+        Q(valid_until__isnull=True) | Q(valid_until__gt=now), kind=kind
+    ).exists()
+
+
+def entitled_feeds(member: Member) -> list[Feed]:
+    """The active feeds the member may receive now: entitled, and — for any feed that can
+    carry PhotoDNA hashes — licensed for PhotoDNA. The one place that decides; every sync
+    endpoint (feeds, plans, bundles, lookup, feedback) goes through it."""
+    feeds = list(Feed.objects.filter(entitlements__member=member, active=True).order_by("name"))
+    if any(feed_can_carry_photodna(f) for f in feeds) and not has_licence(
+        member, LicenceKind.PHOTODNA
+    ):
+        feeds = [f for f in feeds if not feed_can_carry_photodna(f)]
+    return feeds
+
+
+def entitled_feed(member: Member, name: str) -> Feed | None:
+    return next((f for f in entitled_feeds(member) if f.name == name), None)
+
+
+def feeds_holding_bundle(sha256: str) -> set[int]:
+    return set(
+        FeedVersion.objects.filter(Q(delta_sha256=sha256) | Q(snapshot_sha256=sha256))
+        .values_list("feed_id", flat=True)
+        .distinct()
+    )
+
+
+def feed_entries_for(
+    feed_ids: Sequence[int], pairs: Iterable[tuple[str, bytes]]
+) -> dict[tuple[str, bytes], list[FeedEntry]]:
+    """Rows of the given feeds holding any of the (algorithm, value) pairs."""
+    by_algorithm: dict[str, set[bytes]] = {}
+    for algorithm, value in pairs:
+        by_algorithm.setdefault(algorithm, set()).add(value)
+    found: dict[tuple[str, bytes], list[FeedEntry]] = {}
+    if not feed_ids:
+        return found
+    for algorithm, values in by_algorithm.items():
+        rows = FeedEntry.objects.filter(
+            feed_id__in=feed_ids, algorithm=algorithm, value__in=list(values)
+        ).select_related("feed")
+        for row in rows.order_by("feed__name"):
+            found.setdefault((algorithm, bytes(row.value)), []).append(row)
+    return found
+
+
+# --- Who held hash X at time T ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HolderRecord:
+    member: str
+    client: str
+    feed: str
+    held_at_time: bool
+    version_at_time: int | None
+    acked_at: dt.datetime | None
+    listed_versions: list[tuple[int, int | None]]
+    removed_in_version: int | None
+    removal_acked_at: dt.datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "member": self.member,
+            "client": self.client,
+            "feed": self.feed,
+            "held_at_time": self.held_at_time,
+            "version_at_time": self.version_at_time,
+            "acked_at": self.acked_at,
+            "listed_versions": [
+                {"from_version": start, "until_version": end} for start, end in self.listed_versions
+            ],
+            "removed_in_version": self.removed_in_version,
+            "removal_acked_at": self.removal_acked_at,
+        }
+
+
+def _listed_intervals(feed: Feed, algorithm: str, value: bytes, entry_id: int) -> list:
+    """The version intervals [start, end) during which the hash was in the feed, from the
+    released change log of its entry. ``end`` None means still listed."""
+    feed_filter = FeedFilter.of(feed)
+    first = FeedVersion.objects.filter(feed=feed).order_by("version").first()
+    if first is None:
+        return []
+    changes = (
+        Change.objects.filter(entry_id=entry_id, release__isnull=False)
+        .order_by("release", "id")
+        .only("after", "release")
+    )
+    # The feed's membership at its first version is the entry's state as of that release.
+    intervals: list[list[Any]] = []
+    inside = False
+    for change in changes:
+        in_feed = any(
+            key[1] == value and name == algorithm
+            for name, key in _keys_in(feed_filter, change.after)
+        )
+        version = max(change.release or 0, first.version)
+        if in_feed and not inside:
+            intervals.append([version, None])
+        elif not in_feed and inside:
+            intervals[-1][1] = version
+        inside = in_feed
+    # Collapse intervals that opened and closed before the feed existed.
+    return [(s, e) for s, e in intervals if e is None or e > s]
+
+
+def _keys_in(feed_filter: FeedFilter, state: Any) -> Iterable[tuple[str, tuple[int, bytes]]]:
+    from hashsync_client.format import ALGORITHM_IDS
+
+    names = {number: name for name, number in ALGORITHM_IDS.items()}
+    return [(names[key[0]], key) for key in records_in_feed(feed_filter, state)]
+
+
+def _in_intervals(version: int, intervals: Sequence[tuple[int, int | None]]) -> bool:
+    return any(start <= version and (end is None or version < end) for start, end in intervals)
+
+
+def hash_holders(*, algorithm: str, value: bytes, at: dt.datetime) -> dict[str, Any]:
+    """Which sync clients held the hash at time ``at`` (by their last ack at or before it),
+    and when each acked a version without it after it was removed from its feed.
+
+    An ack is what a client proves it holds; a download alone is not holding, so the answer
+    is built from acks (bundle downloads are on the audit trail for the rest of the story)."""
+    row = Hash.objects.filter(algorithm=algorithm, value=value).only("entry_id").first()
+    result: dict[str, Any] = {"listed": row is not None, "at": at, "holders": []}
+    if row is None:
+        return result
+    holders = []
+    for feed in Feed.objects.order_by("name"):
+        intervals = _listed_intervals(feed, algorithm, value, row.entry_id)
+        if not intervals:
+            continue
+        acks = list(
+            Ack.objects.filter(feed=feed, digest_matches=True)
+            .select_related("client__member")
+            .order_by("acked_at", "id")
+        )
+        by_client: dict[int, list[Ack]] = {}
+        for ack in acks:
+            by_client.setdefault(ack.client_id, []).append(ack)
+        for client_acks in by_client.values():
+            client = client_acks[0].client
+            before = [a for a in client_acks if a.acked_at <= at]
+            last = before[-1] if before else None
+            held = last is not None and _in_intervals(last.version, intervals)
+            ever = any(_in_intervals(a.version, intervals) for a in client_acks)
+            if not ever:
+                continue
+            removed_in, removal_acked = None, None
+            # The removal that matters is the first one after the client last held the hash.
+            held_versions = [a for a in client_acks if _in_intervals(a.version, intervals)]
+            last_held = held_versions[-1]
+            closing = [e for s, e in intervals if e is not None and s <= last_held.version < e]
+            if closing:
+                removed_in = closing[0]
+                later = [
+                    a
+                    for a in client_acks
+                    if a.acked_at >= last_held.acked_at and a.version >= removed_in
+                ]
+                removal_acked = later[0].acked_at if later else None
+            holders.append(
+                HolderRecord(
+                    member=client.member.name,
+                    client=client.name,
+                    feed=feed.name,
+                    held_at_time=held,
+                    version_at_time=last.version if last else None,
+                    acked_at=last.acked_at if last else None,
+                    listed_versions=[(s, e) for s, e in intervals],
+                    removed_in_version=removed_in,
+                    removal_acked_at=removal_acked,
+                ).as_dict()
+            )
+    result["holders"] = holders
+    return result
