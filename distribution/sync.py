@@ -69,16 +69,14 @@ def _payload(envelope: bytes) -> dict[str, Any]:
     return dict(json.loads(base64.b64decode(outer["payload"])))
 
 
-def _delta_chain(feed: Feed, start: int, end: int) -> list[FeedVersion] | None:
+def _delta_chain(
+    feed: Feed, start: int, end: int, *, limit: int | None = None
+) -> list[FeedVersion] | None:
     """The feed versions whose deltas lead from ``start`` to ``end``; None if there is no such
-    unbroken chain (``start`` is not a version of the feed) or it is too long."""
-    limit = settings.HASHSYNC_PLAN_MAX_DELTAS
-    chain = list(
-        FeedVersion.objects.filter(feed=feed, version__gt=start, version__lte=end).order_by(
-            "version"
-        )[: limit + 1]
-    )
-    if not chain or len(chain) > limit or chain[-1].version != end:
+    unbroken chain (``start`` is not a version of the feed) or it is longer than ``limit``."""
+    rows = FeedVersion.objects.filter(feed=feed, version__gt=start, version__lte=end)
+    chain = list(rows.order_by("version")[: limit + 1] if limit else rows.order_by("version"))
+    if not chain or (limit and len(chain) > limit) or chain[-1].version != end:
         return None
     previous = start
     for fv in chain:
@@ -111,7 +109,7 @@ def plan_build(feed: Feed, from_version: int) -> Plan:
     if from_version == current:
         return Plan(feed.name, from_version, current, "up_to_date", envelope, [], manifest.sha256)
     snapshot = _payload(envelope).get("snapshot")
-    deltas = _delta_chain(feed, from_version, current)
+    deltas = _delta_chain(feed, from_version, current, limit=settings.HASHSYNC_PLAN_MAX_DELTAS)
     delta_bytes = sum(fv.delta_size or 0 for fv in deltas) if deltas else 0
     use_snapshot = deltas is None or (snapshot is not None and delta_bytes > snapshot["size"])
     if use_snapshot and snapshot is None:
@@ -129,6 +127,8 @@ def plan_build(feed: Feed, from_version: int) -> Plan:
             .first()
         )
         steps_spec.append(("snapshot", 0, start, snapshot["sha256"], snapshot["size"], records))
+        # However many deltas follow the newest snapshot, they are the only way forward (the
+        # snapshot policy, releases.snapshot_due, keeps them fewer and smaller than it).
         deltas = _delta_chain(feed, start, current) if start < current else []
         if deltas is None:
             raise Conflict(

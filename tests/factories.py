@@ -44,3 +44,27 @@ def invalid_import_batch(uploader: Any) -> ImportBatch:
     )
     ImportRowError.objects.create(batch=batch, line=2, message="category is required")
     return batch
+
+
+def member_with_token(
+    admin: Any,
+    *,
+    name: str = "acme",
+    feeds: tuple[str, ...] = (),
+    scopes: tuple[str, ...] = ("sync", "lookup", "feedback"),
+    client: str = "edge-1",
+    photodna: bool = False,
+) -> tuple[Any, str]:
+    """A member entitled to ``feeds`` with one sync client and a token: (member, token)."""
+    from members import services as member_services
+
+    member = member_services.member_create(actor=admin, name=name, display_name=name.title())
+    if photodna:
+        member_services.licence_grant(actor=admin, member_name=name, kind="photodna")
+    for feed in feeds:
+        member_services.entitlement_grant(actor=admin, member_name=name, feed=feed)
+    member_services.client_create(actor=admin, member_name=name, name=client)
+    _, token = member_services.token_create(
+        actor=admin, member_name=name, client_name=client, scopes=list(scopes)
+    )
+    return member, token
