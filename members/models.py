@@ -176,8 +176,9 @@ class Ack(models.Model):
 
     class Meta:
         indexes = [
-            # Serves the holders query: a feed's acks in time order.
+            # Serve the holders query: a feed's acks in time order, and one client's.
             models.Index(fields=["feed", "acked_at"], name="ack_feed_time_idx"),
+            models.Index(fields=["client", "feed", "acked_at"], name="ack_client_time_idx"),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,8 @@ from django.utils import timezone
 from distribution.feeds import FeedFilter, records_in_feed
 from distribution.models import Feed, FeedEntry, FeedVersion
 from hashlist.models import Change, Hash
-from members.models import Ack, LicenceKind, Member
+from hashsync_client.format import ALGORITHM_IDS
+from members.models import Ack, LicenceKind, Member, SyncClient
 
 PHOTODNA = "photodna"
 
@@ -133,15 +134,22 @@ def _listed_intervals(feed: Feed, algorithm: str, value: bytes, entry_id: int) -
     return [(s, e) for s, e in intervals if e is None or e > s]
 
 
-def _keys_in(feed_filter: FeedFilter, state: Any) -> Iterable[tuple[str, tuple[int, bytes]]]:
-    from hashsync_client.format import ALGORITHM_IDS
+_ALGORITHM_NAMES = {number: name for name, number in ALGORITHM_IDS.items()}
 
-    names = {number: name for name, number in ALGORITHM_IDS.items()}
-    return [(names[key[0]], key) for key in records_in_feed(feed_filter, state)]
+
+def _keys_in(feed_filter: FeedFilter, state: Any) -> Iterable[tuple[str, tuple[int, bytes]]]:
+    return [(_ALGORITHM_NAMES[key[0]], key) for key in records_in_feed(feed_filter, state)]
 
 
 def _in_intervals(version: int, intervals: Sequence[tuple[int, int | None]]) -> bool:
     return any(start <= version and (end is None or version < end) for start, end in intervals)
+
+
+def _interval_filter(intervals: Sequence[tuple[int, int | None]]) -> Q:
+    where = Q(pk__in=[])
+    for start, end in intervals:
+        where |= Q(version__gte=start) & (Q(version__lt=end) if end is not None else Q())
+    return where
 
 
 def hash_holders(*, algorithm: str, value: bytes, at: dt.datetime) -> dict[str, Any]:
@@ -149,7 +157,9 @@ def hash_holders(*, algorithm: str, value: bytes, at: dt.datetime) -> dict[str, 
     and when each acked a version without it after it was removed from its feed.
 
     An ack is what a client proves it holds; a download alone is not holding, so the answer
-    is built from acks (bundle downloads are on the audit trail for the rest of the story)."""
+    is built from acks (bundle downloads are on the audit trail for the rest of the story).
+    Only acks whose digest matched count. Cost: a few indexed queries per client that ever
+    held the hash, never a scan of every ack."""
     row = Hash.objects.filter(algorithm=algorithm, value=value).only("entry_id").first()
     result: dict[str, Any] = {"listed": row is not None, "at": at, "holders": []}
     if row is None:
@@ -159,47 +169,37 @@ def hash_holders(*, algorithm: str, value: bytes, at: dt.datetime) -> dict[str, 
         intervals = _listed_intervals(feed, algorithm, value, row.entry_id)
         if not intervals:
             continue
-        acks = list(
-            Ack.objects.filter(feed=feed, digest_matches=True)
-            .select_related("client__member")
-            .order_by("acked_at", "id")
-        )
-        by_client: dict[int, list[Ack]] = {}
-        for ack in acks:
-            by_client.setdefault(ack.client_id, []).append(ack)
-        for client_acks in by_client.values():
-            client = client_acks[0].client
-            before = [a for a in client_acks if a.acked_at <= at]
-            last = before[-1] if before else None
-            held = last is not None and _in_intervals(last.version, intervals)
-            ever = any(_in_intervals(a.version, intervals) for a in client_acks)
-            if not ever:
-                continue
+        acks = Ack.objects.filter(feed=feed, digest_matches=True)
+        listed = _interval_filter(intervals)
+        client_ids = acks.filter(listed).values_list("client_id", flat=True).distinct()
+        for client in SyncClient.objects.filter(pk__in=list(client_ids)).select_related("member"):
+            own = acks.filter(client=client)
+            last = own.filter(acked_at__lte=at).order_by("-acked_at", "-id").first()
+            last_held = own.filter(listed).order_by("-acked_at", "-id").first()
+            assert last_held is not None  # the client was selected for having one
             removed_in, removal_acked = None, None
             # The removal that matters is the first one after the client last held the hash.
-            held_versions = [a for a in client_acks if _in_intervals(a.version, intervals)]
-            last_held = held_versions[-1]
             closing = [e for s, e in intervals if e is not None and s <= last_held.version < e]
             if closing:
                 removed_in = closing[0]
-                later = [
-                    a
-                    for a in client_acks
-                    if a.acked_at >= last_held.acked_at and a.version >= removed_in
-                ]
-                removal_acked = later[0].acked_at if later else None
+                removal = (
+                    own.filter(acked_at__gte=last_held.acked_at, version__gte=removed_in)
+                    .order_by("acked_at", "id")
+                    .first()
+                )
+                removal_acked = removal.acked_at if removal else None
             holders.append(
                 HolderRecord(
                     member=client.member.name,
                     client=client.name,
                     feed=feed.name,
-                    held_at_time=held,
+                    held_at_time=last is not None and _in_intervals(last.version, intervals),
                     version_at_time=last.version if last else None,
                     acked_at=last.acked_at if last else None,
-                    listed_versions=[(s, e) for s, e in intervals],
+                    listed_versions=list(intervals),
                     removed_in_version=removed_in,
                     removal_acked_at=removal_acked,
                 ).as_dict()
             )
-    result["holders"] = holders
+    result["holders"] = sorted(holders, key=lambda h: (h["member"], h["client"], h["feed"]))
     return result
