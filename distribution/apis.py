@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from distribution import keys, services
 from distribution.models import BundleObject, Feed, Manifest, Release
 from distribution.storage import object_url, open_object
+from hashsync.api import BinaryContentNegotiation
 from hashsync.errors import InvalidInput, NotFound
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
@@ -173,6 +174,7 @@ class BundleApi(APIView):
     """A bundle by its SHA-256: streamed from local storage, or a redirect to a short-lived
     presigned URL when bundles live on S3."""
 
+    content_negotiation_class = BinaryContentNegotiation
     permission_classes = [VIEW_FEED]
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})

@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as default_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
@@ -142,3 +143,15 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             status=403,
         )
     return default_csrf_failure(request, reason=reason)
+
+
+class BinaryContentNegotiation(BaseContentNegotiation):
+    """For views that answer bytes (bundles) on success and JSON errors otherwise: a client
+    that asks for ``application/octet-stream`` only must not get 406 before the view runs.
+    Errors are still rendered as JSON, whatever the Accept header says."""
+
+    def select_parser(self, request: Any, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Any, renderers: Any, format_suffix: Any = None) -> Any:
+        return renderers[0], renderers[0].media_type

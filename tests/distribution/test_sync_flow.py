@@ -94,7 +94,10 @@ class Replica:
                     step["sha256"],
                     step["size"],
                 )
-            body = b"".join(self.get(step["url"]).streaming_content)
+            # Asking for the bytes only must work (no 406 from content negotiation).
+            response = self.get(step["url"], HTTP_ACCEPT="application/octet-stream")
+            assert response.status_code == 200
+            body = b"".join(response.streaming_content)
             assert (hashlib.sha256(body).hexdigest(), len(body)) == (step["sha256"], step["size"])
             header, records = read_bundle(io.BytesIO(body))
             assert header.feed == self.feed and header.to_version == step["to_version"]
@@ -282,3 +285,12 @@ def test_every_plan_and_bundle_served_and_every_ack_is_on_the_audit_trail(world)
     assert verify_chain().ok
     # The trail names the token by its prefix only.
     assert world["token"] not in json.dumps(list(AuditEvent.objects.values("after", "reason")))
+
+
+def test_a_missing_bundle_is_a_json_error_even_when_only_bytes_were_accepted(world):
+    response = world["http"].get(
+        f"/api/v1/sync/bundles/{'0' * 64}/",
+        HTTP_AUTHORIZATION=f"Bearer {world['token']}",
+        HTTP_ACCEPT="application/octet-stream",
+    )
+    assert_error(response, 404, "not_found")

@@ -75,6 +75,7 @@ __all__ = [
     "sign_manifest",
     "verify_keyring_chain",
     "verify_manifest",
+    "verify_manifest_history",
     "write_private_key",
 ]
 
@@ -970,4 +971,50 @@ def verify_manifest(
             "already held: replay refused",
             code="rollback",
         )
+    return manifest
+
+
+def verify_manifest_history(
+    envelope: bytes, *, keyring: Keyring, feed: str | None = None
+) -> dict[str, Any]:
+    """The manifest, if signed by an online key of ``keyring`` that was valid at the manifest's
+    ``issued_at``, well-formed and for ``feed`` — **without** the freshness checks of
+    ``verify_manifest`` (expiry, issued in the future, minimum version).
+
+    For the manifests of the intermediate steps of a sync plan (docs/sync-api.md, "What the
+    client checks", 3): they are history, may have expired long ago, and are vouched for by
+    the newest manifest, which the caller must check with ``verify_manifest``. The keyring
+    itself must come from ``verify_keyring_chain`` at the current time. ``SignatureError``
+    otherwise, with the codes of ``verify_manifest``.
+    """
+    parsed = _decode_envelope(envelope, MANIFEST_PAYLOAD_TYPE)
+    online = {entry.keyid: entry.public_key for entry in keyring.signing_keys}
+    signers = _valid_signers(parsed, online)
+    if not signers:
+        raise _too_few(
+            f"manifest (checked against keyring version {keyring.version})",
+            signers,
+            1,
+            parsed,
+            online,
+        )
+    manifest = _load_canonical_object(parsed.payload, "manifest")
+    if manifest.get("format") != MANIFEST_FORMAT or isinstance(manifest.get("format"), bool):
+        raise SignatureError(
+            f"manifest format {manifest.get('format')!r:.20} is not supported by this client "
+            f"(it reads format {MANIFEST_FORMAT})",
+            code="unsupported_format",
+        )
+    try:
+        issued_at, _ = _validate_manifest(manifest)
+    except ValueError as exc:
+        raise SignatureError(f"manifest is malformed: {exc}", code="manifest_malformed") from None
+    if not any(keyring.signing_key_valid_at(keyid, issued_at) for keyid in signers):
+        raise SignatureError(
+            f"manifest issued at {manifest['issued_at']} is signed by a key that keyring "
+            f"version {keyring.version} does not allow at that time",
+            code="key_not_valid",
+        )
+    if feed is not None and manifest["feed"] != feed:
+        raise SignatureError(f"manifest is for another feed than {feed!r}", code="wrong_feed")
     return manifest

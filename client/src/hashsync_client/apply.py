@@ -1,0 +1,365 @@
+"""Applying one verified bundle to the local store, in one transaction, and proving the result.
+
+The bundle's bytes were already checked against the SHA-256 and size in its signed manifest
+(``http.SyncApi.download``). Here it is decoded block by block into an open transaction;
+the feed's LtHash16 state is updated alongside and, once the whole bundle has decoded without
+error, compared with the state digest the step's manifest signs. Only then is the transaction
+committed. Any error, a digest mismatch or a stop request rolls back, leaving the version held
+before, intact; a SIGKILL or power cut does the same through SQLite's atomic commit.
+
+Snapshots (up to millions of records) overlap the two costs. A writer thread runs the
+``executemany`` inserts (SQLite releases the GIL while it works) while this thread decodes;
+the LtHash elements (SHAKE128, ~4-8 µs each, which holds the GIL) are expanded in this thread
+for small snapshots and by a child process reading the same bundle file for large ones.
+Deltas are small and done in one thread: each batch reads the gradings it replaces, so their
+elements can be subtracted from the state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from hashsync_client.errors import DigestMismatch, Interrupted, VerificationError
+from hashsync_client.format import ALGORITHM_IDS, Block, BundleFormatError, read_bundle_blocks
+from hashsync_client.lthash import LtHash16, element
+from hashsync_client.plan import VerifiedStep
+from hashsync_client.progress import NullProgress, ProgressSink
+from hashsync_client.signing import canonical_json, manifest_sha256
+from hashsync_client.store import FeedState, Store, timestamp, utc_now
+
+logger = logging.getLogger(__name__)
+
+# Records per executemany / LtHash batch, and how often a stop request is noticed.
+APPLY_BATCH = 8192
+# Snapshots at least this big get their digest from a second process (see _ProcessDigest);
+# below it, starting the process (~0.2 s) would cost more than it saves.
+PROCESS_DIGEST_MIN_RECORDS = 200_000
+# Test hook, for the SIGKILL test only: once the first batch of an apply is written (inside
+# the open transaction), create the file this names and stall, so a test can kill the
+# process mid-apply deterministically. Harmless if set by anyone else: the apply just waits.
+STALL_ENV = "HASHSYNC_CLIENT_TESTING_STALL_APPLY"
+
+_INSERT = "INSERT INTO entries(feed_id, algorithm, value, grading) VALUES (?, ?, ?, ?)"
+_UPSERT = (
+    _INSERT + " ON CONFLICT(feed_id, algorithm, value) DO UPDATE SET grading = excluded.grading"
+)
+_DELETE = "DELETE FROM entries WHERE feed_id = ? AND algorithm = ? AND value = ?"
+_IN_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class Applied:
+    version: int
+    state_digest: str
+    entry_count: int
+    records: int
+
+
+def _elements(algorithm_id: int, values: Iterable[bytes], gradings: Iterable[int]) -> list[bytes]:
+    # lthash.element() inlined: the codec already checked lengths and grading ranges, and
+    # this runs a million times for a snapshot.
+    prefix = bytes((algorithm_id,))
+    return [
+        prefix + value + grading.to_bytes(2, "big")
+        for value, grading in zip(values, gradings, strict=True)
+    ]
+
+
+def element_batches(rows: Iterable[tuple[int, bytes, int]]) -> Iterator[bytes]:
+    """LtHash elements of (algorithm id, value, grading) rows, checked like lthash.element."""
+    names = {number: name for name, number in ALGORITHM_IDS.items()}
+    for algorithm, value, grading in rows:
+        yield element(names[algorithm], bytes(value), grading)
+
+
+def _stall_for_test(conn_sync: Callable[[], None]) -> None:
+    marker = os.environ.get(STALL_ENV)
+    if not marker:
+        return
+    conn_sync()
+    Path(marker).write_text(str(os.getpid()), encoding="ascii")
+    logger.warning("%s is set: stalling inside an open apply transaction", STALL_ENV)
+    time.sleep(600)
+
+
+def _check_stop(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Interrupted("stopped while applying a bundle; the previous version is kept")
+
+
+def _batches(blocks: Iterable[Block]) -> Iterator[tuple[int, list[bytes], list[int], list[int]]]:
+    for block in blocks:
+        number = ALGORITHM_IDS[block.algorithm]
+        gradings = block.gradings.tolist()
+        ops = block.ops.tolist()
+        for start in range(0, len(block.values), APPLY_BATCH):
+            end = start + APPLY_BATCH
+            yield number, block.values[start:end], ops[start:end], gradings[start:end]
+
+
+def apply_step(
+    store: Store,
+    feed: FeedState,
+    step: VerifiedStep,
+    bundle: Path,
+    *,
+    stop: threading.Event | None = None,
+    progress: ProgressSink | None = None,
+    process_digest_from: int | None = None,
+) -> Applied:
+    """Apply the verified ``bundle`` of ``step`` to ``feed`` and commit, or change nothing.
+
+    A snapshot of at least ``process_digest_from`` records (default
+    ``PROCESS_DIGEST_MIN_RECORDS``) has its digest computed by a second process reading the
+    same bundle file, in parallel with the inserts here.
+    """
+    progress = progress or NullProgress()
+    with bundle.open("rb") as handle:
+        try:
+            header, blocks = read_bundle_blocks(handle, max_records=step.max_records)
+        except BundleFormatError as exc:
+            raise VerificationError(
+                f"{feed.name}: bad bundle: {exc}", code="bundle_format"
+            ) from None
+        expected = (feed.name, step.kind, step.from_version, step.to_version)
+        found = (header.feed, header.kind, header.from_version, header.to_version)
+        if found != expected:
+            raise VerificationError(
+                f"{feed.name}: the bundle's header is for {header.kind} {header.feed} "
+                f"{header.from_version}->{header.to_version}, not this step",
+                code="bundle_header",
+            )
+        conn = store.conn
+        threshold = (
+            PROCESS_DIGEST_MIN_RECORDS if process_digest_from is None else process_digest_from
+        )
+        digester = (
+            _ProcessDigest.start(bundle, step.max_records)
+            if step.kind == "snapshot" and header.record_count >= threshold
+            else None
+        )
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if step.kind == "snapshot":
+                state = LtHash16()
+                count = _apply_snapshot(
+                    store, feed.id, blocks, None if digester else state, stop, progress
+                )
+                records = count
+                if digester is not None:
+                    state = digester.result(bundle, step.max_records, stop)
+            else:
+                state = LtHash16(feed.lthash)
+                change, records = _apply_delta(store, feed.id, blocks, state, stop, progress)
+                count = feed.entry_count + change
+            digest = state.hexdigest()
+            if digest != step.state_digest or count != step.entry_count:
+                raise DigestMismatch(
+                    f"{feed.name}: after applying version {step.to_version} the list has "
+                    f"{count} entries and state digest {digest[:16]}…; the signed manifest "
+                    f"says {step.entry_count} entries and {step.state_digest[:16]}…",
+                )
+            store.update_feed(
+                feed.name,
+                version=step.to_version,
+                lthash=state.state(),
+                state_digest=digest,
+                entry_count=count,
+                manifest=canonical_json(step.manifest),
+                manifest_sha256=manifest_sha256(step.manifest),
+                manifest_expires_at=step.manifest["expires_at"],
+                synced_at=timestamp(utc_now()),
+                etag=None,
+                etag_version=None,
+            )
+            conn.execute("COMMIT")
+        except BundleFormatError as exc:
+            conn.execute("ROLLBACK")
+            raise VerificationError(
+                f"{feed.name}: bad bundle: {exc}", code="bundle_format"
+            ) from None
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            progress.close()
+            if digester is not None:
+                digester.close()
+    return Applied(step.to_version, digest, count, records)
+
+
+class _ProcessDigest:
+    """The LtHash16 state of a snapshot bundle, computed in a child process.
+
+    Why a process: SHAKE128 holds the GIL (hashlib releases it only for large inputs), so in
+    a thread it competes with the inserts instead of overlapping them; a child process reads
+    the same verified bundle file (in our 0700 spool directory) and runs on the other core.
+    ``spawn``, not ``fork``: the parent has threads (HTTP, the writer). If the child cannot
+    be started or dies, the digest is computed here after the inserts instead: slower, same
+    answer.
+    """
+
+    def __init__(self, executor: ProcessPoolExecutor | None, future: Future[bytes] | None):
+        self._executor = executor
+        self._future = future
+
+    @classmethod
+    def start(cls, bundle: Path, max_records: int) -> _ProcessDigest:
+        try:
+            executor = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+            future = executor.submit(bundle_state, str(bundle), max_records)
+        except (OSError, RuntimeError) as exc:
+            logger.warning("digest process not started (%s); computing it here", exc)
+            return cls(None, None)
+        return cls(executor, future)
+
+    def result(self, bundle: Path, max_records: int, stop: threading.Event | None) -> LtHash16:
+        if self._future is not None:
+            while True:
+                _check_stop(stop)
+                try:
+                    return LtHash16(self._future.result(timeout=0.5))
+                except FutureTimeout:
+                    continue
+                except BundleFormatError:
+                    raise
+                except (BrokenProcessPool, OSError, EOFError) as exc:
+                    logger.warning("digest process failed (%s); computing it here", exc)
+                    break
+        return LtHash16(bundle_state(str(bundle), max_records))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            # A stop or an error: do not wait for a digest nobody will read.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def bundle_state(path: str, max_records: int) -> bytes:
+    """The LtHash16 state of the records of a snapshot bundle (run in the digest process)."""
+    state = LtHash16()
+    with open(path, "rb") as handle:
+        _, blocks = read_bundle_blocks(handle, max_records=max_records)
+        for number, values, _ops, gradings in _batches(blocks):
+            state.add(_elements(number, values, gradings))
+    return state.state()
+
+
+def _apply_snapshot(
+    store: Store,
+    feed_id: int,
+    blocks: Iterable[Block],
+    state: LtHash16 | None,
+    stop: threading.Event | None,
+    progress: ProgressSink,
+) -> int:
+    conn = store.conn
+    conn.execute("DELETE FROM entries WHERE feed_id = ?", (feed_id,))
+    work: queue.Queue[tuple[int, list[bytes], list[int]] | None] = queue.Queue(maxsize=4)
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        while True:
+            item = work.get()
+            try:
+                if item is None:
+                    return
+                if not failures:
+                    number, values, gradings = item
+                    conn.executemany(
+                        _INSERT,
+                        zip(
+                            itertools.repeat(feed_id),
+                            itertools.repeat(number),
+                            values,
+                            gradings,
+                            strict=False,
+                        ),
+                    )
+            except BaseException as exc:  # reported to the caller's thread below
+                failures.append(exc)
+            finally:
+                work.task_done()
+
+    thread = threading.Thread(target=writer, name="hashsync-apply-writer", daemon=True)
+    thread.start()
+    count = 0
+    first = True
+    try:
+        for number, values, _ops, gradings in _batches(blocks):
+            _check_stop(stop)
+            if failures:
+                break
+            work.put((number, values, gradings))
+            if state is not None:
+                state.add(_elements(number, values, gradings))
+            count += len(values)
+            progress.update(len(values))
+            if first:
+                first = False
+                _stall_for_test(work.join)
+    finally:
+        work.put(None)
+        thread.join()
+    if failures:
+        raise failures[0]
+    return count
+
+
+def _existing(store: Store, feed_id: int, number: int, values: list[bytes]) -> dict[bytes, int]:
+    found: dict[bytes, int] = {}
+    for start in range(0, len(values), _IN_CHUNK):
+        chunk = values[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        rows = store.conn.execute(
+            "SELECT value, grading FROM entries "  # noqa: S608 - only markers
+            f"WHERE feed_id = ? AND algorithm = ? AND value IN ({marks})",
+            (feed_id, number, *chunk),
+        )
+        found.update((bytes(value), grading) for value, grading in rows)
+    return found
+
+
+def _apply_delta(
+    store: Store,
+    feed_id: int,
+    blocks: Iterable[Block],
+    state: LtHash16,
+    stop: threading.Event | None,
+    progress: ProgressSink,
+) -> tuple[int, int]:
+    """Apply the records; return (change in entry count, records read)."""
+    conn = store.conn
+    change = 0
+    records = 0
+    first = True
+    for number, values, ops, gradings in _batches(blocks):
+        _check_stop(stop)
+        existing = _existing(store, feed_id, number, values)
+        # Whatever the record does, the key's old element leaves the state; an UPSERT adds
+        # its new one. Computed from our own rows, never from what the delta claims.
+        removed = _elements(number, existing, existing.values())
+        upserts = [(v, g) for v, op, g in zip(values, ops, gradings, strict=True) if op == 0]
+        deletes = [v for v, op in zip(values, ops, strict=True) if op != 0 and v in existing]
+        conn.executemany(_UPSERT, ((feed_id, number, v, g) for v, g in upserts))
+        conn.executemany(_DELETE, ((feed_id, number, v) for v in deletes))
+        state.remove(removed)
+        state.add(_elements(number, (v for v, _ in upserts), (g for _, g in upserts)))
+        change += sum(1 for v, _ in upserts if v not in existing) - len(deletes)
+        records += len(values)
+        progress.update(len(values))
+        if first:
+            first = False
+            _stall_for_test(lambda: None)
+    return change, records

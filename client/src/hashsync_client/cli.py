@@ -1,0 +1,386 @@
+"""``hashsync-client``: the command line over ``HashsyncClient``.
+
+Exit status: 0 success; 1 a sync failed, a feed is stale (``status --check``), the local list
+does not verify, or ``lookup`` matched nothing (like grep: 0 means something matched);
+2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from hashsync_client import __version__
+from hashsync_client.api import HashsyncClient
+from hashsync_client.config import (
+    DEFAULT_TOKEN_ENV,
+    Config,
+    check_feed_name,
+    default_config_path,
+    default_store_path,
+    load_config,
+    save_config,
+)
+from hashsync_client.errors import ClientError, ConfigError
+from hashsync_client.export import FORMATS, private_output
+from hashsync_client.lookup import PDQ_DEFAULT_DISTANCE, Query
+from hashsync_client.sync import SyncReport
+
+logger = logging.getLogger("hashsync_client")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _RefuseTokenArgument(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(
+            "refusing --token: a token on the command line lands in shell history and in the "
+            "process list. Use --token-env NAME (default HASHSYNC_TOKEN) or --token-file PATH."
+        )
+
+
+def _feed(text: str) -> str:
+    try:
+        return check_feed_name(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hashsync-client",
+        description="Pull signed hashsync hash lists, verify and apply them, look hashes up.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help=f"configuration file (default: $HASHSYNC_CLIENT_CONFIG or {default_config_path()})",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="write the configuration: server, token source, pins")
+    init.add_argument("--server", required=True, help="server URL, e.g. https://hashsync.example/")
+    init.add_argument(
+        "--root-keyid",
+        action="append",
+        required=True,
+        metavar="HEX",
+        help="pinned root key fingerprint (SHA-256 hex of the raw Ed25519 public key); repeat "
+        "for a k-of-n root",
+    )
+    init.add_argument("--root-threshold", type=int, default=1, metavar="K")
+    source = init.add_mutually_exclusive_group()
+    source.add_argument(
+        "--token-env",
+        metavar="NAME",
+        help=f"read the token from $NAME (default {DEFAULT_TOKEN_ENV})",
+    )
+    source.add_argument("--token-file", metavar="PATH", help="read the token from this file")
+    init.add_argument("--token", nargs="?", action=_RefuseTokenArgument, help=argparse.SUPPRESS)
+    init.add_argument(
+        "--store", metavar="PATH", help=f"local store (default {default_store_path()})"
+    )
+    init.add_argument("--ca-bundle", metavar="PATH", help="CA certificates to verify the server")
+    init.add_argument(
+        "--feed", action="append", type=_feed, help="sync only this feed (repeatable)"
+    )
+    init.add_argument(
+        "--interval",
+        type=int,
+        default=1,
+        help="watch: seconds between syncs; never below the server's announced poll interval "
+        "(default 1: as often as the server allows)",
+    )
+    init.add_argument(
+        "--stale-after", type=int, default=3600, help="status: seconds until a feed is stale"
+    )
+    init.add_argument("--max-bundle-bytes", type=int, default=4 << 30)
+    init.add_argument(
+        "--allow-insecure-http", action="store_true", help="allow http:// to a non-loopback host"
+    )
+    init.add_argument("--force", action="store_true", help="replace an existing configuration")
+
+    sync = commands.add_parser("sync", help="bring every entitled feed up to date, once")
+    sync.add_argument("--feed", action="append", type=_feed, help="only this feed (repeatable)")
+    _progress_options(sync)
+    sync.add_argument("--retries", type=int, default=3, help="retries of transient failures")
+
+    watch = commands.add_parser("watch", help="keep syncing as a service (stops on SIGTERM)")
+    watch.add_argument("--interval", type=int, help="seconds between syncs (default: config)")
+    _progress_options(watch)
+
+    status = commands.add_parser("status", help="per feed: version, when, digest, stale?")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--check", action="store_true", help="exit 1 if any feed is stale")
+
+    export = commands.add_parser("export", help="write the local list as CSV, JSONL or te")
+    export.add_argument("--format", choices=FORMATS, default="csv")
+    export.add_argument("-o", "--output", type=Path, help="file (mode 0600); default stdout")
+    export.add_argument("--feed", action="append", type=_feed, help="only this feed")
+    export.add_argument(
+        "--te-all",
+        action="store_true",
+        help="te format: also write entries with no threatexchange type, under hashsync names",
+    )
+
+    lookup = commands.add_parser("lookup", help="match files or hash values against the list")
+    lookup.add_argument("items", nargs="+", metavar="ITEM", help="file, hash value, or - (stdin)")
+    kind = lookup.add_mutually_exclusive_group()
+    kind.add_argument("--files", action="store_true", help="every ITEM is a file")
+    kind.add_argument("--values", action="store_true", help="every ITEM is a hash value")
+    lookup.add_argument("--feed", action="append", type=_feed, help="only this feed")
+    lookup.add_argument(
+        "--pdq-distance",
+        type=int,
+        default=PDQ_DEFAULT_DISTANCE,
+        help=f"PDQ Hamming distance that still matches (default {PDQ_DEFAULT_DISTANCE})",
+    )
+    lookup.add_argument("--json", action="store_true", help="one JSON object per item")
+
+    commands.add_parser("verify", help="recompute each feed's digest from the local list")
+    return parser
+
+
+def _progress_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--progress", dest="progress", action="store_true", default=None)
+    group.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    # watch is a service: what it does goes to the journal. Each -v is one level more.
+    base = 1 if args.command == "watch" else 0
+    levels = (logging.WARNING, logging.INFO, logging.DEBUG)
+    level = levels[min(base + args.verbose, 2)]
+    if args.quiet:
+        level = logging.ERROR
+    fmt = (
+        "%(asctime)s %(levelname)s %(message)s"
+        if args.command == "watch"
+        else "%(levelname)s: %(message)s"
+    )
+    # Our own logger only: the root logger belongs to whoever embeds us (or to pytest).
+    for handler in [h for h in logger.handlers if getattr(h, "hashsync_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(fmt))
+    handler.hashsync_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    # httpx logs every request at INFO; the URLs hold no secrets, but they are noise.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    try:
+        if args.command == "init":
+            return _init(args)
+        config = load_config(args.config)
+        handler = _COMMANDS[args.command]
+        with HashsyncClient(config, progress=getattr(args, "progress", False)) as client:
+            return handler(client, args)
+    except ConfigError as exc:
+        print(f"hashsync-client: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ClientError as exc:
+        print(f"hashsync-client: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _init(args: argparse.Namespace) -> int:
+    config = Config(
+        server_url=args.server,
+        root_keyids=tuple(args.root_keyid),
+        root_threshold=args.root_threshold,
+        token_env=None if args.token_file else (args.token_env or DEFAULT_TOKEN_ENV),
+        token_file=args.token_file,
+        store_path=args.store or str(default_store_path()),
+        ca_bundle=args.ca_bundle,
+        feeds=tuple(args.feed) if args.feed else None,
+        interval_seconds=args.interval,
+        stale_after_seconds=args.stale_after,
+        max_bundle_bytes=args.max_bundle_bytes,
+        allow_insecure_http=args.allow_insecure_http,
+    )
+    path = save_config(config, args.config, overwrite=args.force)
+    print(f"configuration written to {path}")
+    print(f"local store: {config.store_path}")
+    try:
+        config.read_token()
+        print("API token: found")
+    except ConfigError as exc:
+        print(f"API token: not available yet ({exc}); provide it before `sync`")
+    return EXIT_OK
+
+
+def _print_report(report: SyncReport, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    for result in report.results:
+        change = (
+            f"v{result.version}"
+            if result.version == result.previous_version
+            else f"v{result.previous_version} -> v{result.version}"
+        )
+        digest = (result.state_digest or "")[:16]
+        line = f"{result.feed}: {result.status} {change} digest {digest}"
+        if result.error is not None:
+            line += f" [{result.error.code}] {result.error}"
+        print(line, file=out)
+    if report.error is not None:
+        print(f"sync failed: [{report.error.code}] {report.error}", file=out)
+
+
+def _sync(client: HashsyncClient, args: argparse.Namespace) -> int:
+    report = client.sync(args.feed, retries=args.retries)
+    _print_report(report)
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _watch(client: HashsyncClient, args: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping after the current step (nothing half-applied)", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    def on_cycle(report: SyncReport) -> None:
+        for result in report.results:
+            if result.error is None:
+                # Changes at INFO; "still up to date" only with -v (status --check monitors).
+                logger.log(
+                    logging.INFO if result.status == "updated" else logging.DEBUG,
+                    "%s: %s at version %d (digest %s)",
+                    result.feed,
+                    result.status,
+                    result.version,
+                    (result.state_digest or "")[:16],
+                )
+
+    logger.info("hashsync-client %s watching %s", __version__, client.config.server_url)
+    client.watch(stop=stop, interval=args.interval, on_cycle=on_cycle)
+    logger.info("stopped")
+    return EXIT_OK
+
+
+def _status(client: HashsyncClient, args: argparse.Namespace) -> int:
+    statuses = client.status()
+    if args.json:
+        for item in statuses:
+            print(json.dumps({**item.__dict__, "stale_reasons": list(item.stale_reasons)}))
+    else:
+        if not statuses:
+            print("no feeds held yet; run `hashsync-client sync`")
+        for item in statuses:
+            state = "STALE: " + "; ".join(item.stale_reasons) if item.stale else "current"
+            print(
+                f"{item.feed}: version {item.version}, {item.entry_count} entries, "
+                f"synced {item.synced_at or 'never'}, checked {item.checked_at or 'never'}, "
+                f"digest {item.state_digest}, {state}"
+            )
+            if item.last_error:
+                print(f"  last error: {item.last_error}")
+    failing = any(item.stale or item.last_error for item in statuses) or not statuses
+    return EXIT_FAILED if args.check and failing else EXIT_OK
+
+
+def _export(client: HashsyncClient, args: argparse.Namespace) -> int:
+    if args.output is not None:
+        with private_output(args.output) as out:
+            summary = client.export(out, args.format, feeds=args.feed, te_all=args.te_all)
+    else:
+        summary = client.export(sys.stdout, args.format, feeds=args.feed, te_all=args.te_all)
+    message = f"{summary.rows} rows written"
+    if summary.skipped:
+        message += f"; {summary.skipped} entries have no threatexchange type (see --te-all)"
+    print(message, file=sys.stderr)
+    return EXIT_OK
+
+
+def _lookup_items(args: argparse.Namespace) -> tuple[list[Path], list[str]]:
+    items: list[str] = []
+    for item in args.items:
+        if item == "-":
+            items.extend(line.strip() for line in sys.stdin if line.strip())
+        else:
+            items.append(item)
+    files: list[Path] = []
+    values: list[str] = []
+    for item in items:
+        if args.files or (not args.values and Path(item).is_file()):
+            files.append(Path(item))
+        else:
+            values.append(item)
+    return files, values
+
+
+def _print_query(query: Query) -> None:
+    if query.error:
+        print(f"error     {query.label}: {query.error}")
+        return
+    if not query.matches:
+        print(f"no match  {query.label}")
+    for match in query.matches:
+        grading = " ".join(f"{k}={v}" for k, v in match.grading._asdict().items())
+        near = f" distance={match.distance}" if match.algorithm == "pdq" else ""
+        print(f"MATCH     {query.label}  {match.algorithm}{near}  feed={match.feed}  {grading}")
+    for note in query.notes:
+        print(f"          note: {note}")
+
+
+def _lookup(client: HashsyncClient, args: argparse.Namespace) -> int:
+    if not 0 <= args.pdq_distance <= 256:
+        raise ConfigError("--pdq-distance must be 0..256")
+    files, values = _lookup_items(args)
+    lookup = client.lookup(args.feed, pdq_distance=args.pdq_distance)
+    queries = lookup.files(files) + lookup.values(values)
+    for query in queries:
+        if args.json:
+            print(json.dumps(query.as_json()))
+        else:
+            _print_query(query)
+    if any(query.error for query in queries):
+        return EXIT_USAGE
+    return EXIT_OK if any(query.matches for query in queries) else EXIT_FAILED
+
+
+def _verify(client: HashsyncClient, args: argparse.Namespace) -> int:
+    checks = client.verify_local()
+    for check in checks:
+        verdict = "ok" if check.ok else "MISMATCH (run sync: the next plan takes the snapshot)"
+        digest = check.recomputed_digest
+        print(f"{check.feed}: {check.entry_count} entries, digest {digest}: {verdict}")
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
+
+
+_COMMANDS = {
+    "sync": _sync,
+    "watch": _watch,
+    "status": _status,
+    "export": _export,
+    "lookup": _lookup,
+    "verify": _verify,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,398 @@
+"""The HTTP side of the member sync API (``docs/sync-api.md``), on httpx.
+
+Defensive on purpose, because a member runs this against a network it does not control:
+
+- TLS is verified (a CA bundle can be configured, never switched off); plain ``http://`` only
+  for loopback addresses unless the configuration explicitly allows it.
+- Every request has timeouts; every body is read with a hard cap, and a bundle is refused the
+  moment more bytes arrive than its signed size (or the ``Content-Length`` announces more).
+- Where JSON is expected, anything else (an HTML error page from a proxy or load balancer)
+  is refused with a clear error rather than parsed.
+- The token goes only to the configured server's origin: a bundle redirect (S3 presigned URL,
+  CDN) is followed without the ``Authorization`` header. The token is never logged, and no
+  hash-list value is ever put into a URL (bundles are addressed by their own SHA-256).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import hashlib
+import json
+import logging
+import os
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from hashsync_client import __version__
+from hashsync_client.config import is_loopback_host
+from hashsync_client.errors import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    ClientError,
+    ConfigError,
+    Interrupted,
+    RetryLater,
+    TransportError,
+    VerificationError,
+    VersionUnknown,
+)
+
+logger = logging.getLogger(__name__)
+
+# A plan carries up to a few hundred manifests of a few KiB each plus the keyring chain.
+MAX_JSON_BYTES = 64 << 20
+MAX_ERROR_BYTES = 64 << 10
+MAX_REDIRECTS = 3
+# A hostile or confused server must not be able to park the client for days with one header.
+MAX_RETRY_AFTER = 3600.0
+DOWNLOAD_CHUNK = 1 << 16
+_FEED_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+@dataclass(frozen=True)
+class JsonResponse:
+    """A 2xx JSON answer (``data``), or a 304 (``not_modified``, ``data`` None)."""
+
+    status: int
+    data: Any
+    etag: str | None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), clamped
+    to 0..``MAX_RETRY_AFTER``; None if absent or unreadable."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        seconds = float(int(text[:12]))
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _clean(text: str, limit: int = 300) -> str:
+    """A server-supplied message made safe to print on one line of a log."""
+    return _CONTROL_RE.sub(" ", text)[:limit].strip()
+
+
+def _is_json_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+@functools.lru_cache(maxsize=8)
+def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    # One context per trust store per process: building one (loading the CA bundle) costs
+    # ~0.1 s, more than a whole up-to-date poll.
+    if cafile is None and capath is None:
+        import certifi
+
+        cafile = certifi.where()
+    return ssl.create_default_context(cafile=cafile, capath=capath)
+
+
+def ssl_context(ca_bundle: str | None = None, *, trust_env: bool = True) -> ssl.SSLContext:
+    """Verification always on: the configured CA bundle (file or directory), else
+    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when the environment is trusted, else certifi's."""
+    cafile = capath = None
+    if ca_bundle:
+        path = Path(ca_bundle).expanduser()
+        cafile, capath = (None, str(path)) if path.is_dir() else (str(path), None)
+    elif trust_env and os.environ.get("SSL_CERT_FILE"):
+        cafile = os.environ["SSL_CERT_FILE"]
+    elif trust_env and os.environ.get("SSL_CERT_DIR"):
+        capath = os.environ["SSL_CERT_DIR"]
+    try:
+        return _ssl_context(cafile, capath)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load CA certificates ({cafile or capath}): {exc}") from None
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class SyncApi:
+    """One member sync client's view of the server. Not thread-safe; one per worker."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        ca_bundle: str | None = None,
+        timeout: float = 30.0,
+        allow_insecure_http: bool = False,
+        trust_env: bool = True,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._base = base_url if base_url.endswith("/") else base_url + "/"
+        self._origin = _origin(self._base)
+        self._allow_http = allow_insecure_http
+        self._check_url(self._base)
+        self._auth = {"Authorization": f"Bearer {token}"}
+        self._client = httpx.Client(
+            verify=ssl_context(ca_bundle, trust_env=trust_env),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            # Redirects are followed by hand in download(), which decides where the token goes.
+            follow_redirects=False,
+            trust_env=trust_env,
+            transport=transport,
+            headers={"User-Agent": f"hashsync-client/{__version__}"},
+        )
+
+    def __repr__(self) -> str:  # never the token
+        return f"SyncApi({self._base!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> SyncApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- operations -----------------------------------------------------------------------
+
+    def feeds(self) -> JsonResponse:
+        return self._json("GET", "sync/feeds/", what="feed list")
+
+    def plan(self, feed: str, from_version: int, *, etag: str | None = None) -> JsonResponse:
+        headers = {"If-None-Match": etag} if etag else {}
+        return self._json(
+            "GET",
+            f"sync/feeds/{self._feed(feed)}/plan/",
+            params={"from_version": str(from_version)},
+            headers=headers,
+            allow_not_modified=True,
+            what=f"plan for {feed}",
+        )
+
+    def ack(self, feed: str, version: int, state_digest: str) -> JsonResponse:
+        return self._json(
+            "POST",
+            f"sync/feeds/{self._feed(feed)}/ack/",
+            body={"version": version, "state_digest": state_digest},
+            what=f"ack for {feed}",
+        )
+
+    def download(
+        self,
+        url: str,
+        sink: BinaryIO,
+        *,
+        size: int,
+        sha256: str,
+        on_progress: Callable[[int], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Write the bundle at ``url`` to ``sink``, refusing it unless it is exactly ``size``
+        bytes with this ``sha256``. Never writes more than ``size`` bytes to ``sink``; on any
+        error ``sink`` holds garbage and must be discarded."""
+        target = urljoin(self._base, url)
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check_url(target)
+            # "*/*" too: a server that negotiates (DRF) answers 406 to a lone octet-stream.
+            headers = {
+                "Accept": "application/octet-stream, */*;q=0.1",
+                "Accept-Encoding": "identity",
+            }
+            if _origin(target) == self._origin:
+                headers.update(self._auth)
+            try:
+                with self._client.stream("GET", target, headers=headers) as response:
+                    if response.status_code in (301, 302, 303, 307, 308):
+                        location = response.headers.get("location")
+                        if not location:
+                            raise BadResponse("bundle download: redirect without a Location")
+                        target = urljoin(target, location)
+                        logger.debug("bundle download redirected to %s", _origin(target)[1])
+                        continue
+                    if response.status_code != 200:
+                        raw = self._read_capped(response, MAX_ERROR_BYTES, "bundle download")
+                        self._raise_for(response, raw, "bundle download")
+                    self._stream_bundle(response, sink, size, sha256, on_progress, stop)
+                    return
+            except httpx.HTTPError as exc:
+                raise TransportError(f"bundle download failed: {_describe(exc)}") from None
+        raise BadResponse(f"bundle download: more than {MAX_REDIRECTS} redirects")
+
+    # --- internals --------------------------------------------------------------------------
+
+    @staticmethod
+    def _feed(name: str) -> str:
+        if not _FEED_RE.fullmatch(name):
+            raise ClientError("not a valid feed name", code="invalid_feed")
+        return name
+
+    def _check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            return
+        if parts.scheme == "http" and (self._allow_http or is_loopback_host(parts.hostname or "")):
+            return
+        raise BadResponse(
+            f"refusing to fetch a {parts.scheme or 'relative'}:// URL on "
+            f"{parts.hostname or '?'}: only https (or http on loopback)"
+        )
+
+    def _stream_bundle(
+        self,
+        response: httpx.Response,
+        sink: BinaryIO,
+        size: int,
+        sha256: str,
+        on_progress: Callable[[int], None] | None,
+        stop: threading.Event | None,
+    ) -> None:
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            # We asked for identity; decoding it would put a decompressor in front of the cap.
+            raise BadResponse(f"bundle download: unexpected Content-Encoding {encoding[:20]}")
+        announced = response.headers.get("content-length")
+        if announced is not None:
+            if not announced.strip().isdigit():
+                raise BadResponse("bundle download: malformed Content-Length")
+            if int(announced) > size:
+                raise VerificationError(
+                    f"bundle is announced as {int(announced)} bytes, larger than the "
+                    f"{size} signed in its manifest: refused before downloading",
+                    code="bundle_too_large",
+                )
+        digest = hashlib.sha256()
+        received = 0
+        for chunk in response.iter_raw(DOWNLOAD_CHUNK):
+            if stop is not None and stop.is_set():
+                raise Interrupted("stopped during a bundle download")
+            received += len(chunk)
+            if received > size:
+                raise VerificationError(
+                    f"bundle is larger than the {size} bytes signed in its manifest: "
+                    "download aborted",
+                    code="bundle_too_large",
+                )
+            digest.update(chunk)
+            sink.write(chunk)
+            if on_progress is not None:
+                on_progress(len(chunk))
+        if received < size:
+            raise VerificationError(
+                f"bundle is truncated: {received} of the {size} bytes signed in its manifest",
+                code="bundle_truncated",
+            )
+        if digest.hexdigest() != sha256:
+            raise VerificationError(
+                "bundle SHA-256 differs from the one signed in its manifest (tampered or "
+                "corrupted in transit)",
+                code="bundle_sha256",
+            )
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        allow_not_modified: bool = False,
+    ) -> JsonResponse:
+        all_headers = {"Accept": "application/json", **self._auth, **(headers or {})}
+        try:
+            with self._client.stream(
+                method, self._base + path, params=params, headers=all_headers, json=body
+            ) as response:
+                etag = response.headers.get("etag")
+                if response.status_code == 304 and allow_not_modified:
+                    return JsonResponse(304, None, etag)
+                ok = response.status_code in (200, 201)
+                limit = MAX_JSON_BYTES if ok else MAX_ERROR_BYTES
+                raw = self._read_capped(response, limit, what)
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{what} failed: {_describe(exc)}") from None
+        if not ok:
+            self._raise_for(response, raw, what)
+        content_type = response.headers.get("content-type", "")
+        if not _is_json_type(content_type):
+            raise BadResponse(
+                f"{what}: expected JSON, got {_clean(content_type, 60) or 'no content type'} "
+                f"(HTTP {response.status_code}); an error page from a proxy, or a wrong server "
+                "URL?"
+            )
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise BadResponse(f"{what}: the response is not valid JSON") from None
+        return JsonResponse(response.status_code, data, etag)
+
+    @staticmethod
+    def _read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
+        announced = response.headers.get("content-length", "")
+        if announced.strip().isdigit() and int(announced) > limit:
+            raise BadResponse(f"{what}: response of {int(announced)} bytes exceeds {limit}")
+        buffer = bytearray()
+        # iter_bytes decodes gzip; capping the decoded size also stops a compression bomb.
+        for chunk in response.iter_bytes():
+            buffer += chunk
+            if len(buffer) > limit:
+                raise BadResponse(f"{what}: response exceeds {limit} bytes")
+        return bytes(buffer)
+
+    @staticmethod
+    def _raise_for(response: httpx.Response, raw: bytes, what: str) -> None:
+        status = response.status_code
+        code: str | None = None
+        message = ""
+        if _is_json_type(response.headers.get("content-type", "")):
+            try:
+                error = json.loads(raw).get("error")
+                code = str(error.get("code"))[:64] if isinstance(error, dict) else None
+                message = _clean(str(error.get("message", ""))) if isinstance(error, dict) else ""
+            except (AttributeError, ValueError, UnicodeDecodeError, RecursionError):
+                code = None
+        if code is None:
+            kind = _clean(response.headers.get("content-type", ""), 60) or "no content type"
+            description = f"{what}: HTTP {status} with a {kind} body, not a JSON error"
+        else:
+            description = f"{what}: HTTP {status} {code}" + (f": {message}" if message else "")
+        if status in (429, 503):
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            raise RetryLater(description, code=code or "retry_later", retry_after=retry_after)
+        if code is None or status >= 500:
+            # Proxies and overloaded servers answer HTML; that usually passes.
+            raise BadResponse(description, code="bad_response")
+        if status in (401, 403):
+            raise AuthError(description, code=code, status=status)
+        if status == 409 and code == "version_unknown":
+            raise VersionUnknown(description, code=code, status=status)
+        raise ApiError(description, code=code, status=status)
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    text = _clean(str(exc), 200)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,257 @@
+"""Looking files and hash values up in the local list.
+
+Exact matches for every algorithm (MD5, SHA-1 and SHA-256 of files are computed here in one
+pass). PDQ is perceptual: a PDQ value matches list entries within a Hamming distance (31 of
+256 bits by default, Meta's recommended threshold), found by a vectorised numpy scan — XOR
+and popcount over the whole (N, 4) uint64 matrix — which takes milliseconds per query for a
+million entries. Computing the PDQ of an image file needs the optional ``pdq`` extra
+(``pdqhash`` and Pillow); PDQ *values* can be looked up without it. PhotoDNA values can be
+looked up exactly; PhotoDNA of files cannot be computed here (it is licensed separately).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hashsync_client.algorithms import ALGORITHMS, parse_any
+from hashsync_client.format import ALGORITHM_IDS, Grading, decode_grading
+from hashsync_client.store import Store
+
+PDQ_DEFAULT_DISTANCE = 31
+# Meta's guidance: PDQ hashes of quality below 50 (flat or tiny images) match too much.
+PDQ_MIN_QUALITY = 50
+FILE_ALGORITHMS = ("md5", "sha1", "sha256")
+_CHUNK_ROWS = 1 << 20
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Match:
+    feed: str
+    algorithm: str
+    value: str  # the list entry, canonical text
+    distance: int  # 0 for exact matches
+    grading: Grading
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "feed": self.feed,
+            "algorithm": self.algorithm,
+            "value": self.value,
+            "distance": self.distance,
+            **self.grading._asdict(),
+        }
+
+
+@dataclass
+class Query:
+    """One thing looked up: a file, or a value as given."""
+
+    label: str
+    kind: str  # "file" | "value"
+    hashes: dict[str, str] = field(default_factory=dict)  # algorithm → canonical text
+    pdq_quality: int | None = None
+    notes: list[str] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "input": self.label,
+            "kind": self.kind,
+            "hashes": self.hashes,
+            "pdq_quality": self.pdq_quality,
+            "matched": bool(self.matches),
+            "matches": [m.as_json() for m in self.matches],
+            "notes": self.notes,
+            "error": self.error,
+        }
+
+
+def file_digests(path: Path) -> dict[str, bytes]:
+    """MD5, SHA-1 and SHA-256 of a file, read once in 1 MiB chunks."""
+    hashers = {name: hashlib.new(name) for name in FILE_ALGORITHMS}
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            for hasher in hashers.values():
+                hasher.update(chunk)
+    return {name: hasher.digest() for name, hasher in hashers.items()}
+
+
+def pdq_available() -> bool:
+    try:
+        import pdqhash  # noqa: F401
+        from PIL import Image  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def pdq_of_image(path: Path) -> tuple[bytes, int] | None:
+    """(PDQ hash, quality 0..100) of an image file, or None if it is not an image Pillow
+    reads. The hash bytes are the 256 bits in the order threatexchange writes them as hex."""
+    import pdqhash
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            rgb = np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+    vector, quality = pdqhash.compute(rgb)
+    bits = np.asarray(vector, dtype=np.uint8)
+    return np.packbits(bits).tobytes(), int(quality)
+
+
+class PdqIndex:
+    """256-bit PDQ values held as four contiguous uint64 columns, so a query is four passes of
+    XOR + popcount + add over flat arrays (about 5 ms per query for a million values on the
+    development VM; an (N, 4) row-major matrix with a row sum is several times slower)."""
+
+    def __init__(self, matrix: npt.NDArray[np.uint8]) -> None:
+        if matrix.ndim != 2 or matrix.shape[1] != 32:
+            raise ValueError("a PDQ index holds 32-byte values")
+        words = np.ascontiguousarray(matrix).view(np.uint64)
+        self._columns = [np.ascontiguousarray(words[:, i]) for i in range(4)]
+        self._matrix = matrix
+
+    def __len__(self) -> int:
+        return len(self._matrix)
+
+    def value(self, row: int) -> bytes:
+        return self._matrix[row].tobytes()
+
+    def within(
+        self, query: bytes, max_distance: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(row indexes, distances) of the values within ``max_distance`` bits of ``query``."""
+        target = np.frombuffer(query, dtype=np.uint64)
+        rows: list[npt.NDArray[np.int64]] = []
+        distances: list[npt.NDArray[np.int64]] = []
+        for start in range(0, len(self), _CHUNK_ROWS):
+            end = start + _CHUNK_ROWS
+            total = np.zeros(min(end, len(self)) - start, dtype=np.uint16)
+            for column, word in zip(self._columns, target, strict=True):
+                total += _popcount(column[start:end] ^ word)
+            hits = np.flatnonzero(total <= max_distance)
+            rows.append(hits + start)
+            distances.append(total[hits].astype(np.int64))
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(rows).astype(np.int64), np.concatenate(distances)
+
+
+def _popcount(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0: a popcount instruction
+        return np.bitwise_count(words)
+    # numpy 1.26: a byte lookup table.  # pragma: no cover
+    return _POPCOUNT[words.view(np.uint8)].reshape(len(words), 8).sum(axis=1, dtype=np.uint8)
+
+
+class Lookup:
+    """Lookups against the feeds held in ``store`` (all, or ``feeds``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        feeds: Iterable[str] | None = None,
+        *,
+        pdq_distance: int = PDQ_DEFAULT_DISTANCE,
+        pdq_min_quality: int = PDQ_MIN_QUALITY,
+    ) -> None:
+        if not 0 <= pdq_distance <= 256:
+            raise ValueError("the PDQ distance is 0..256 bits")
+        self._store = store
+        self._feeds = store.feed_ids(feeds)
+        self._pdq_distance = pdq_distance
+        self._pdq_min_quality = pdq_min_quality
+        self._pdq: tuple[PdqIndex, npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+
+    def _pdq_index(self) -> tuple[PdqIndex, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        if self._pdq is None:
+            matrix, feeds, gradings = self._store.algorithm_matrix(
+                list(self._feeds), ALGORITHM_IDS["pdq"], ALGORITHMS["pdq"].length
+            )
+            self._pdq = (PdqIndex(matrix), feeds, gradings)
+        return self._pdq
+
+    def _exact(self, algorithm: str, value: bytes) -> list[Match]:
+        rows = self._store.find_exact(list(self._feeds), ALGORITHM_IDS[algorithm], [value])
+        canonical = ALGORITHMS[algorithm].canonical
+        return [
+            Match(self._feeds[feed], algorithm, canonical(found), 0, decode_grading(grading))
+            for feed, found, grading in rows
+        ]
+
+    def _near_pdq(self, value: bytes) -> list[Match]:
+        index, feeds, gradings = self._pdq_index()
+        rows, distances = index.within(value, self._pdq_distance)
+        order = np.argsort(distances, kind="stable")
+        return [
+            Match(
+                self._feeds[int(feeds[row])],
+                "pdq",
+                index.value(int(row)).hex(),
+                int(distance),
+                decode_grading(int(gradings[row])),
+            )
+            for row, distance in zip(rows[order], distances[order], strict=True)
+        ]
+
+    def _search(self, query: Query, readings: Sequence[tuple[str, bytes]]) -> None:
+        for algorithm, value in readings:
+            query.hashes[algorithm] = ALGORITHMS[algorithm].canonical(value)
+            if algorithm == "pdq":
+                query.matches.extend(self._near_pdq(value))
+            else:
+                query.matches.extend(self._exact(algorithm, value))
+
+    def values(self, texts: Iterable[str]) -> list[Query]:
+        """Each text read as every algorithm it can be (64 hex digits are both SHA-256 and
+        PDQ), and looked up as each."""
+        results = []
+        for text in texts:
+            query = Query(label=text.strip(), kind="value")
+            readings = [(algorithm.name, value) for algorithm, value in parse_any(text)]
+            if not readings:
+                query.error = "not a hash value of any known algorithm"
+            self._search(query, readings)
+            results.append(query)
+        return results
+
+    def files(self, paths: Iterable[Path]) -> list[Query]:
+        with_pdq = pdq_available()
+        results = []
+        for path in paths:
+            query = Query(label=str(path), kind="file")
+            try:
+                readings = list(file_digests(path).items())
+            except OSError as exc:
+                query.error = f"cannot read: {exc.strerror}"
+                results.append(query)
+                continue
+            if with_pdq:
+                computed = pdq_of_image(path)
+                if computed is not None:
+                    value, quality = computed
+                    query.pdq_quality = quality
+                    if quality >= self._pdq_min_quality:
+                        readings.append(("pdq", value))
+                    else:
+                        query.hashes["pdq"] = value.hex()
+                        query.notes.append(
+                            f"PDQ quality {quality} is below {self._pdq_min_quality}: "
+                            "not matched (too little detail to be reliable)"
+                        )
+            else:
+                query.notes.append("PDQ not computed: install hashsync-client[pdq]")
+            self._search(query, readings)
+            results.append(query)
+        return results

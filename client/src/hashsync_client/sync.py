@@ -1,0 +1,509 @@
+"""One sync of every entitled feed, and the ``watch`` loop around it.
+
+Per feed (``docs/sync-api.md``): ask for a plan from the version held (with the ETag of the
+last up-to-date answer, so an unchanged feed costs a 304), verify it (``plan.py``), download
+each bundle with its hard size cap and SHA-256 check, apply it in one transaction that only
+commits if the resulting state digest is the signed one (``apply.py``), then ack the version
+and digest. A digest mismatch after a delta, or a ``mismatch`` ack, discards the feed's
+deltas path and takes the snapshot (once per sync); anything else leaves the feed at the
+version it held and is reported, and the next sync starts afresh.
+
+Pacing: the server's ``poll_interval_seconds`` is a floor for ``watch``; 429/503 are retried
+after ``Retry-After``; other transient failures back off exponentially with jitter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import random
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from hashsync_client.apply import apply_step
+from hashsync_client.config import Config
+from hashsync_client.errors import (
+    AuthError,
+    BadResponse,
+    ClientError,
+    DigestMismatch,
+    Interrupted,
+    RetryLater,
+    VerificationError,
+    VersionUnknown,
+)
+from hashsync_client.http import SyncApi
+from hashsync_client.plan import (
+    FeedInfo,
+    VerifiedPlan,
+    VerifiedStep,
+    parse_feed_list,
+    parse_plan,
+    verify_plan,
+)
+from hashsync_client.progress import ProgressFactory
+from hashsync_client.store import FeedState, Store, parse_stamp, timestamp, utc_now
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Backoff:
+    """Exponential backoff with "equal jitter": half the step fixed, half random, so clients
+    that failed together do not come back together, and none comes back at once."""
+
+    def __init__(
+        self, *, base: float = 2.0, cap: float = 900.0, rng: random.Random | None = None
+    ) -> None:
+        self.base = base
+        self.cap = cap
+        self._rng = rng or random.Random()
+
+    def delay(self, attempt: int) -> float:
+        step = min(self.cap, self.base * (2 ** min(attempt, 30)))
+        return step / 2 + self._rng.uniform(0, step / 2)
+
+    def jitter(self, seconds: float, fraction: float = 0.2) -> float:
+        return seconds * (1 + self._rng.uniform(0, fraction))
+
+
+class _AckMismatch(VerificationError):
+    code = "ack_mismatch"
+
+
+@dataclass
+class FeedResult:
+    feed: str
+    status: str  # up_to_date | updated | unpublished | failed
+    previous_version: int
+    version: int
+    state_digest: str | None = None
+    steps: int = 0
+    error: ClientError | None = None
+
+
+@dataclass
+class SyncReport:
+    results: list[FeedResult] = field(default_factory=list)
+    poll_interval: int | None = None
+    error: ClientError | None = None  # the sync as a whole failed (e.g. the feed list)
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(r.error is None for r in self.results)
+
+    def errors(self) -> list[ClientError]:
+        found = [self.error] if self.error else []
+        return found + [r.error for r in self.results if r.error is not None]
+
+
+class Syncer:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        api: SyncApi,
+        *,
+        progress: ProgressFactory | None = None,
+        stop: threading.Event | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        retries: int = 3,
+        max_wait: float = 120.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.api = api
+        self.progress = progress or ProgressFactory(enabled=False)
+        self.stop = stop or threading.Event()
+        self.clock = clock
+        self.retries = retries
+        self.max_wait = max_wait
+        self.backoff = backoff or Backoff()
+        self.poll_interval: int | None = None
+        self.retry_after: float | None = None
+
+    # --- pacing -------------------------------------------------------------------------
+
+    def _wait(self, seconds: float) -> None:
+        if self.stop.wait(seconds):
+            raise Interrupted("stopped while waiting to retry")
+
+    def _call(self, what: str, operation: Callable[[], T]) -> T:
+        """``operation`` with retries of transient failures: after ``Retry-After`` for 429
+        and 503, else with jittered exponential backoff; waits longer than ``max_wait`` are
+        left to the next sync (``watch`` honours them between cycles)."""
+        attempt = 0
+        while True:
+            try:
+                return operation()
+            except ClientError as exc:
+                if not exc.retriable or attempt >= self.retries:
+                    if isinstance(exc, RetryLater):
+                        self.retry_after = exc.retry_after
+                    raise
+                if isinstance(exc, RetryLater) and exc.retry_after is not None:
+                    delay = self.backoff.jitter(exc.retry_after, 0.1) + 0.5
+                else:
+                    delay = self.backoff.delay(attempt)
+                if delay > self.max_wait:
+                    if isinstance(exc, RetryLater):
+                        self.retry_after = exc.retry_after
+                    raise
+                logger.warning("%s; retrying in %.1f s", exc, delay)
+                self._wait(delay)
+                attempt += 1
+
+    # --- all feeds ------------------------------------------------------------------------
+
+    def sync_all(self, only: Sequence[str] | None = None) -> SyncReport:
+        report = SyncReport()
+        self.retry_after = None
+        try:
+            with self.store.sync_lock():
+                self._clean_spool()
+                listing = parse_feed_list(self._call("feed list", self.api.feeds).data)
+                self.poll_interval = listing.poll_interval
+                wanted = set(only) if only else set(self.config.feeds or ()) or None
+                offered = {info.name: info for info in listing.feeds}
+                for name in sorted(wanted - set(offered)) if wanted else []:
+                    error = ClientError(
+                        f"{name}: not offered by the server (no such feed, or not entitled)",
+                        code="not_offered",
+                    )
+                    report.results.append(FeedResult(name, "failed", 0, 0, error=error))
+                for info in listing.feeds:
+                    if wanted is not None and info.name not in wanted:
+                        continue
+                    if self.stop.is_set():
+                        break
+                    report.results.append(self.sync_feed(info))
+        except ClientError as exc:
+            report.error = exc
+            logger.error("sync failed: %s", exc)
+        # Plans announce the interval too; the largest one heard is the floor for watch.
+        report.poll_interval = self.poll_interval
+        report.retry_after = self.retry_after
+        return report
+
+    def _clean_spool(self) -> None:
+        # Leftovers of a killed download; never applied, never trusted.
+        spool = self.store.spool_dir
+        if spool.is_dir():
+            for leftover in spool.glob("*.bundle"):
+                leftover.unlink(missing_ok=True)
+
+    # --- one feed -------------------------------------------------------------------------
+
+    def sync_feed(self, info: FeedInfo) -> FeedResult:
+        name = info.name
+        before = self.store.ensure_feed(name)
+        try:
+            status, steps = self._bring_current(info, before)
+        except ClientError as exc:
+            logger.error("%s: %s", name, exc)
+            self.store.record_error(name, exc, self.clock())
+            held = self.store.feed(name) or before
+            return FeedResult(
+                name, "failed", before.version, held.version, held.state_digest, error=exc
+            )
+        after = self.store.feed(name)
+        assert after is not None
+        return FeedResult(name, status, before.version, after.version, after.state_digest, steps)
+
+    @staticmethod
+    def _held_consistent(state: FeedState) -> bool:
+        """Our list's digest is the one the manifest we hold signs (``verify`` resets the
+        stored state to what the rows really hash to, so a list altered locally shows here)."""
+        if state.manifest is None:
+            return state.version == 0
+        try:
+            signed = json.loads(state.manifest).get("state_digest")
+        except ValueError:
+            return False
+        return bool(signed == state.state_digest)
+
+    def _listing_says_current(self, state: FeedState, info: FeedInfo) -> bool:
+        """The feed list (unsigned) names the manifest we hold and it has not expired: no need
+        to ask for a plan. It can only make us skip work, never accept data."""
+        expires = parse_stamp(state.manifest_expires_at)
+        return (
+            self._held_consistent(state)
+            # We saw a newer version signed (and failed to apply it): the list cannot be right.
+            and state.highest_manifest_version <= state.version
+            and info.published
+            and state.version > 0
+            and info.version == state.version
+            and info.manifest_sha256 is not None
+            and info.manifest_sha256 == state.manifest_sha256
+            and expires is not None
+            and expires > self.clock()
+        )
+
+    def _bring_current(self, info: FeedInfo, before: FeedState) -> tuple[str, int]:
+        name = info.name
+        if not info.published and before.version == 0 and before.highest_manifest_version == 0:
+            self._checked(name)
+            return "unpublished", 0
+        if self._listing_says_current(before, info):
+            self._checked(name)
+            self._ack(name)
+            return "up_to_date", 0
+        from_zero = False
+        applied = 0
+        for _ in range(3):
+            state = self.store.feed(name)
+            assert state is not None
+            from_version = 0 if from_zero else state.version
+            usable = (
+                state.etag_version == from_version
+                and state.highest_manifest_version <= state.version
+                and self._held_consistent(state)
+            )
+            etag = state.etag if usable and not from_zero else None
+            try:
+                response = self._call(
+                    f"plan for {name}",
+                    functools.partial(self.api.plan, name, from_version, etag=etag),
+                )
+            except VersionUnknown:
+                if from_version == 0:
+                    raise
+                # We hold a version the server never published. Ask from 0; the anti-replay
+                # check still refuses anything older than what we hold.
+                logger.warning("%s: the server does not know version %d", name, from_version)
+                from_zero = True
+                continue
+            if response.not_modified:
+                self._check_fresh(state)
+                self._checked(name)
+                self._ack(name)
+                return "up_to_date", applied
+            plan = self._verify(state, from_version, response.data)
+            try:
+                applied += self._follow(state, plan, response.etag, from_zero)
+                self._ack(name)
+            except (DigestMismatch, _AckMismatch) as exc:
+                if from_zero:
+                    raise
+                logger.warning("%s: %s; taking the snapshot", name, exc)
+                from_zero = True
+                continue
+            return ("updated" if plan.steps else "up_to_date"), applied
+        raise VerificationError(f"{name}: could not reach a verified state", code="no_progress")
+
+    def _verify(self, state: FeedState, from_version: int, data: object) -> VerifiedPlan:
+        raw = parse_plan(data, feed=state.name, from_version=from_version)
+        if raw.poll_interval is not None:
+            self.poll_interval = max(self.poll_interval or 0, raw.poll_interval)
+        plan = verify_plan(
+            raw,
+            pinned_root_keyids=self.config.root_keyids,
+            pinned_threshold=self.config.root_threshold,
+            trusted_keyring=self.store.trusted_keyring(),
+            held_version=from_version,
+            min_manifest_version=max(state.version, state.highest_manifest_version),
+            max_bundle_bytes=self.config.max_bundle_bytes,
+            max_entries=self.config.max_entries,
+            now=self.clock(),
+        )
+        if plan.keyring is not None:
+            self.store.save_trusted_keyring(plan.keyring)
+        self.store.note_manifest_version(state.name, plan.version)
+        return plan
+
+    def _follow(
+        self, state: FeedState, plan: VerifiedPlan, etag: str | None, from_zero: bool
+    ) -> int:
+        name = state.name
+        if plan.manifest is None:
+            self._checked(name)
+            return 0
+        if not plan.steps:
+            if plan.manifest["state_digest"] != state.state_digest:
+                raise DigestMismatch(
+                    f"{name}: our list's state digest is not the one signed for version "
+                    f"{state.version} (altered locally?)"
+                )
+            # Possibly a re-signed manifest for the same version: keep the newest proof.
+            self.store.update_feed(
+                name,
+                manifest=plan.manifest_payload,
+                manifest_sha256=plan.manifest_sha256,
+                manifest_expires_at=plan.manifest["expires_at"],
+                etag=etag,
+                etag_version=state.version,
+            )
+            self._checked(name)
+            return 0
+        for index, step in enumerate(plan.steps, start=1):
+            if self.stop.is_set():
+                raise Interrupted("stopped between two steps")
+            current = self.store.feed(name)
+            assert current is not None
+            bundle = self._download(name, step, index, len(plan.steps))
+            try:
+                label = f"{name} apply {step.kind} -> v{step.to_version}"
+                progress = self.progress(label, step.max_records, unit="records")
+                result = apply_step(
+                    self.store, current, step, bundle, stop=self.stop, progress=progress
+                )
+            finally:
+                bundle.unlink(missing_ok=True)
+            logger.info(
+                "%s: applied %s %d->%d (%d records); now %d entries, digest %s",
+                name,
+                step.kind,
+                step.from_version,
+                step.to_version,
+                result.records,
+                result.entry_count,
+                result.state_digest[:16],
+            )
+        # The last step's manifest has the plan's version and digest; keep the newest one.
+        self.store.update_feed(
+            name,
+            manifest=plan.manifest_payload,
+            manifest_sha256=plan.manifest_sha256,
+            manifest_expires_at=plan.manifest["expires_at"],
+        )
+        self._checked(name)
+        return len(plan.steps)
+
+    def _download(self, name: str, step: VerifiedStep, index: int, total: int) -> Path:
+        spool = self.store.spool_dir
+        spool.mkdir(mode=0o700, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f"{name}-", suffix=".bundle", dir=spool)
+        os.close(fd)
+        path = Path(temporary)
+
+        def attempt() -> None:
+            label = f"{name} download {index}/{total} ({step.kind} -> v{step.to_version})"
+            progress = self.progress(label, step.size)
+            try:
+                with path.open("wb") as sink:  # truncated again on every retry
+                    self.api.download(
+                        step.url,
+                        sink,
+                        size=step.size,
+                        sha256=step.sha256,
+                        on_progress=progress.update,
+                        stop=self.stop,
+                    )
+            finally:
+                progress.close()
+
+        try:
+            self._call(f"{name}: bundle download", attempt)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
+
+    def _check_fresh(self, state: FeedState) -> None:
+        expires = parse_stamp(state.manifest_expires_at)
+        if state.version and (expires is None or expires <= self.clock()):
+            raise VerificationError(
+                f"{state.name}: the manifest we hold expired at {state.manifest_expires_at} and "
+                "the server offers no newer one (freeze protection)",
+                code="manifest_expired",
+            )
+
+    def _checked(self, name: str) -> None:
+        self.store.update_feed(
+            name,
+            checked_at=timestamp(self.clock()),
+            last_error=None,
+            last_error_code=None,
+            last_error_at=None,
+        )
+
+    def _ack(self, name: str) -> None:
+        state = self.store.feed(name)
+        assert state is not None
+        if state.version == 0:
+            return
+        if state.acked_version == state.version and state.acked_digest == state.state_digest:
+            return
+        try:
+            response = self._call(
+                f"ack for {name}",
+                lambda: self.api.ack(name, state.version, state.state_digest),
+            )
+        except ClientError as exc:
+            if isinstance(exc, Interrupted):
+                raise
+            # The list is applied and verified; the ack is retried at the next sync.
+            logger.warning("%s: ack not delivered (%s); will retry next sync", name, exc)
+            self.store.update_feed(name, ack_status="failed")
+            return
+        data = response.data if isinstance(response.data, dict) else {}
+        status = data.get("status")
+        now = timestamp(self.clock())
+        if status == "ok":
+            self.store.update_feed(
+                name,
+                acked_version=state.version,
+                acked_digest=state.state_digest,
+                acked_at=now,
+                ack_status="ok",
+            )
+        elif status == "mismatch":
+            self.store.update_feed(name, ack_status="mismatch", acked_at=now)
+            raise _AckMismatch(
+                f"{name}: the server says digest {state.state_digest[:16]}… is not its "
+                f"version {state.version}"
+            )
+        else:
+            logger.warning("%s: %s", name, BadResponse("ack: unexpected answer"))
+            self.store.update_feed(name, ack_status="failed")
+
+
+def watch(
+    syncer: Syncer,
+    *,
+    stop: threading.Event,
+    interval: float,
+    on_cycle: Callable[[SyncReport], None] | None = None,
+    make_syncer: Callable[[], Syncer] | None = None,
+) -> None:
+    """Sync, wait, repeat until ``stop`` is set (SIGTERM). After a success the wait is the
+    configured interval (never below the server's poll interval) plus up to 20% jitter;
+    after a failure it backs off exponentially, and never shorter than a ``Retry-After``.
+    Closes the syncer's connection when it returns."""
+    failures = 0
+    backoff = syncer.backoff
+    try:
+        while not stop.is_set():
+            report = syncer.sync_all()
+            if on_cycle is not None:
+                on_cycle(report)
+            floor = float(report.poll_interval or 0)
+            if report.ok:
+                failures = 0
+                delay = backoff.jitter(max(interval, floor))
+            else:
+                failures += 1
+                delay = max(backoff.delay(failures - 1), floor, report.retry_after or 0.0)
+                logger.info("next attempt in %.0f s", delay)
+                auth_failed = any(isinstance(e, AuthError) for e in report.errors())
+                if make_syncer is not None and auth_failed:
+                    # Perhaps the operator replaced the token: read it again for next time.
+                    with contextlib.suppress(ClientError):
+                        replacement = make_syncer()
+                        syncer.api.close()
+                        syncer = replacement
+            if stop.wait(delay):
+                break
+    finally:
+        syncer.api.close()
