@@ -96,16 +96,18 @@ def _step_manifests(feed: Feed, versions: set[int]) -> dict[int, bytes]:
 
 def plan_build(feed: Feed, from_version: int) -> Plan:
     manifest = latest_manifest(feed)
-    if manifest is None:
-        return Plan(feed.name, from_version, 0, "up_to_date", None)
-    current = manifest.version
-    envelope = bytes(manifest.envelope)
+    current = manifest.version if manifest is not None else 0
+    # Checked before the "not yet published" answer too: a client holding a version of a feed
+    # that has none must be told to discard it, not that it is up to date.
     if from_version > current:
         raise Conflict(
             f"You hold version {from_version} of {feed.name}, but its newest version is "
             f"{current}: discard your copy and sync from version 0.",
             code="version_unknown",
         )
+    if manifest is None:
+        return Plan(feed.name, from_version, 0, "up_to_date", None)
+    envelope = bytes(manifest.envelope)
     if from_version == current:
         return Plan(feed.name, from_version, current, "up_to_date", envelope, [], manifest.sha256)
     snapshot = _payload(envelope).get("snapshot")

@@ -14,7 +14,12 @@ from django.conf import settings
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,7 +29,9 @@ from distribution import sync
 from distribution.models import BundleObject, Feed
 from distribution.storage import object_url, open_object
 from hashlist.grading import parse_hash
+from hashsync.api import BinaryContentNegotiation
 from hashsync.errors import InvalidInput, NotFound
+from hashsync.fields import QuietChoiceField
 from hashsync_client.format import decode_grading
 from members import selectors, services
 from members.auth import MemberTokenAuthentication, pace, principal_of, require_scope
@@ -159,9 +166,14 @@ class SyncPlanApi(MemberApi):
     def get(self, request: Request, name: str) -> HttpResponseBase:
         principal = principal_of(request)
         from_version = _from_version(request)
-        feed = _entitled_feed(request, name)
+        # Entitlement and the newest manifest in one query (P4: the poll is mostly this read
+        # and the token's; two ORM queries here cost ~1.2 ms of CPU, this one ~0.12 ms).
+        head = selectors.entitled_feed_head(principal.member, name)
+        if head is None:
+            raise NotFound("You receive no feed of that name.")
+        feed = head.feed
         pace(principal, f"plan:{feed.pk}")
-        etag = sync.plan_etag(sync.latest_manifest_sha256(feed.pk), from_version)
+        etag = sync.plan_etag(head.manifest_sha256, from_version)
         if _etag_matches(request, etag):
             response: HttpResponseBase = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
         else:
@@ -205,6 +217,7 @@ class SyncPlanApi(MemberApi):
 class SyncBundleApi(MemberApi):
     """A bundle of one of your feeds, by SHA-256."""
 
+    content_negotiation_class = BinaryContentNegotiation
     permission_classes = [require_scope(TokenScope.SYNC)]
 
     @extend_schema(
@@ -239,6 +252,7 @@ class SyncBundleApi(MemberApi):
 class SyncAckApi(MemberApi):
     permission_classes = [require_scope(TokenScope.SYNC)]
 
+    @extend_schema_serializer(component_name="SyncAckInput")
     class InputSerializer(serializers.Serializer):
         version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION)
         state_digest = serializers.RegexField(r"^[0-9a-f]{64}\Z")
@@ -361,10 +375,11 @@ class FeedbackOutput(serializers.ModelSerializer):
 class SyncFeedbackApi(MemberApi):
     permission_classes = [require_scope(TokenScope.FEEDBACK)]
 
+    @extend_schema_serializer(component_name="SyncFeedbackInput")
     class InputSerializer(serializers.Serializer):
         algorithm = serializers.CharField(max_length=32)
         value = serializers.CharField(max_length=4096)
-        kind = serializers.ChoiceField(choices=["false_positive"])
+        kind = QuietChoiceField(choices=["false_positive"])
         reason = serializers.CharField(max_length=2000)
 
     @extend_schema(operation_id="sync_feedback_list", responses=FeedbackOutput(many=True))

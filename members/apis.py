@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from hashlist.grading import parse_hash
 from hashsync.errors import InvalidInput
+from hashsync.fields import QuietChoiceField
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
 from members import selectors, services
@@ -131,6 +132,7 @@ class MemberListApi(APIView):
     def get_permissions(self) -> list[Any]:
         return [MANAGE()] if self.request.method == "POST" else [VIEW()]
 
+    @extend_schema_serializer(component_name="MemberCreateInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=64)
         display_name = serializers.CharField(max_length=200)
@@ -224,8 +226,9 @@ class ContactRemoveApi(APIView):
 class LicenceGrantApi(APIView):
     permission_classes = [MANAGE]
 
+    @extend_schema_serializer(component_name="LicenceGrantInput")
     class InputSerializer(serializers.Serializer):
-        kind = serializers.ChoiceField(choices=["photodna"])
+        kind = QuietChoiceField(choices=["photodna"])
         reference = serializers.CharField(max_length=200, required=False, allow_blank=True)
         valid_until = serializers.DateTimeField(required=False, allow_null=True)
 
@@ -407,6 +410,7 @@ class HashHoldersApi(APIView):
 
     permission_classes = [VIEW_ACKS]
 
+    @extend_schema_serializer(component_name="HashHoldersInput")
     class InputSerializer(serializers.Serializer):
         algorithm = serializers.CharField(max_length=32)
         value = serializers.CharField(max_length=4096)

@@ -8,14 +8,17 @@ never opens a staff endpoint. The token is looked up by its SHA-256 digest on ev
 
 from __future__ import annotations
 
+import functools
 import hmac
 import math
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -91,6 +94,101 @@ def _count_failure(ip: str) -> None:
         cache.add(key, 1, timeout=settings.HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS)
 
 
+_TOKEN_MODELS = (ApiToken, SyncClient, Member)
+_Converter = Callable[[Any, Any, Any], Any]
+
+
+@functools.cache
+def _token_query(vendor: str) -> tuple[str, list[list[tuple[Any, list[_Converter]]]]]:
+    """The SQL of ``ApiToken.objects.select_related("client__member").filter(digest=…)``
+    (every column of the three models, in field order) and, per model and field, the
+    converters the ORM applies to its value on this database (built once per vendor)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    columns, converters = [], []
+    for alias, model in zip("tcm", _TOKEN_MODELS, strict=True):
+        fields = []
+        for field in model._meta.concrete_fields:
+            columns.append(f"{alias}.{db.ops.quote_name(field.column)}")
+            col = field.cached_col
+            fields.append((col, db.ops.get_db_converters(col) + col.get_db_converters(db)))
+        converters.append(fields)
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {ApiToken._meta.db_table} t"  # noqa: S608 - ours
+        f" JOIN {SyncClient._meta.db_table} c ON c.id = t.client_id"
+        f" JOIN {Member._meta.db_table} m ON m.id = c.member_id"
+        " WHERE t.digest = %s"
+    )
+    return sql, converters
+
+
+def _token_by_digest(digest: str) -> ApiToken | None:
+    """The token with this digest, its client and member loaded: what
+    ``ApiToken.objects.select_related("client__member").filter(digest=digest).first()``
+    returns, with the SQL written once instead of compiled by the ORM on every request (P4,
+    the up-to-date poll: ~0.5 ms of CPU per request for the ORM's query, ~0.1 ms for this).
+    Values go through the converters the ORM applies (JSON, and SQLite's dates and booleans).
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    sql, converters = _token_query(db.vendor)
+    with db.cursor() as cursor:
+        cursor.execute(sql, [digest])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = iter(row)
+    instances = []
+    for model, fields in zip(_TOKEN_MODELS, converters, strict=True):
+        converted = []
+        for (col, field_converters), value in zip(fields, values, strict=False):
+            for convert in field_converters:
+                value = convert(value, col, db)
+            converted.append(value)
+        attnames = [f.attname for f in model._meta.concrete_fields]
+        instances.append(model.from_db(db.alias, attnames, converted))
+    token, client, member = instances
+    assert isinstance(token, ApiToken) and isinstance(client, SyncClient)
+    assert isinstance(member, Member)
+    client.member = member
+    token.client = client
+    return token
+
+
+def token_authenticate(
+    request: Request, presented: str, *, malformed: str
+) -> tuple[MemberPrincipal, ApiToken]:
+    """Check a presented member token: the one check behind every way a member token reaches
+    the server (``Authorization: Bearer`` here, the StopNCII key headers in
+    ``distribution.stopncii``). Bad-token throttling, shape and checksum, lookup by digest,
+    revocation, expiry and suspension, in that order. ``malformed`` is the message for a token
+    that is not even well formed (it names where the token was expected)."""
+    ip = client_ip(request)
+    _refuse_if_throttled(ip)
+    presented = presented.strip()
+    if not tokens.is_well_formed(presented):
+        _count_failure(ip)
+        raise NotAuthenticated(malformed)
+    digest = tokens.digest(presented)
+    token = _token_by_digest(digest)
+    # The lookup is by digest, so timing reveals nothing about the token; the comparison
+    # is constant-time all the same, in case the lookup ever changes.
+    if token is None or not hmac.compare_digest(token.digest, digest):
+        _count_failure(ip)
+        raise NotAuthenticated("This token is not valid.")
+    if token.revoked_at is not None:
+        raise NotAuthenticated("This token has been revoked.", code="token_revoked")
+    now = timezone.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        raise NotAuthenticated("This token has expired.", code="token_expired")
+    if token.client.member.status != MemberStatus.ACTIVE:
+        raise PermissionDenied(
+            "Your organisation's access is suspended; contact the hotline.",
+            code="member_suspended",
+        )
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return MemberPrincipal(token), token
+
+
 class MemberTokenAuthentication(BaseAuthentication):
     keyword = "Bearer"
 
@@ -104,34 +202,11 @@ class MemberTokenAuthentication(BaseAuthentication):
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer":
             return None  # another scheme (a staff password): not ours, and not a token guess
-        ip = client_ip(request)
-        _refuse_if_throttled(ip)
-        presented = presented.strip()
-        if not tokens.is_well_formed(presented):
-            _count_failure(ip)
-            raise NotAuthenticated(
-                "The Authorization header must be 'Bearer hsk_…' with a valid member token."
-            )
-        digest = tokens.digest(presented)
-        token = ApiToken.objects.select_related("client__member").filter(digest=digest).first()
-        # The lookup is by digest, so timing reveals nothing about the token; the comparison
-        # is constant-time all the same, in case the lookup ever changes.
-        if token is None or not hmac.compare_digest(token.digest, digest):
-            _count_failure(ip)
-            raise NotAuthenticated("This token is not valid.")
-        if token.revoked_at is not None:
-            raise NotAuthenticated("This token has been revoked.", code="token_revoked")
-        now = timezone.now()
-        if token.expires_at is not None and token.expires_at <= now:
-            raise NotAuthenticated("This token has expired.", code="token_expired")
-        if token.client.member.status != MemberStatus.ACTIVE:
-            raise PermissionDenied(
-                "Your organisation's access is suspended; contact the hotline.",
-                code="member_suspended",
-            )
-        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        return MemberPrincipal(token), token
+        return token_authenticate(
+            request,
+            presented,
+            malformed="The Authorization header must be 'Bearer hsk_…' with a valid member token.",
+        )
 
 
 def principal_of(request: Request) -> MemberPrincipal:

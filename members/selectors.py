@@ -7,14 +7,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q
 from django.utils import timezone
 
 from distribution.feeds import FeedFilter, records_in_feed
-from distribution.models import Feed, FeedEntry, FeedVersion
+from distribution.models import Feed, FeedEntry, FeedVersion, Manifest
 from hashlist.models import Change, Hash
 from hashsync_client.format import ALGORITHM_IDS
-from members.models import Ack, LicenceKind, Member, SyncClient
+from members.models import Ack, Entitlement, Licence, LicenceKind, Member, SyncClient
 
 PHOTODNA = "photodna"
 
@@ -44,6 +45,65 @@ def entitled_feeds(member: Member) -> list[Feed]:
 
 def entitled_feed(member: Member, name: str) -> Feed | None:
     return next((f for f in entitled_feeds(member) if f.name == name), None)
+
+
+@dataclass(frozen=True)
+class FeedHead:
+    """An entitled feed and the SHA-256 of its newest manifest (None: never published)."""
+
+    feed: Feed  # id, name and algorithms loaded; any other field is read on first access
+    manifest_sha256: str | None
+
+
+def entitled_feed_head(
+    member: Member, name: str, *, now: dt.datetime | None = None
+) -> FeedHead | None:
+    """``entitled_feed(member, name)`` and the feed's newest manifest, in one query: all the
+    up-to-date poll reads besides the token (P4, docs/benchmarks.md). Same rule as
+    ``entitled_feeds``: entitled, active, and — for a feed that can carry PhotoDNA — a valid
+    PhotoDNA licence (decided by ``feed_can_carry_photodna``, as there).
+
+    Raw SQL because this runs on every poll: the ORM took ~1.1 ms of CPU to build and read
+    this query (and ~0.9 ms for the two or three queries of ``entitled_feed``), this ~0.12 ms.
+    """
+    now = now or timezone.now()
+    db = connections[DEFAULT_DB_ALIAS]
+    feed_meta, algorithms = Feed._meta, Feed._meta.get_field("algorithms")
+    sql = (
+        f"SELECT f.id, f.name, f.algorithms, EXISTS ("  # noqa: S608 - table names from models
+        f"  SELECT 1 FROM {Licence._meta.db_table} l WHERE l.member_id = e.member_id"
+        "   AND l.kind = %s AND (l.valid_until IS NULL OR l.valid_until > %s)"
+        f"), (SELECT m.sha256 FROM {Manifest._meta.db_table} m WHERE m.feed_id = f.id"
+        "     ORDER BY m.id DESC LIMIT 1)"
+        f" FROM {feed_meta.db_table} f JOIN {Entitlement._meta.db_table} e ON e.feed_id = f.id"
+        " WHERE e.member_id = %s AND f.name = %s AND f.active"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                LicenceKind.PHOTODNA,
+                db.ops.adapt_datetimefield_value(now),
+                member.pk,
+                name,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    feed_id, feed_name, raw_algorithms, licensed, manifest_sha256 = row
+    feed = Feed.from_db(
+        db.alias,
+        ["id", "name", "algorithms"],
+        [
+            feed_id,
+            feed_name,
+            algorithms.from_db_value(raw_algorithms, algorithms.cached_col, db),
+        ],
+    )
+    if feed_can_carry_photodna(feed) and not licensed:
+        return None
+    return FeedHead(feed, manifest_sha256)
 
 
 def feeds_holding_bundle(sha256: str) -> set[int]:

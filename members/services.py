@@ -61,6 +61,9 @@ def _text(value: Any, field: str, *, limit: int, required: bool = True, minimum:
         raise InvalidInput(f"{field} must have at least {minimum} characters.")
     if len(value) > limit:
         raise InvalidInput(f"{field} is too long ({len(value)} characters; at most {limit}).")
+    # PostgreSQL text cannot hold NUL: storing it was a 500 there (and accepted on SQLite).
+    if "\x00" in value:
+        raise InvalidInput(f"{field} must not contain NUL characters.")
     return value
 
 
@@ -277,8 +280,11 @@ def licence_revoke(*, actor: User, member_name: Any, kind: Any) -> None:
 def entitlement_grant(*, actor: User, member_name: Any, feed: Any) -> Entitlement:
     require_permission(actor, MANAGE, "grant entitlements")
     member = _locked_member(member_name)
+    # Only a name that could be a feed's is looked up: PostgreSQL refuses a query holding NUL.
     feed_obj = (
-        Feed.objects.filter(name=feed, active=True).first() if isinstance(feed, str) else None
+        Feed.objects.filter(name=feed, active=True).first()
+        if isinstance(feed, str) and NAME.fullmatch(feed)
+        else None
     )
     if feed_obj is None:
         raise NotFound("No active feed has that name.")
@@ -434,10 +440,9 @@ def ack_record(*, principal: MemberPrincipal, feed: Feed, version: Any, state_di
         raise InvalidInput("state_digest must be 64 lowercase hexadecimal characters.")
     published = FeedVersion.objects.filter(feed=feed, version=version).first()
     if published is None:
-        raise InvalidInput(
-            f"Feed {feed.name} has no version {version}; sync again from the plan.",
-            code="version_unknown",
-        )
+        # invalid_input, as docs/sync-api.md promises: version_unknown is the plan's 409 ("you
+        # hold something never published: start over"), not a refused ack.
+        raise InvalidInput(f"Feed {feed.name} has no version {version}; sync again from the plan.")
     now = timezone.now()
     matches = published.state_digest == state_digest
     ack = Ack.objects.create(

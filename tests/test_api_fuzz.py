@@ -8,8 +8,11 @@ phase) and random valid and invalid ones (its fuzzing phase). Whatever the input
 * every 4xx is the one error shape, ``{"error": {"code": str, "message": str, ...}}``;
 * every success matches the schema (content type and body).
 
-The superuser run reaches every view's logic; a cheaper run as an anonymous caller and as a
-signed-in user without a role checks that refusals have the same shape and nothing else leaks.
+The superuser run reaches every staff view's logic; the member run does the same for the
+member sync API (``/api/v1/sync/``, and the StopNCII-compatible ``/api/v1/stopncii/``) with a
+valid member token of every scope, entitled to a published feed; a cheaper run as an anonymous
+caller and as a signed-in user without a role checks that refusals have the same shape and
+nothing else leaks.
 
 Synthetic data only: seeded entries carry random hash values, and generated ones are random
 bytes in an accepted text form.
@@ -37,9 +40,21 @@ from schemathesis.checks import (
     response_schema_conformance,
 )
 
+from distribution import releases
+from distribution import services as feed_services
+from distribution.models import FeedVersion
 from hashsync_client.algorithms import ALGORITHMS, get_algorithm
+from members import services as member_services
+from members.auth import MemberPrincipal
+from members.models import ApiToken
+from members.tokens import digest
 from tests.conftest import synthetic
-from tests.factories import approved_entry, invalid_import_batch, propose_entry
+from tests.factories import (
+    approved_entry,
+    invalid_import_batch,
+    member_with_token,
+    propose_entry,
+)
 
 SCHEMA_URL = "/api/v1/schema/?format=json"  # the view answers YAML unless asked for JSON
 PASSWORD = "fuzz-synthetic-password"
@@ -53,9 +68,29 @@ FUZZ_SETTINGS: dict[str, Any] = {
     "suppress_health_check": list(HealthCheck),
 }
 
+
+def closing(app: Any) -> Any:
+    """The WSGI app, with each response read to its end and closed, as a WSGI server does (the
+    in-process transport does not close, so the file a streamed bundle reads would leak)."""
+
+    def serve(environ: Any, start_response: Any) -> Any:
+        result = app(environ, start_response)
+        try:
+            return [b"".join(result)]
+        finally:
+            result.close()
+
+    return serve
+
+
 # Loaded while collecting, so every operation is its own test item. Fetching the schema needs
 # no database; the fixtures below make the same app share each test's transaction.
-schema = schemathesis.openapi.from_wsgi(SCHEMA_URL, get_wsgi_application())
+schema = schemathesis.openapi.from_wsgi(SCHEMA_URL, closing(get_wsgi_application()))
+# Member operations take a member token, staff operations a staff password: each run fuzzes
+# the operations its credentials open (the roleless run fuzzes them all).
+MEMBER_PATHS = r"^/api/v1/(sync|stopncii)/"
+staff_schema = schema.exclude(path_regex=MEMBER_PATHS)
+member_schema = schema.include(path_regex=MEMBER_PATHS)
 
 
 # --- Steering generated values towards rows that exist ------------------------------------------
@@ -77,34 +112,69 @@ def _valid_hash(algorithm: str) -> st.SearchStrategy[str]:
     return st.binary(min_size=algo.length, max_size=algo.length).map(algo.canonical)
 
 
-def _seeded_ids(name: str) -> list[st.SearchStrategy[Any]]:
+def _seeded_ids(name: str, path: str = "") -> list[st.SearchStrategy[Any]]:
+    if name == "name":  # ``{name}`` is a member's in members/…, a feed's everywhere else
+        name = "member_name" if path.startswith("/api/v1/members/") else "feed_name"
     ids = SEEDED.get(name)
     return [st.sampled_from(ids)] if ids else []
 
 
 @schema.hook
 def flatmap_path_parameters(context: Any, path_parameters: dict[str, Any]) -> Any:
-    """Point path ids (``entry_id``, ``proposal_id``, ``batch_id``) at seeded rows half the time:
-    ids differ between SQLite and PostgreSQL, and random ints almost never exist."""
+    """Point path ids (``entry_id``, ``proposal_id``, ``batch_id``, ``token_id``, …) and names
+    (members, feeds, sync clients, bundle addresses) at seeded rows half the time: ids differ
+    between SQLite and PostgreSQL, and random values almost never exist."""
     if not path_parameters:
         return st.just(path_parameters)
+    path = context.operation.path
     return st.fixed_dictionaries(
-        {name: _either(value, *_seeded_ids(name)) for name, value in path_parameters.items()}
+        {name: _either(v, *_seeded_ids(name, path)) for name, v in path_parameters.items()}
+    )
+
+
+@schema.hook
+def flatmap_query(context: Any, query: Any) -> Any:
+    """Half the time, a seeded value for a query parameter the seed knows (``from_version``:
+    the versions of the published feed, so plans answer deltas and snapshots, not only 409)."""
+    if not isinstance(query, dict) or not query:
+        return st.just(query)
+    return st.fixed_dictionaries(
+        {name: _either(value, *_seeded_ids(name)) for name, value in query.items()}
     )
 
 
 def _with_valid_value(item: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """``item`` (``{"algorithm", "value", ...}``) with a value that parses, if it names a known
-    algorithm; as it was otherwise."""
+    algorithm, or with a hash the published feed lists; as it was otherwise."""
     algorithm = item.get("algorithm")
-    if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
-        return st.just(item)
-    return _valid_hash(algorithm).map(lambda value: {**item, "value": value})
+    options = []
+    if isinstance(algorithm, str) and algorithm in ALGORITHMS:
+        options.append(_valid_hash(algorithm).map(lambda value: {**item, "value": value}))
+    if SEEDED.get("listed"):  # lookups and disputes need hashes the member's feed holds
+        options.append(st.sampled_from(SEEDED["listed"]).map(lambda h: {**item, **h}))
+    return st.one_of(*options) if options else st.just(item)
 
 
-def _steered(body: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
-    """``body`` with seeded entry ids and well-formed hash values in place of generated ones."""
-    strategy = st.just(body)
+REASON = "synthetic: a reason for the fuzzer"  # 1 to 2000 characters; feedback needs 10
+
+
+def _member_body(body: dict[str, Any], path: str) -> st.SearchStrategy[dict[str, Any]]:
+    """An ack or a dispute filled in with what the member's feed published (a version and its
+    state digest; a hash it lists), whatever fields the generated body lacked."""
+    if path.endswith("/ack/") and SEEDED.get("acks"):
+        return st.sampled_from(SEEDED["acks"]).map(lambda a: {**body, **a})
+    if path == "/api/v1/sync/feedback/" and SEEDED.get("listed"):
+        dispute = {"kind": "false_positive", "reason": REASON}
+        return st.sampled_from(SEEDED["listed"]).map(lambda h: {**body, **h, **dispute})
+    return st.just(body)
+
+
+def _steered(body: dict[str, Any], path: str) -> st.SearchStrategy[dict[str, Any]]:
+    """``body`` with seeded entry ids, well-formed hash values, a usable reason, and for member
+    operations what the feed published, in place of generated values."""
+    strategy = _member_body(body, path)
+    if "reason" in body:
+        strategy = strategy.map(lambda b: {**b, "reason": REASON})
     entry_ids = SEEDED.get("entry_id")
     if "entry" in body and entry_ids:
         strategy = strategy.flatmap(
@@ -142,7 +212,7 @@ def flatmap_body(context: Any, body: Any) -> Any:
     gets past shape validation into the services (four-eyes, duplicates, last hash, ...)."""
     if not isinstance(body, dict):
         return st.just(body)
-    return st.one_of(st.just(body), _steered(body))
+    return st.one_of(st.just(body), _steered(body, context.operation.path))
 
 
 # --- Checks ---------------------------------------------------------------------------------
@@ -204,22 +274,66 @@ def _app_shares_the_test_transaction(db: None) -> Iterator[None]:
 
 
 @pytest.fixture
-def seeded(analyst: Any, reviewer: Any, settings: Any, tmp_path: Any) -> Iterator[None]:
+def seeded(
+    analyst: Any, reviewer: Any, member_admin: Any, settings: Any, tmp_path: Any
+) -> Iterator[str]:
     """A little of everything: approved entries, pending proposals by two people, an import
-    batch with a row error — so the ids the fuzzer sends sometimes exist."""
+    batch with a row error, a feed published in two releases (a snapshot and a delta), and a
+    member entitled to it with a contact, a licence, a dispute and a token of every scope — so
+    the ids, names and versions the fuzzer sends sometimes exist. Yields the member's token."""
     settings.MEDIA_ROOT = tmp_path / "media"  # uploads the fuzzer makes land here
+    settings.HASHSYNC_POLL_INTERVAL_SECONDS = 0  # no pacing: the fuzzer polls in bursts
     # Two hashes each, so removing one can succeed (removing an entry's last hash is refused).
     pairs = [[{"algorithm": a, "value": synthetic(a)} for a in ("md5", "sha1")] for _ in range(3)]
+    feed = feed_services.feed_create(actor=member_admin, name="fuzz-feed")
     entries = [approved_entry(analyst, reviewer, hashes=p) for p in pairs]
+    assert releases.release_cut() is not None
+    pdq = [{"algorithm": "pdq", "value": synthetic("pdq")}]
+    approved_entry(analyst, reviewer, hashes=pdq, category="B")
+    assert releases.release_cut() is not None
     proposals = [propose_entry(analyst).pk, propose_entry(reviewer).pk]
     batch = invalid_import_batch(analyst)
+
+    # The feed has no algorithm filter, so it can carry PhotoDNA: the member needs the licence.
+    _, token = member_with_token(
+        member_admin, name="fuzz-member", feeds=(feed.name,), photodna=True
+    )
+    contact = member_services.contact_add(
+        actor=member_admin,
+        member_name="fuzz-member",
+        name="Synthetic Contact",
+        email="contact@example.org",
+        role="technical",
+    )
+    row = ApiToken.objects.get(digest=digest(token))
+    dispute = member_services.feedback_create(
+        principal=MemberPrincipal(row),
+        kind="false_positive",
+        reason="synthetic: seeded for the fuzzer",
+        **pairs[0][0],
+    )
+    versions = list(FeedVersion.objects.filter(feed=feed).order_by("version"))
     SEEDED.update(
         entry_id=[e.pk for e in entries],
         proposal_id=proposals,
         batch_id=[batch.pk],
         hashes=[{**h, "entry": e.pk} for p, e in zip(pairs, entries, strict=True) for h in p],
+        listed=[h for p in pairs for h in p] + pdq,
+        member_name=["fuzz-member"],
+        feed_name=[feed.name],
+        feed=[feed.name],
+        client=["edge-1"],
+        kind=["photodna"],
+        contact_id=[contact.pk],
+        token_id=[row.pk],
+        feedback_id=[dispute.pk],
+        sha256=[s for v in versions for s in (v.delta_sha256, v.snapshot_sha256) if s],
+        from_version=[0, *(v.version for v in versions)],
+        acks=[{"version": v.version, "state_digest": v.state_digest} for v in versions],
+        startTimestamp=[0],  # StopNCII FetchHashes: from nothing, a page at a time
+        pageSize=[1, 800],
     )
-    yield
+    yield token
     SEEDED.clear()
 
 
@@ -246,10 +360,22 @@ def roleless_headers(django_user_model: Any, settings: Any) -> list[dict[str, st
 
 
 @hypothesis.settings(max_examples=25, **FUZZ_SETTINGS)
-@schema.parametrize()
+@staff_schema.parametrize()
 @pytest.mark.usefixtures("seeded")
 def test_no_input_breaks_the_api(case: Any, superuser_headers: dict[str, str]) -> None:
     case.call_and_validate(headers=superuser_headers, checks=CHECKS)
+
+
+@hypothesis.settings(max_examples=25, **FUZZ_SETTINGS)
+@member_schema.parametrize()
+def test_no_input_breaks_the_member_sync_api(case: Any, seeded: str) -> None:
+    # The StopNCII-compatible operation takes the token in its own two headers.
+    headers = {
+        "Authorization": f"Bearer {seeded}",
+        "x-functions-key": seeded,
+        "Ocp-Apim-Subscription-Key": seeded,
+    }
+    case.call_and_validate(headers=headers, checks=CHECKS)
 
 
 # Random inputs only (no coverage phase): refusal happens before any input is looked at.
