@@ -905,6 +905,40 @@ def sign_manifest(
     return sign_envelope(payload, MANIFEST_PAYLOAD_TYPE, [key])
 
 
+def _signed_manifest(envelope: bytes, keyring: Keyring) -> dict[str, Any]:
+    """Checks 2-4 of docs/signing.md: the manifest, if signed by an online key of ``keyring``
+    that was valid at its ``issued_at`` and well-formed. Freshness is the callers' business."""
+    parsed = _decode_envelope(envelope, MANIFEST_PAYLOAD_TYPE)
+    online = {entry.keyid: entry.public_key for entry in keyring.signing_keys}
+    signers = _valid_signers(parsed, online)
+    if not signers:
+        raise _too_few(
+            f"manifest (checked against keyring version {keyring.version})",
+            signers,
+            1,
+            parsed,
+            online,
+        )
+    manifest = _load_canonical_object(parsed.payload, "manifest")
+    if manifest.get("format") != MANIFEST_FORMAT or isinstance(manifest.get("format"), bool):
+        raise SignatureError(
+            f"manifest format {manifest.get('format')!r:.20} is not supported by this client "
+            f"(it reads format {MANIFEST_FORMAT})",
+            code="unsupported_format",
+        )
+    try:
+        issued_at, _ = _validate_manifest(manifest)
+    except ValueError as exc:
+        raise SignatureError(f"manifest is malformed: {exc}", code="manifest_malformed") from None
+    if not any(keyring.signing_key_valid_at(keyid, issued_at) for keyid in signers):
+        raise SignatureError(
+            f"manifest issued at {manifest['issued_at']} is signed by a key that keyring "
+            f"version {keyring.version} does not allow at that time",
+            code="key_not_valid",
+        )
+    return manifest
+
+
 def verify_manifest(
     envelope: bytes,
     *,
@@ -925,34 +959,8 @@ def verify_manifest(
             " fetch the current keyring chain",
             code="keyring_expired",
         )
-    parsed = _decode_envelope(envelope, MANIFEST_PAYLOAD_TYPE)
-    online = {entry.keyid: entry.public_key for entry in keyring.signing_keys}
-    signers = _valid_signers(parsed, online)
-    if not signers:
-        raise _too_few(
-            f"manifest (checked against keyring version {keyring.version})",
-            signers,
-            1,
-            parsed,
-            online,
-        )
-    manifest = _load_canonical_object(parsed.payload, "manifest")
-    if manifest.get("format") != MANIFEST_FORMAT or isinstance(manifest.get("format"), bool):
-        raise SignatureError(
-            f"manifest format {manifest.get('format')!r:.20} is not supported by this client "
-            f"(it reads format {MANIFEST_FORMAT})",
-            code="unsupported_format",
-        )
-    try:
-        issued_at, expires_at = _validate_manifest(manifest)
-    except ValueError as exc:
-        raise SignatureError(f"manifest is malformed: {exc}", code="manifest_malformed") from None
-    if not any(keyring.signing_key_valid_at(keyid, issued_at) for keyid in signers):
-        raise SignatureError(
-            f"manifest issued at {manifest['issued_at']} is signed by a key that keyring "
-            f"version {keyring.version} does not allow at that time",
-            code="key_not_valid",
-        )
+    manifest = _signed_manifest(envelope, keyring)
+    issued_at, expires_at = _validate_manifest(manifest)  # checked by _signed_manifest
     if issued_at > now + MAX_CLOCK_SKEW:
         raise SignatureError(
             f"manifest is issued at {manifest['issued_at']}, in the future; check the clock",
@@ -987,34 +995,7 @@ def verify_manifest_history(
     itself must come from ``verify_keyring_chain`` at the current time. ``SignatureError``
     otherwise, with the codes of ``verify_manifest``.
     """
-    parsed = _decode_envelope(envelope, MANIFEST_PAYLOAD_TYPE)
-    online = {entry.keyid: entry.public_key for entry in keyring.signing_keys}
-    signers = _valid_signers(parsed, online)
-    if not signers:
-        raise _too_few(
-            f"manifest (checked against keyring version {keyring.version})",
-            signers,
-            1,
-            parsed,
-            online,
-        )
-    manifest = _load_canonical_object(parsed.payload, "manifest")
-    if manifest.get("format") != MANIFEST_FORMAT or isinstance(manifest.get("format"), bool):
-        raise SignatureError(
-            f"manifest format {manifest.get('format')!r:.20} is not supported by this client "
-            f"(it reads format {MANIFEST_FORMAT})",
-            code="unsupported_format",
-        )
-    try:
-        issued_at, _ = _validate_manifest(manifest)
-    except ValueError as exc:
-        raise SignatureError(f"manifest is malformed: {exc}", code="manifest_malformed") from None
-    if not any(keyring.signing_key_valid_at(keyid, issued_at) for keyid in signers):
-        raise SignatureError(
-            f"manifest issued at {manifest['issued_at']} is signed by a key that keyring "
-            f"version {keyring.version} does not allow at that time",
-            code="key_not_valid",
-        )
+    manifest = _signed_manifest(envelope, keyring)
     if feed is not None and manifest["feed"] != feed:
         raise SignatureError(f"manifest is for another feed than {feed!r}", code="wrong_feed")
     return manifest
