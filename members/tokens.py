@@ -41,7 +41,8 @@ def generate() -> str:
 
 def is_well_formed(token: str) -> bool:
     """Shape and checksum only; says nothing about whether the token exists."""
-    if len(token) != TOKEN_LENGTH or not token.startswith(PREFIX):
+    # ASCII first: headers arrive latin-1 decoded, and compare_digest refuses non-ASCII str.
+    if len(token) != TOKEN_LENGTH or not token.isascii() or not token.startswith(PREFIX):
         return False
     body = token[len(PREFIX) : len(PREFIX) + _RANDOM_LENGTH]
     check = token[len(PREFIX) + _RANDOM_LENGTH :]

@@ -29,6 +29,7 @@ from tests.client.fakeserver import (
     Request,
     build_bundle,
     error_reply,
+    json_reply,
 )
 
 Heal = Callable[[], None]
@@ -432,3 +433,43 @@ def test_a_list_altered_locally_is_detected_and_healed_by_the_snapshot(world):
     report = client.sync(retries=0)
     assert report.ok, report.errors()
     assert_holds(client, 3, world.v2)
+
+
+def _rewritten_plan(world: World, change: Callable[[dict], None]) -> Heal:
+    """The honest plan with ``change`` applied to it (the server's own answer, altered)."""
+
+    def fn(request: Request) -> Reply | None:
+        if not request.path.endswith("/plan/"):
+            return None
+        plan = world.server.plan(FEED, int(request.query.get("from_version", "0")))
+        assert isinstance(plan, dict)
+        change(plan)
+        return json_reply(200, plan)
+
+    return hook(world.server, fn)
+
+
+def test_a_plan_cannot_send_the_client_to_another_address_for_its_bundles(world):
+    fetched: list[str] = []
+    world.server.hooks.append(lambda r: fetched.append(r.path) if "/bundles/" in r.path else None)
+
+    def elsewhere(plan: dict) -> None:
+        for step in plan["steps"]:
+            step["url"] = "http://127.0.0.1:9/internal/admin?x=" + step["sha256"]
+
+    _rewritten_plan(world, elsewhere)
+
+    report = world.client.sync(retries=0)
+
+    assert report.ok, report.errors()
+    assert fetched == [f"/api/v1/sync/bundles/{world.delta_sha()}/"]
+    assert_holds(world.client, 2, world.v2)
+
+
+def test_an_absurd_poll_interval_from_the_server_is_capped(world):
+    _rewritten_plan(world, lambda plan: plan.update(poll_interval_seconds=2**62))
+
+    report = world.client.sync(retries=0)
+
+    assert report.ok, report.errors()
+    assert report.poll_interval == 86_400

@@ -115,9 +115,19 @@ def _envelope(value: Any, where: str) -> bytes:
         raise BadResponse(f"{where} is not a valid envelope") from None
 
 
+# An unsigned value: a hostile or broken server must not be able to put a client to sleep for
+# years (it would never notice an expired manifest) or overflow the wait.
+MAX_POLL_INTERVAL = 86_400
+
+
+def _poll_interval(data: Any, where: str) -> int | None:
+    value = _int(data, "poll_interval_seconds", where, optional=True)
+    return None if value is None else min(value, MAX_POLL_INTERVAL)
+
+
 def parse_feed_list(data: Any) -> FeedList:
     where = "feed list"
-    interval = _int(data, "poll_interval_seconds", where, optional=True)
+    interval = _poll_interval(data, where)
     items = _field(data, "feeds", where)
     if not isinstance(items, list):
         raise BadResponse("feed list: feeds is not a list")
@@ -179,9 +189,7 @@ def parse_plan(data: Any, *, feed: str, from_version: int) -> RawPlan:
         version=_int(data, "version", where),
         status=status,
         # Optional in a plan (the feed list always has it).
-        poll_interval=_int(data, "poll_interval_seconds", where, optional=True)
-        if "poll_interval_seconds" in data
-        else None,
+        poll_interval=_poll_interval(data, where) if "poll_interval_seconds" in data else None,
         manifest=None if manifest_obj is None else _envelope(manifest_obj, f"{where}: manifest"),
         keyrings=tuple(_envelope(k, f"{where}: keyrings[{i}]") for i, k in enumerate(keyrings)),
         steps=tuple(parsed_steps),
@@ -430,7 +438,9 @@ def _verify_steps(
                 to_version=step.to_version,
                 sha256=step.sha256,
                 size=step.size,
-                url=step.url,
+                # Built here from the signed sha256, not taken from the plan's unsigned url:
+                # a server cannot make this client fetch an address of its choosing.
+                url=f"sync/bundles/{step.sha256}/",
                 max_records=max_records if type(max_records) is int else 0,
                 state_digest=step_manifest["state_digest"],
                 entry_count=step_manifest["entry_count"],
