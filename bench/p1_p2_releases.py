@@ -16,13 +16,13 @@ so the set-up's memory does not count; the RSS figure is that process's ``ru_max
 Set-up fast path (not measured): the feed's N members are written straight into
 ``distribution_feedentry`` (COPY on PostgreSQL, with the table's secondary indexes and
 constraints dropped during the load and re-created from their own definitions afterwards, then
-VACUUM ANALYZE as autovacuum would), with ``version``, ``entry_count``, ``lthash`` and
-``populated_at`` set to match, one ``ReleaseState``, ``Release`` and ``FeedVersion`` for the
-starting version and a signed manifest — so the next ``release_cut()`` is an ordinary
-incremental cut. The cutter reads only ``Change.before/after`` and ``FeedEntry``, so most
-members have no ``hashlist_entry``/``hashlist_hash`` rows: their ``entry_id`` is a synthetic id
-from 10**12 up. The ~1,000 entries the timed changes regrade or retract are real Entry and
-Hash rows whose hashes are in the feed.
+VACUUM ANALYZE as autovacuum eventually would; see ``--no-vacuum``), with ``version``,
+``entry_count``, ``lthash`` and ``populated_at`` set to match, one ``ReleaseState``,
+``Release`` and ``FeedVersion`` for the starting version and a signed manifest — so the next
+``release_cut()`` is an ordinary incremental cut. The cutter reads only ``Change.before/after``
+and ``FeedEntry``, so most members have no ``hashlist_entry``/``hashlist_hash`` rows: their
+``entry_id`` is a synthetic id from 10**12 up. The ~1,000 entries the timed changes regrade or
+retract are real Entry and Hash rows whose hashes are in the feed.
 
 Every entry has an MD5, a SHA-1 and a SHA-256 hash (as the P6 import data), so N members are
 about N/3 entries and a change touches three feed records. All values are synthetic: uniformly
@@ -37,13 +37,20 @@ Keys and bundles go to a temporary HASHSYNC_VAR_DIR (development keys generated 
     .venv/bin/python bench/p1_p2_releases.py                    # P2 at 100k and 10M, P1 at 10M
     .venv/bin/python bench/p1_p2_releases.py --entries 100000 --snapshot-entries 1000000
     .venv/bin/python bench/p1_p2_releases.py --database postgres://postgres@127.0.0.1:5432/x
+    .venv/bin/python bench/p1_p2_releases.py --entries '' --snapshot-entries 10000000 \
+        --no-vacuum --database postgres://postgres@127.0.0.1:5432/x     # P1 alone, worst case
+
+``--no-vacuum`` (PostgreSQL): ANALYZE the loaded table but do not VACUUM it, so its visibility
+map is empty — as on a table that has changed all over since autovacuum last visited it — and
+the snapshot's index-only scan must still read a heap page per member. The worst case for P1;
+its figures are named ``snapshot_<N>_unvacuumed_…``.
 
 Prints (detail, load averages and checks on stderr):
 
     P2 release_1000_changes_at_<N>_seconds <v> s              one line per --entries scale
     P2 release_1000_changes_ratio_<Nmax>_to_<Nmin> <v> x     with two scales or more
-    P1 snapshot_<N>_seconds <v> s
-    P1 snapshot_<N>_peak_rss_mib <v> MiB
+    P1 snapshot_<N>_seconds <v> s                            (_unvacuumed_seconds with
+    P1 snapshot_<N>_peak_rss_mib <v> MiB                       --no-vacuum, and so on)
 """
 
 from __future__ import annotations
@@ -127,6 +134,11 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=1000, help="changes per cut (1000)")
     parser.add_argument("--repeats", type=int, default=3, help="timed cuts per scale (3)")
     parser.add_argument("--profile", metavar="DIR", help="write cProfile stats of P2 and P1 here")
+    parser.add_argument(
+        "--no-vacuum",
+        action="store_true",
+        help="PostgreSQL: ANALYZE the loaded feed table without VACUUM (empty visibility map)",
+    )
     # Internal: the stages run in child processes.
     parser.add_argument("--stage", choices=("prepare", "snapshot"), help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -153,6 +165,8 @@ def main() -> int:
     postgres = bool(args.database) and is_postgresql(args.database)
     if args.database and not postgres and not args.database.startswith("sqlite"):
         parser.error("--database must be a PostgreSQL URL (or empty for SQLite)")
+    if args.no_vacuum and (not postgres or p2_scales):
+        parser.error("--no-vacuum is for P1 alone on PostgreSQL: add --entries '' and --database")
 
     workdir = Path(tempfile.mkdtemp(prefix="hashsync-p1p2-"))
     medians: dict[int, float] = {}
@@ -199,6 +213,7 @@ def run_scale(
         HASHSYNC_BENCH_CHANGES=str(args.changes),
         HASHSYNC_BENCH_REPEATS=str(args.repeats),
         HASHSYNC_BENCH_PROFILE=args.profile or "",
+        HASHSYNC_BENCH_NO_VACUUM="1" if args.no_vacuum else "",
     )
     if postgres:
         import psycopg
@@ -339,6 +354,14 @@ def stage_snapshot(args: argparse.Namespace) -> int:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             server_pid = cursor.fetchone()[0]
+            # Pages marked all-visible (as of the last VACUUM/ANALYZE): the index-only scan
+            # reads the heap for the others.
+            cursor.execute(
+                "SELECT relallvisible, relpages FROM pg_class WHERE oid = %s::regclass",
+                [FeedEntry._meta.db_table],
+            )
+            visible, pages = cursor.fetchone()
+        log(f"[{n}] feed table: {visible} of {pages} pages all-visible")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     profiler = None
     if profile_dir:
@@ -372,8 +395,13 @@ def stage_snapshot(args: argparse.Namespace) -> int:
         f"peak RSS {rss_before:.0f} MiB before the build; before: {before}; after: {load()}"
     )
     assert version.entry_count == FeedEntry.objects.filter(feed=feed).count()
-    print(f"P1 snapshot_{n}_seconds {seconds:.1f} s", flush=True)
-    print(f"P1 snapshot_{n}_peak_rss_mib {peak:.0f} MiB", flush=True)
+    name = (
+        f"snapshot_{n}_unvacuumed"
+        if os.environ.get("HASHSYNC_BENCH_NO_VACUUM")
+        else f"snapshot_{n}"
+    )
+    print(f"P1 {name}_seconds {seconds:.1f} s", flush=True)
+    print(f"P1 {name}_peak_rss_mib {peak:.0f} MiB", flush=True)
     return 0
 
 
@@ -525,9 +553,13 @@ class Bench:
                     f"{time.perf_counter() - t:.1f} s"
                 )
             t = time.perf_counter()
+            # VACUUM sets the visibility map the snapshot's index-only scan relies on.
+            statement = (
+                "ANALYZE" if os.environ.get("HASHSYNC_BENCH_NO_VACUUM") else "VACUUM ANALYZE"
+            )
             with connection.cursor() as cursor:
-                cursor.execute(f"VACUUM (ANALYZE) {table}")
-            log(f"[{self.n}] VACUUM ANALYZE in {time.perf_counter() - t:.1f} s")
+                cursor.execute(f"{statement} {table}")
+            log(f"[{self.n}] {statement} in {time.perf_counter() - t:.1f} s")
         else:
             with transaction.atomic(), connection.cursor() as cursor:
                 for rows, elements in chunks:
