@@ -70,6 +70,9 @@ MAX_TOKEN_CHARS = 1_000
 # costs several quick requests rather than one slow one.
 BUNDLES_PER_PAGE = 64
 CURSOR_SALT = "hashsync.stopncii.page-token"
+# A page token is for the client it was issued to, for a while: the pages after the first are
+# not paced, so a token replayed forever would be a way around pacing.
+CURSOR_MAX_AGE_SECONDS = 600
 CLOCK_MEMO_SECONDS = 7 * 24 * 3600
 CHALLENGE = 'x-functions-key realm="hashsync"'
 REMOVAL_TAGS = {
@@ -200,9 +203,10 @@ def _locate(feed: Feed, start: int) -> tuple[Clocked | None, Iterator[Clocked]]:
     return held, iter(())
 
 
-def _token_encode(feed: Feed, cursor: Cursor) -> str:
+def _token_encode(feed: Feed, cursor: Cursor, client_id: int) -> str:
     payload = {
         "f": feed.pk,
+        "u": client_id,
         "s": 1 if cursor.snapshot else 0,
         "v": cursor.at.version,
         "c": cursor.at.clock,
@@ -216,7 +220,7 @@ def _is_int(value: Any, minimum: int, maximum: int) -> bool:
     return type(value) is int and minimum <= value <= maximum
 
 
-def _token_decode(feed: Feed, raw: str) -> Cursor:
+def _token_decode(feed: Feed, raw: str, client_id: int) -> Cursor:
     refused = InvalidInput(
         "nextPageToken is not a token this server issued for this feed; "
         "start again from startTimestamp without it.",
@@ -225,13 +229,15 @@ def _token_decode(feed: Feed, raw: str) -> Cursor:
     if len(raw) > MAX_TOKEN_CHARS:
         raise refused
     try:
-        data = signing.loads(raw, salt=CURSOR_SALT)
+        # dumps() timestamps what it signs; max_age refuses a token older than that.
+        data = signing.loads(raw, salt=CURSOR_SALT, max_age=CURSOR_MAX_AGE_SECONDS)
     except (signing.BadSignature, ValueError):
         raise refused from None
     if (
         not isinstance(data, dict)
-        or set(data) != {"f", "s", "v", "c", "k", "n"}
+        or set(data) != {"f", "u", "s", "v", "c", "k", "n"}
         or data["f"] != feed.pk
+        or data["u"] != client_id
         or data["s"] not in (0, 1)
         or not _is_int(data["v"], 1, 2**63 - 1)
         or not _is_int(data["c"], -(2**63), 2**63 - 1)
@@ -537,7 +543,7 @@ class StopNCIIFetchHashesApi(MemberApi):
         if feed is None:
             raise NotFound("You receive no feed of that name.")
         raw_token = request.query_params.get("nextPageToken", "")
-        cursor = _token_decode(feed, raw_token) if raw_token else None
+        cursor = _token_decode(feed, raw_token, principal.client.pk) if raw_token else None
         if cursor is None:
             # Only the first page of a fetch is paced: the client pages without pausing.
             pace(principal, f"stopncii:{feed.pk}")
@@ -549,7 +555,9 @@ class StopNCIIFetchHashesApi(MemberApi):
         return Response(
             {
                 "count": len(page.records),
-                "nextPageToken": _token_encode(feed, page.cursor) if page.cursor else None,
+                "nextPageToken": (
+                    _token_encode(feed, page.cursor, principal.client.pk) if page.cursor else None
+                ),
                 "nextSetTimestamp": page.next_set_timestamp,
                 "hasMoreRecords": page.cursor is not None,
                 "hashRecords": page.records,

@@ -210,3 +210,18 @@ def state_digest_of(feed: Feed, version: int) -> str | None:
         .values_list("state_digest", flat=True)
         .first()
     )
+
+
+@transaction.atomic
+def record_lookup(
+    *, actor_label: str, token_prefix: str, asked: int, matched: int, feeds: list[str]
+) -> None:
+    """A member learnt whether hashes are listed: on the trail, by count and feed — never the
+    hash values themselves (the trail is read by more people than the list is)."""
+    audit_record(
+        actor=None,
+        actor_label=actor_label,
+        action="sync.lookup",
+        object_type="lookup",
+        after={"asked": asked, "matched": matched, "feeds": feeds, "token": token_prefix},
+    )

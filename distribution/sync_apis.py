@@ -32,9 +32,11 @@ from hashlist.grading import parse_hash
 from hashsync.api import BinaryContentNegotiation
 from hashsync.errors import InvalidInput, NotFound
 from hashsync.fields import QuietChoiceField
+from hashsync_client.algorithms import get_algorithm
 from hashsync_client.format import decode_grading
 from members import selectors, services
 from members.auth import MemberTokenAuthentication, pace, principal_of, require_scope
+from members.limits import spend
 from members.models import Feedback, TokenScope
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -226,6 +228,7 @@ class SyncBundleApi(MemberApi):
     )
     def get(self, request: Request, sha256: str) -> HttpResponseBase:
         principal = principal_of(request)
+        spend(principal, "bundle", per_minute=settings.HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE)
         # One answer for "malformed", "no such bundle" and "not yours": nothing to probe.
         not_found = NotFound("None of your feeds has a bundle with that SHA-256.")
         if not SHA256.fullmatch(sha256):
@@ -271,6 +274,7 @@ class SyncAckApi(MemberApi):
     )
     def post(self, request: Request, name: str) -> Response:
         principal = principal_of(request)
+        spend(principal, "member", per_minute=settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE)
         feed = _entitled_feed(request, name)
         if not isinstance(request.data, dict):
             raise InvalidInput("The request body must be a JSON object.")
@@ -329,6 +333,7 @@ class SyncLookupApi(MemberApi):
     )
     def post(self, request: Request) -> Response:
         principal = principal_of(request)
+        spend(principal, "member", per_minute=settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE)
         items = request.data.get("hashes") if isinstance(request.data, dict) else None
         limit = settings.HASHSYNC_LOOKUP_MAX_HASHES
         if not isinstance(items, list) or not items:
@@ -346,8 +351,6 @@ class SyncLookupApi(MemberApi):
         found = selectors.feed_entries_for([f.pk for f in feeds], pairs)
         results = []
         for algorithm, value in pairs:
-            from hashsync_client.algorithms import get_algorithm
-
             rows = found.get((algorithm, value), [])
             grading = decode_grading(rows[0].grading) if rows else None
             results.append(
@@ -363,6 +366,13 @@ class SyncLookupApi(MemberApi):
                     "content_type": grading.content_type if grading else None,
                 }
             )
+        sync.record_lookup(
+            actor_label=principal.label,
+            token_prefix=principal.token.prefix,
+            asked=len(pairs),
+            matched=sum(1 for r in results if r["matched"]),
+            feeds=sorted({name for r in results for name in r["feeds"]}),
+        )
         return Response({"results": results})
 
 
@@ -395,6 +405,7 @@ class SyncFeedbackApi(MemberApi):
     )
     def post(self, request: Request) -> Response:
         principal = principal_of(request)
+        spend(principal, "member", per_minute=settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE)
         if not isinstance(request.data, dict):
             raise InvalidInput("The request body must be a JSON object.")
         serializer = self.InputSerializer(data=request.data)

@@ -231,7 +231,21 @@ HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS = env_int(
 # Behind a reverse proxy, the header (as in request.META, e.g. HTTP_X_REAL_IP) that carries the
 # client's address; unset means REMOTE_ADDR. Only set it if the proxy always overwrites it.
 HASHSYNC_CLIENT_IP_HEADER = env_optional("HASHSYNC_CLIENT_IP_HEADER")
+if PRODUCTION and not HASHSYNC_CLIENT_IP_HEADER:
+    # Behind a proxy every request would come from the proxy's address, and twenty junk
+    # tokens from anyone would lock every member out: make the operator say where it is.
+    raise ImproperlyConfigured(
+        "HASHSYNC_CLIENT_IP_HEADER must be set when HASHSYNC_ENV=production: the request.META "
+        "key with the client's address (HTTP_X_REAL_IP behind deploy/nginx.conf), or "
+        "REMOTE_ADDR when clients connect directly."
+    )
 HASHSYNC_LOOKUP_MAX_HASHES = env_int("HASHSYNC_LOOKUP_MAX_HASHES", 1000, minimum=1, maximum=10000)
+# Per sync client and minute (0: no limit): acks, lookups and feedback together, and bundle
+# downloads. Each writes an audit event; a member must not be able to flood the chain.
+HASHSYNC_MEMBER_REQUESTS_PER_MINUTE = env_int("HASHSYNC_MEMBER_REQUESTS_PER_MINUTE", 120, minimum=0)
+HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE = env_int(
+    "HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE", 600, minimum=0
+)
 # A far-behind client gets the snapshot rather than more than this many deltas.
 HASHSYNC_PLAN_MAX_DELTAS = env_int("HASHSYNC_PLAN_MAX_DELTAS", 200, minimum=1, maximum=10000)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -66,9 +67,18 @@ class MemberPrincipal:
 
 
 def client_ip(request: Request) -> str:
+    """The address bad tokens are counted against. An IPv6 address counts as its /64: one
+    host usually holds a whole /64, and could otherwise rotate through it."""
     header = settings.HASHSYNC_CLIENT_IP_HEADER
     value = request.META.get(header, "") if header else ""
-    return (value or request.META.get("REMOTE_ADDR", "") or "unknown").strip()[:64]
+    text = (value or request.META.get("REMOTE_ADDR", "") or "unknown").strip()[:64]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return text
 
 
 def _failure_key(ip: str) -> str:

@@ -217,6 +217,14 @@ class Feedback(models.Model):
 
     class Meta:
         permissions = [("resolve_feedback", "Can resolve member feedback")]
+        constraints = [
+            # One open dispute per member and entry: the analysts' queue cannot be flooded.
+            models.UniqueConstraint(
+                fields=["member", "entry"],
+                condition=Q(status="open"),
+                name="feedback_one_open_per_entry",
+            ),
+        ]
         indexes = [
             # Serves the analysts' queue of open disputes.
             models.Index(fields=["id"], condition=Q(status="open"), name="feedback_open_idx"),

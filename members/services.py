@@ -495,15 +495,30 @@ def feedback_create(
         # The same answer whether the hash is unlisted or listed only in feeds this member
         # does not receive: nothing about other feeds leaks.
         raise NotFound("That hash is not in any feed you receive.")
-    feedback = Feedback.objects.create(
-        member=principal.member,
-        client=principal.client,
-        entry_id=rows[0].entry_id,
-        algorithm=name,
-        value=raw,
-        kind=kind,
-        reason=reason,
-    )
+    entry_id = rows[0].entry_id
+    if Feedback.objects.filter(
+        member=principal.member, entry_id=entry_id, status=FeedbackStatus.OPEN
+    ).exists():
+        raise Conflict(
+            "Your organisation already has an open dispute of this entry; the analysts will "
+            "answer it.",
+            code="feedback_exists",
+        )
+    try:
+        with transaction.atomic():  # the constraint decides a race between two reports
+            feedback = Feedback.objects.create(
+                member=principal.member,
+                client=principal.client,
+                entry_id=entry_id,
+                algorithm=name,
+                value=raw,
+                kind=kind,
+                reason=reason,
+            )
+    except IntegrityError:
+        raise Conflict(
+            "Your organisation already has an open dispute of this entry.", code="feedback_exists"
+        ) from None
     audit_record(
         actor=None,
         actor_label=principal.label,

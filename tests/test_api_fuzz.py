@@ -283,6 +283,8 @@ def seeded(
     the ids, names and versions the fuzzer sends sometimes exist. Yields the member's token."""
     settings.MEDIA_ROOT = tmp_path / "media"  # uploads the fuzzer makes land here
     settings.HASHSYNC_POLL_INTERVAL_SECONDS = 0  # no pacing: the fuzzer polls in bursts
+    settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE = 0  # nor budgets
+    settings.HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE = 0
     # Two hashes each, so removing one can succeed (removing an entry's last hash is refused).
     pairs = [[{"algorithm": a, "value": synthetic(a)} for a in ("md5", "sha1")] for _ in range(3)]
     feed = feed_services.feed_create(actor=member_admin, name="fuzz-feed")

@@ -529,6 +529,32 @@ def test_a_tampered_or_foreign_page_token_is_refused(world, analyst, reviewer, m
     assert_error(response, 400, "invalid_page_token")
 
 
+def test_a_page_token_is_only_for_the_client_it_was_issued_to(world, member_admin):
+    member_services.client_create(actor=member_admin, member_name="acme", name="edge-2")
+    _, other = member_services.token_create(
+        actor=member_admin, member_name="acme", client_name="edge-2", scopes=["sync"]
+    )
+    http = world["http"]
+    token = http.get(url(), {"pageSize": 1}, **keys(world["token"])).json()["nextPageToken"]
+
+    response = http.get(url(), {"pageSize": 1, "nextPageToken": token}, **keys(other))
+
+    assert_error(response, 400, "invalid_page_token")
+
+
+def test_a_page_token_expires_so_it_cannot_be_replayed_to_skip_pacing(world, monkeypatch):
+    import django.core.signing
+
+    http, headers = world["http"], keys(world["token"])
+    token = http.get(url(), {"pageSize": 1}, **headers).json()["nextPageToken"]
+    issued = time.time()
+    monkeypatch.setattr(django.core.signing.time, "time", lambda: issued + 601)
+
+    response = http.get(url(), {"pageSize": 1, "nextPageToken": token}, **headers)
+
+    assert_error(response, 400, "invalid_page_token")
+
+
 # --- Pacing and the audit trail -----------------------------------------------------------------
 
 

@@ -294,3 +294,78 @@ def test_a_missing_bundle_is_a_json_error_even_when_only_bytes_were_accepted(wor
         HTTP_ACCEPT="application/octet-stream",
     )
     assert_error(response, 404, "not_found")
+
+
+def test_acks_lookups_and_feedback_share_a_per_client_budget(world, settings):
+    settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE = 2
+    replica = Replica(world["http"], world["token"], "md5-all", world["pinned"])
+    replica.sync()
+    assert replica.ack()["status"] == "ok"
+    lookup = world["http"].post(
+        "/api/v1/sync/lookup/",
+        {"hashes": [{"algorithm": "md5", "value": _md5_of(world["first"]).hex()}]},
+        format="json",
+        **replica.headers,
+    )
+    assert lookup.status_code == 200
+
+    third = world["http"].post(
+        "/api/v1/sync/feeds/md5-all/ack/",
+        {"version": replica.version, "state_digest": replica.digest()},
+        format="json",
+        **replica.headers,
+    )
+
+    assert_error(third, 429, "rate_limited")
+    assert 1 <= int(third["Retry-After"]) <= 60
+
+
+def test_a_lookup_is_on_the_audit_trail_by_count_never_by_value(world):
+    from hashlist.models import AuditEvent
+
+    value = _md5_of(world["first"]).hex()
+    response = world["http"].post(
+        "/api/v1/sync/lookup/",
+        {"hashes": [{"algorithm": "md5", "value": value}, {"algorithm": "md5", "value": "0" * 32}]},
+        format="json",
+        HTTP_AUTHORIZATION=f"Bearer {world['token']}",
+    )
+    assert [r["matched"] for r in response.json()["results"]] == [True, False]
+
+    event = AuditEvent.objects.get(action="sync.lookup")
+    assert event.actor == "member:acme/edge-1"
+    assert event.after["asked"] == 2 and event.after["matched"] == 1
+    assert event.after["feeds"] == ["md5-all"]
+    assert value not in json.dumps([event.after, event.before, event.reason])
+
+
+def test_a_member_has_one_open_dispute_per_entry(world):
+    body = {
+        "algorithm": "md5",
+        "value": _md5_of(world["first"]).hex(),
+        "kind": "false_positive",
+        "reason": "synthetic: this is our own logo",
+    }
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {world['token']}"}
+    first = world["http"].post("/api/v1/sync/feedback/", body, format="json", **headers)
+    assert first.status_code == 201, first.content
+
+    again = world["http"].post("/api/v1/sync/feedback/", body, format="json", **headers)
+
+    assert_error(again, 409, "feedback_exists")
+
+
+@pytest.mark.parametrize(
+    ("address", "counted_as"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+        ("not an address", "not an address"),
+    ],
+)
+def test_bad_tokens_from_ipv6_are_counted_per_64(address, counted_as, settings, rf):
+    from members.auth import client_ip
+
+    settings.HASHSYNC_CLIENT_IP_HEADER = None
+    assert client_ip(rf.get("/", REMOTE_ADDR=address)) == counted_as

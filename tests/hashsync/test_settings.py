@@ -168,6 +168,7 @@ PRODUCTION_ENV = {
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/15",
     "ALLOWED_HOSTS": "hashsync.example.org",
     "HASHSYNC_CACHE_URL": "redis://127.0.0.1:6379/14",
+    "HASHSYNC_CLIENT_IP_HEADER": "HTTP_X_REAL_IP",
 }
 REQUIRED_IN_PRODUCTION = [
     "SECRET_KEY",
@@ -176,6 +177,7 @@ REQUIRED_IN_PRODUCTION = [
     "CELERY_BROKER_URL",
     "ALLOWED_HOSTS",
     "HASHSYNC_CACHE_URL",
+    "HASHSYNC_CLIENT_IP_HEADER",
 ]
 # Variables the runner's own environment might set that would change the outcome.
 CONTROLLED = {*PRODUCTION_ENV, "DEBUG", "DJANGO_SETTINGS_MODULE", "HASHSYNC_VAR_DIR"}

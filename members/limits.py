@@ -1,0 +1,34 @@
+"""Per-client request budgets for the member endpoints that are not paced polls (acks,
+lookups, feedback, bundle downloads). Each of those writes to the audit chain, which every
+staff write shares; without a budget one member could flood it (and the analysts' queue)."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.cache import cache
+
+from hashsync.errors import RateLimited
+from members.auth import MemberPrincipal
+
+
+def spend(principal: MemberPrincipal, what: str, *, per_minute: int) -> None:
+    """Count one request against the client's budget for ``what`` in the current minute;
+    429 ``rate_limited`` with Retry-After once it is spent. ``per_minute`` 0: no limit."""
+    if per_minute <= 0:
+        return
+    now = time.time()
+    minute = int(now // 60)
+    key = f"hashsync:budget:{principal.client.pk}:{what}:{minute}"
+    cache.add(key, 0, timeout=120)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # evicted between add and incr
+        cache.add(key, 1, timeout=120)
+        used = 1
+    if used > per_minute:
+        raise RateLimited(
+            f"At most {per_minute} {what} requests a minute per sync client; wait for the next.",
+            code="rate_limited",
+            retry_after=60 - int(now % 60),
+        )
