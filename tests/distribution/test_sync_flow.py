@@ -128,8 +128,9 @@ def world(analyst: Any, reviewer: Any, member_admin: Any, api: Any) -> dict[str,
     first = approved_entry(analyst, reviewer)
     releases.release_cut()
     _, token = member_with_token(member_admin, feeds=("md5-all",))
-    pinned = keys.current_keyring().root_keyids
-    return {"first": first, "token": token, "pinned": pinned, "http": api(None)}
+    keyring = keys.current_keyring()
+    assert keyring is not None
+    return {"first": first, "pinned": keyring.root_keyids, "token": token, "http": api(None)}
 
 
 def _md5_of(entry: Any) -> bytes:
