@@ -4,13 +4,13 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Sync workers, two per core: the most "am I up to date?" polls per second (P4,
-# docs/benchmarks.md; 2 cores, 3 runs each): sync x4 1,444 req/s (median), x3 1,359, x2 1,347
-# (15% of the CPU idle while both wait on PostgreSQL or Redis), gthread 2x4 1,212 and
-# unsteady. Each further process adds context switches to every request. Behind nginx
-# (deploy/nginx.conf buffers requests and responses) a slow client never holds a sync worker;
-# a slow request holds one for its duration (timeout below). GUNICORN_WORKER_CLASS=gthread
-# with GUNICORN_THREADS gives threads instead.
+# Sync workers, two per core (P4, docs/benchmarks.md; the "am I up to date?" poll on 2 cores,
+# medians of 15-30 s runs): sync x4 1,243 req/s (1,149-1,374 over 6 runs), x3 1,251, x2 1,251
+# (14% of the CPU idle while both wait on PostgreSQL or Redis), x5 1,113; gthread 5 x 4, the
+# previous default, 1,126; gthread 2 x 4 unsteady. Two to four sync workers are equal within
+# the noise; four leave slack for a slow request, which holds a sync worker for its duration
+# (timeout below). Behind nginx (deploy/nginx.conf buffers requests and responses) a slow
+# client never does. GUNICORN_WORKER_CLASS=gthread gives threads instead.
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 # gthread only: gunicorn turns a sync worker with more than one thread into gthread.

@@ -92,15 +92,15 @@ if _database["ENGINE"].endswith("sqlite3"):
 else:
     # A persistent connection (DB_CONN_MAX_AGE) that the server closed meanwhile (a restart, a
     # failover) is replaced before a request uses it, instead of failing that request. It
-    # costs a "SELECT 1" per request that uses the database: ~0.1 ms of CPU, ~9% of the P4
-    # poll's throughput (1,300-1,370 against 1,450-1,500 req/s without).
+    # costs a "SELECT 1" per request that uses the database: a round trip and ~0.05-0.1 ms of
+    # CPU, 2-10% of the P4 poll's throughput in back-to-back runs.
     _database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
     if env_bool("DB_PREPARED_STATEMENTS", True):
         # psycopg prepares the statements of cursors that bind parameters server-side: only
         # the sync poll's token query does (members.auth; Django's own cursors bind
         # client-side and never prepare). PostgreSQL then plans that query once per
-        # connection instead of on every poll: ~0.25 ms of its CPU per poll saved (P4,
-        # docs/benchmarks.md). Turn it off behind a connection pooler in transaction mode.
+        # connection instead of on every poll: 0.48 -> 0.16 ms of its CPU per poll, 970 ->
+        # 1,240 polls/s (P4, docs/benchmarks.md). Off behind a pooler in transaction mode.
         _database.setdefault("OPTIONS", {})["prepare_threshold"] = 0
 _database["TEST"] = {"NAME": env_optional("TEST_DATABASE_NAME")}
 DATABASES = {"default": _database}

@@ -311,12 +311,17 @@ def pace(principal: MemberPrincipal, what: str) -> None:
         return
     key = f"hashsync:pace:{principal.client.pk}:{what}"
     now = time.time()
-    # 10% tolerance: clients add jitter on top of the interval, timers are coarse.
+    # 10% tolerance: clients add jitter on top of the interval, timers are coarse. The key
+    # stores when the next poll is allowed; it lives a whole interval (cache timeouts are whole
+    # seconds, so its expiry alone cannot express the tolerance).
     window = interval * 0.9
-    if cache.add(key, now + window, timeout=math.ceil(window)):
+    if cache.add(key, now + window, timeout=math.ceil(interval)):
         return
     next_allowed = cache.get(key)
-    wait = (next_allowed - now) if isinstance(next_allowed, float) else window
+    if not isinstance(next_allowed, float) or now >= next_allowed:
+        cache.set(key, now + window, timeout=math.ceil(interval))
+        return
+    wait = next_allowed - now
     raise RateLimited(
         f"Poll at most once every {interval} seconds.",
         code="poll_too_soon",

@@ -370,3 +370,22 @@ def test_bad_tokens_from_ipv6_are_counted_per_64(address, counted_as, settings, 
 
     settings.HASHSYNC_CLIENT_IP_HEADER = None
     assert client_ip(rf.get("/", REMOTE_ADDR=address)) == counted_as
+
+
+def test_a_poll_within_the_tolerance_of_the_interval_is_allowed(world, settings, monkeypatch):
+    import members.auth
+
+    settings.HASHSYNC_POLL_INTERVAL_SECONDS = 5
+    clock = [1_000_000.0]
+    monkeypatch.setattr(members.auth.time, "time", lambda: clock[0])
+    url = "/api/v1/sync/feeds/md5-all/plan/?from_version=0"
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {world['token']}"}
+    assert world["http"].get(url, **headers).status_code == 200
+
+    clock[0] += 4.0  # too soon: 429 with the time left
+    early = world["http"].get(url, **headers)
+    assert_error(early, 429, "poll_too_soon")
+    assert early["Retry-After"] == "1"
+
+    clock[0] += 0.6  # 4.6 s after the first: within 10% of the 5 s interval
+    assert world["http"].get(url, **headers).status_code == 200
