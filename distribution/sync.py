@@ -15,7 +15,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from distribution import keys
 from distribution.models import Feed, FeedVersion, Manifest
 from hashlist.audit import audit_record
 from hashsync.errors import Conflict
@@ -114,14 +113,13 @@ def plan_build(feed: Feed, from_version: int) -> Plan:
     deltas = _delta_chain(feed, from_version, current, limit=settings.HASHSYNC_PLAN_MAX_DELTAS)
     delta_bytes = sum(fv.delta_size or 0 for fv in deltas) if deltas else 0
     use_snapshot = deltas is None or (snapshot is not None and delta_bytes > snapshot["size"])
-    if use_snapshot and snapshot is None:
-        raise Conflict(  # only if a feed's first snapshot were lost; never in normal operation
-            f"Feed {feed.name} has no snapshot to start from; try again later.",
-            code="snapshot_unavailable",
-        )
     steps_spec: list[tuple[str, int, int, str, int, int | None]] = []
     if use_snapshot:
-        assert snapshot is not None
+        if snapshot is None:  # only if a feed's first snapshot were lost; never in operation
+            raise Conflict(
+                f"Feed {feed.name} has no snapshot to start from; try again later.",
+                code="snapshot_unavailable",
+            )
         start = snapshot["version"]
         records = (
             FeedVersion.objects.filter(feed=feed, version=start)
@@ -163,10 +161,6 @@ def plan_build(feed: Feed, from_version: int) -> Plan:
         steps,
         manifest.sha256,
     )
-
-
-def keyring_envelopes() -> list[bytes]:
-    return keys.keyring_envelopes()
 
 
 @transaction.atomic

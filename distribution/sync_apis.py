@@ -25,7 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from distribution import sync
+from distribution import keys, sync
 from distribution.models import BundleObject, Feed
 from distribution.storage import object_url, open_object
 from hashlist.grading import parse_hash
@@ -197,7 +197,7 @@ class SyncPlanApi(MemberApi):
                     "status": plan.status,
                     "poll_interval_seconds": settings.HASHSYNC_POLL_INTERVAL_SECONDS,
                     "manifest": _envelope(plan.manifest),
-                    "keyrings": [_envelope(k) for k in sync.keyring_envelopes()],
+                    "keyrings": [_envelope(k) for k in keys.keyring_envelopes()],
                     "steps": [
                         {
                             "kind": step.kind,

@@ -178,18 +178,15 @@ class HolderRecord:
         }
 
 
-def _listed_intervals(feed: Feed, algorithm: str, value: bytes, entry_id: int) -> list:
+def _listed_intervals(
+    feed: Feed, algorithm: str, value: bytes, changes: Sequence[Change]
+) -> list[tuple[int, int | None]]:
     """The version intervals [start, end) during which the hash was in the feed, from the
-    released change log of its entry. ``end`` None means still listed."""
+    released ``changes`` of its entry (in release order). ``end`` None means still listed."""
     feed_filter = FeedFilter.of(feed)
     first = FeedVersion.objects.filter(feed=feed).order_by("version").first()
     if first is None:
         return []
-    changes = (
-        Change.objects.filter(entry_id=entry_id, release__isnull=False)
-        .order_by("release", "id")
-        .only("after", "release")
-    )
     # The feed's membership at its first version is the entry's state as of that release.
     intervals: list[list[Any]] = []
     inside = False
@@ -239,8 +236,14 @@ def hash_holders(*, algorithm: str, value: bytes, at: dt.datetime) -> dict[str, 
     if row is None:
         return result
     holders = []
+    # The entry's released change log, read once for every feed.
+    changes = list(
+        Change.objects.filter(entry_id=row.entry_id, release__isnull=False)
+        .order_by("release", "id")
+        .only("after", "release")
+    )
     for feed in Feed.objects.order_by("name"):
-        intervals = _listed_intervals(feed, algorithm, value, row.entry_id)
+        intervals = _listed_intervals(feed, algorithm, value, changes)
         if not intervals:
             continue
         acks = Ack.objects.filter(feed=feed, digest_matches=True)
