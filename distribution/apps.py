@@ -5,3 +5,11 @@ from django.apps import AppConfig
 
 class DistributionConfig(AppConfig):
     name = "distribution"
+
+    def ready(self) -> None:
+        # Publication listens to curation, never the other way round: an approval announces
+        # that changes wait in the change log, and a release cut is scheduled for after commit.
+        from distribution.tasks import on_changes_waiting
+        from hashlist.changelog import changes_waiting
+
+        changes_waiting.connect(on_changes_waiting, dispatch_uid="distribution.release_cut")

@@ -58,3 +58,8 @@ def schedule_release_cut() -> None:
         release_cut_task.apply_async(countdown=settings.HASHSYNC_RELEASE_DEBOUNCE_SECONDS)
 
     transaction.on_commit(send)
+
+
+def on_changes_waiting(**_: object) -> None:
+    """Curation's ``changes_waiting`` hook (connected in ``DistributionConfig.ready``)."""
+    schedule_release_cut()

@@ -43,9 +43,11 @@ from hashlist.models import (
     ProposalKind,
     StagedRow,
 )
-from hashlist.services import PROPOSE, User, _text, as_staff, require_permission
+from hashlist.services import PROPOSE
+from hashsync.actors import User, as_staff, require_permission
 from hashsync.errors import Conflict, DomainError, InvalidInput
 from hashsync.middleware import current_request_id
+from hashsync.validation import MAX_LABEL, MAX_TEXT, clean_text
 from hashsync_client.algorithms import ALGORITHMS, HashParseError, get_algorithm
 
 logger = logging.getLogger(__name__)
@@ -135,7 +137,7 @@ def import_upload(
         format=fmt,
         size=size,
         sha256=digest.hexdigest(),
-        comment=_text(comment, "comment"),
+        comment=clean_text(comment, "comment"),
     )
     batch.file.save(f"{digest.hexdigest()}{PurePath(name).suffix.lower()}", file, save=False)
     batch.save()
@@ -258,13 +260,14 @@ def _grading(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _texts(source: Any, notes: Any) -> tuple[str, str]:
-    source = source or ""
-    notes = notes or ""
-    if not isinstance(source, str) or len(source) > 200:
-        raise RowError("source must be text of at most 200 characters")
-    if not isinstance(notes, str) or len(notes) > 4000:
-        raise RowError("notes must be text of at most 4000 characters")
-    return source.strip(), notes.strip()
+    # The rules of a proposal's texts (length, NUL), reported as this row's error.
+    try:
+        return (
+            clean_text(source, "source", limit=MAX_LABEL),
+            clean_text(notes, "notes", limit=MAX_TEXT),
+        )
+    except InvalidInput as exc:
+        raise RowError(exc.message) from None
 
 
 def _row_from(line: int, fields: dict[str, Any], hashes: Iterable[tuple[str, Any]]) -> _Row:

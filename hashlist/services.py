@@ -9,15 +9,14 @@ its audit event inside it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.contrib.auth.models import User as StaffUser
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from hashlist.audit import audit_record
+from hashlist.changelog import announce_changes_waiting
 from hashlist.grading import canonical_pairs, parse_hash, parse_hash_list, validate_grading
 from hashlist.models import (
     Change,
@@ -29,40 +28,13 @@ from hashlist.models import (
     ProposalKind,
     ProposalStatus,
 )
+from hashsync.actors import User, as_staff, require_permission
 from hashsync.errors import Conflict, FourEyesViolation, InvalidInput, NotFound, PermissionDenied
+from hashsync.validation import MAX_LABEL, clean_text
 from hashsync_client.algorithms import get_algorithm
-
-User = AbstractBaseUser | AnonymousUser
 
 PROPOSE = "hashlist.propose_change"
 REVIEW = "hashlist.review_proposal"
-
-MAX_TEXT = 4000
-
-
-def as_staff(actor: User) -> StaffUser:
-    """The actor as a stored user, once ``require_permission`` has vouched for it."""
-    return cast(StaffUser, actor)
-
-
-def require_permission(actor: User, perm: str, doing: str) -> None:
-    if not getattr(actor, "is_authenticated", False) or not getattr(actor, "is_active", False):
-        raise PermissionDenied(f"You must be signed in to {doing}.")
-    if not actor.has_perm(perm):  # type: ignore[union-attr]
-        raise PermissionDenied(f"Your role does not allow you to {doing}.")
-
-
-def _text(value: Any, field: str, *, required: bool = False, limit: int = MAX_TEXT) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be a string.")
-    value = value.strip()
-    if required and not value:
-        raise InvalidInput(f"{field} is required.")
-    if len(value) > limit:
-        raise InvalidInput(f"{field} is too long ({len(value)} characters; at most {limit}).")
-    return value
 
 
 def entry_state(entry: Entry) -> dict[str, Any]:
@@ -170,15 +142,15 @@ def proposal_create_entry(
     payload = {
         "grading": clean,
         "hashes": canonical_pairs(pairs),
-        "source": _text(source, "source", limit=200),
-        "notes": _text(notes, "notes"),
+        "source": clean_text(source, "source", limit=MAX_LABEL),
+        "notes": clean_text(notes, "notes"),
     }
     return _new_proposal(
         actor=actor,
         kind=ProposalKind.CREATE,
         entry=None,
         payload=payload,
-        comment=_text(comment, "comment"),
+        comment=clean_text(comment, "comment"),
     )
 
 
@@ -197,7 +169,7 @@ def proposal_regrade(
         kind=ProposalKind.REGRADE,
         entry=entry,
         payload={"grading": clean},
-        comment=_text(comment, "comment"),
+        comment=clean_text(comment, "comment"),
     )
 
 
@@ -214,7 +186,7 @@ def proposal_add_hash(
         kind=ProposalKind.ADD_HASH,
         entry=entry,
         payload={"hash": canonical_pairs([pair])[0]},
-        comment=_text(comment, "comment"),
+        comment=clean_text(comment, "comment"),
     )
 
 
@@ -238,7 +210,7 @@ def proposal_remove_hash(
         kind=ProposalKind.REMOVE_HASH,
         entry=entry,
         payload={"hash": canonical_pairs([(name, raw)])[0]},
-        comment=_text(comment, "comment", required=True),
+        comment=clean_text(comment, "comment", required=True),
     )
 
 
@@ -251,7 +223,7 @@ def proposal_retract(*, actor: User, entry_id: Any, reason: Any) -> Proposal:
         kind=ProposalKind.RETRACT,
         entry=entry,
         payload={},
-        comment=_text(reason, "reason", required=True),
+        comment=clean_text(reason, "reason", required=True),
     )
 
 
@@ -323,7 +295,7 @@ def _mark_reviewed(proposal: Proposal, *, actor: User, status: str, reason: str)
 @transaction.atomic
 def proposal_approve(*, actor: User, proposal_id: Any, reason: Any = "") -> Proposal:
     proposal = _reviewable(actor, proposal_id, "approve")
-    text = _text(reason, "reason")
+    text = clean_text(reason, "reason")
     now = timezone.now()
     if proposal.kind == ProposalKind.IMPORT:
         from hashlist.imports import import_apply
@@ -347,14 +319,14 @@ def proposal_approve(*, actor: User, proposal_id: Any, reason: Any = "") -> Prop
         },
         reason=text,
     )
-    _after_approval()
+    announce_changes_waiting()
     return proposal
 
 
 @transaction.atomic
 def proposal_reject(*, actor: User, proposal_id: Any, reason: Any) -> Proposal:
     proposal = _reviewable(actor, proposal_id, "reject")
-    text = _text(reason, "reason", required=True)
+    text = clean_text(reason, "reason", required=True)
     _mark_reviewed(proposal, actor=actor, status=ProposalStatus.REJECTED, reason=text)
     _close_import(proposal, approved=False)
     audit_record(
@@ -374,15 +346,6 @@ def _close_import(proposal: Proposal, *, approved: bool) -> None:
         from hashlist.imports import import_close
 
         import_close(proposal=proposal, approved=approved)
-
-
-def _after_approval() -> None:
-    """Approved changes wait in the change log until a release takes them; ask for a release
-    once this transaction commits. (Beat also cuts every minute, in case this message is
-    lost.)"""
-    from distribution.tasks import schedule_release_cut
-
-    schedule_release_cut()
 
 
 # --- Applying an approved proposal -------------------------------------------------------------

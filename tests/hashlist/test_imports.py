@@ -375,7 +375,10 @@ BAD_CSV_ROWS = {
     "bad-industry-class": (lambda: {"industry_class": "C1"}, "industry_class must be one of"),
     "bad-content-type": (lambda: {"content_type": "audio"}, "content_type must be one of"),
     "no-hash": (lambda: {"md5": "", "sha1": ""}, "no hash: give at least one of md5, sha1"),
-    "source-too-long": (lambda: {"source": "s" * 201}, "source must be text of at most 200"),
+    "source-too-long": (
+        lambda: {"source": "s" * 201},
+        "source is too long (201 characters; at most 200)",
+    ),
 }
 
 
@@ -497,7 +500,10 @@ BAD_JSONL_LINES = {
         "not valid JSON: the name 'md5' appears twice in one object",
     ),
     "unknown-age-group": (lambda: jrow(age_group="18+"), "age_group must be one of"),
-    "notes-not-text": (lambda: jrow(notes=["x"]), "notes must be text"),
+    "notes-not-text": (lambda: jrow(notes=["x"]), "notes must be a string"),
+    # PostgreSQL text cannot hold NUL: without a row error the whole COPY batch would fail.
+    "nul-in-notes": (lambda: jrow(notes="before\u0000after"), "notes must not contain NUL"),
+    "nul-in-source": (lambda: jrow(source="\u0000"), "source must not contain NUL"),
 }
 
 

@@ -1,0 +1,144 @@
+"""The checks every app applies to what people and machines send, stated once.
+
+Services call the ``clean_*`` functions on raw values (so a web form, a bulk import row, a
+management command and the API are held to the same rule); DRF views use the fields at the
+bottom. Every failure is an ``InvalidInput`` whose message names the field and what was
+expected, and never repeats the submitted value: a pasted hash must not reach a message, a log
+or an error report.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from rest_framework import serializers
+
+from hashsync.errors import InvalidInput
+
+# Free text people write: notes, comments, reasons, resolutions.
+MAX_TEXT = 4000
+# Short labels: display names, sources, licence references, contact names.
+MAX_LABEL = 200
+
+# Names of feeds, members and sync clients: they appear in URLs and file names.
+NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?")
+NAME_RULE = "1–64 lowercase letters, digits and inner hyphens (e.g. acme-cloud)"
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+# The largest value a PostgreSQL bigint holds: ids and versions above it cannot exist.
+MAX_BIGINT = 2**63 - 1
+
+
+def refuse_nul(value: str, field: str) -> str:
+    """PostgreSQL text cannot hold NUL: storing one is a database error (a 500, or a failed
+    COPY batch), while SQLite would accept it. Refuse it at the edge, on every backend."""
+    if "\x00" in value:
+        raise InvalidInput(f"{field} must not contain NUL characters.")
+    return value
+
+
+def clean_text(
+    value: Any, field: str, *, limit: int = MAX_TEXT, required: bool = False, minimum: int = 1
+) -> str:
+    """Text with surrounding white space removed; ``None`` is empty."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string.")
+    value = value.strip()
+    if required and not value:
+        raise InvalidInput(f"{field} is required.")
+    if value and len(value) < minimum:
+        raise InvalidInput(f"{field} must have at least {minimum} characters.")
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is too long ({len(value)} characters; at most {limit}).")
+    return refuse_nul(value, field)
+
+
+def clean_name(value: Any, field: str) -> str:
+    # fullmatch: with match, "$" also matches before a trailing newline.
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise InvalidInput(f"{field} must be {NAME_RULE}.")
+    return value
+
+
+def is_name(value: Any) -> bool:
+    """Whether ``value`` could be a feed's, member's or client's name. Look-ups by a name that
+    could not exist answer "not found" without a query (PostgreSQL refuses NUL in a query)."""
+    return isinstance(value, str) and NAME.fullmatch(value) is not None
+
+
+def clean_id(value: Any, field: str) -> int:
+    """A database id: a positive integer (or its decimal text) that a bigint can hold."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidInput(f"{field} must be an integer id.")
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be an integer id.") from None
+    if not 0 < number <= MAX_BIGINT:
+        raise InvalidInput(f"{field} must be a positive integer id.")
+    return number
+
+
+def query_int(
+    params: Mapping[str, str],
+    name: str,
+    *,
+    default: int,
+    minimum: int,
+    maximum: int,
+    code: str = "invalid_input",
+) -> int:
+    """An integer query parameter: plain ASCII digits only (no sign, no spaces, no "1e3"),
+    within [minimum, maximum]; absent or empty means ``default``."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and minimum <= int(raw) <= maximum):
+        raise InvalidInput(
+            f"{name} must be an integer from {minimum} to {maximum}.",
+            code=code,
+            details={"parameter": name, "minimum": minimum, "maximum": maximum},
+        )
+    return int(raw)
+
+
+def json_object(data: Any) -> dict[str, Any]:
+    """A request body that must be a JSON object (DRF hands lists and scalars through)."""
+    if not isinstance(data, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    return data
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+    """The validated data of a JSON-object body, or the serializer's field errors."""
+    serializer = serializer_class(data=json_object(data))
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class QuietChoiceField(serializers.ChoiceField):
+    """A ChoiceField whose error names the accepted values but never repeats the submitted one
+    (DRF's does: a pasted hash, or 100 kB of anything, would come back in the error)."""
+
+    def __init__(self, choices: Any, **kwargs: Any) -> None:
+        super().__init__(choices, **kwargs)
+        accepted = ", ".join(str(c) for c in self.choices)
+        self.error_messages["invalid_choice"] = (
+            f"Not an accepted value; expected one of {accepted}."
+        )
+
+
+class StrictTextField(serializers.CharField):
+    """A CharField that refuses JSON numbers instead of turning them into text (DRF's default),
+    so ``{"name": 123}`` is an error rather than a feed named "123". (DRF's CharField already
+    refuses NUL.)"""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -1,0 +1,25 @@
+"""Publication's side of the change-log hook: an approval schedules a cut after it commits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distribution import tasks
+from hashlist import services
+from tests.factories import propose_entry
+
+
+def test_approval_schedules_a_release_cut_once_it_commits(
+    analyst, reviewer, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(tasks.release_cut_task, "apply_async", lambda **kw: sent.append(kw))
+    proposal = propose_entry(analyst)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.proposal_approve(actor=reviewer, proposal_id=proposal.pk)
+    assert sent == []  # nothing is sent before the approval commits
+
+    for callback in callbacks:
+        callback()
+    assert sent == [{"countdown": settings.HASHSYNC_RELEASE_DEBOUNCE_SECONDS}]
