@@ -11,25 +11,12 @@ from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 
-from hashsync.errors import InvalidInput
+from hashsync.validation import MAX_BIGINT, query_int
 
 M = TypeVar("M", bound=Model)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-
-
-def _int_param(request: Request, name: str, default: int, *, minimum: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer.") from None
-    if not minimum <= value <= maximum:
-        raise InvalidInput(f"{name} must be between {minimum} and {maximum}.")
-    return value
 
 
 def keyset_page(
@@ -39,8 +26,9 @@ def keyset_page(
     *,
     key: str = "id",
 ) -> dict[str, Any]:
-    after = _int_param(request, "after", 0, minimum=0, maximum=2**62)
-    limit = _int_param(request, "limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    params = request.query_params
+    after = query_int(params, "after", default=0, minimum=0, maximum=MAX_BIGINT)
+    limit = query_int(params, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
     rows = list(queryset.filter(**{f"{key}__gt": after}).order_by(key)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
