@@ -12,8 +12,10 @@ from typing import Any
 from hashlist.models import AgeGroup, Category, ContentType, IndustryClass
 from hashsync.errors import InvalidInput
 from hashsync_client.algorithms import HashParseError, UnknownAlgorithmError, get_algorithm
+from hashsync_client.format import GRADING_FIELDS as CORE_GRADING_FIELDS
 
-GRADING_FIELDS = ("category", "age_group", "baseline", "industry_class", "content_type")
+# The grading fields, in the bundle format's order (the protocol core defines them).
+GRADING_FIELDS: tuple[str, ...] = tuple(CORE_GRADING_FIELDS)
 CATEGORIES = frozenset(Category.values)
 AGE_GROUPS = frozenset(AgeGroup.values)
 INDUSTRY_CLASSES = frozenset(IndustryClass.values)

@@ -28,7 +28,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from hashlist.audit import audit_record
-from hashlist.grading import canonical_pairs, validate_grading
+from hashlist.changelog import EntryState
+from hashlist.grading import GRADING_FIELDS, validate_grading
 from hashlist.models import (
     Change,
     ChangeKind,
@@ -53,9 +54,8 @@ from hashsync_client.algorithms import ALGORITHMS, HashParseError, get_algorithm
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 2000
-GRADING_COLUMNS = ("category", "age_group", "baseline", "industry_class", "content_type")
 TEXT_COLUMNS = ("source", "notes")
-KNOWN_COLUMNS = frozenset((*GRADING_COLUMNS, *TEXT_COLUMNS, *ALGORITHMS))
+KNOWN_COLUMNS = frozenset((*GRADING_FIELDS, *TEXT_COLUMNS, *ALGORITHMS))
 csv.field_size_limit(64 * 1024)
 
 
@@ -271,7 +271,7 @@ def _texts(source: Any, notes: Any) -> tuple[str, str]:
 
 
 def _row_from(line: int, fields: dict[str, Any], hashes: Iterable[tuple[str, Any]]) -> _Row:
-    grading = _grading({k: fields.get(k) for k in GRADING_COLUMNS})
+    grading = _grading({k: fields.get(k) for k in GRADING_FIELDS})
     source, notes = _texts(fields.get("source"), fields.get("notes"))
     return _Row(line, grading, source, notes, _pairs_from(hashes))
 
@@ -315,7 +315,7 @@ def _csv_rows(lines: Iterator[str], progress: _Progress) -> Iterator[_Row | None
     # the same; a grading is validated once per distinct spelling and then looked up.
     at = {c: i for i, c in enumerate(columns)}
     # category and age_group are required columns, so this getter always returns a tuple.
-    grading_names = [c for c in GRADING_COLUMNS if c in at]
+    grading_names = [c for c in GRADING_FIELDS if c in at]
     grading_of = operator.itemgetter(*[at[c] for c in grading_names])
     source_at, notes_at = at.get("source"), at.get("notes")
     hash_at = [(i, ALGORITHMS[c]) for i, c in enumerate(columns) if c in ALGORITHMS]
@@ -375,7 +375,7 @@ def _jsonl_rows(lines: Iterator[str], progress: _Progress) -> Iterator[_Row | No
             progress.error(line, "expected a JSON object")
             yield None
             continue
-        unknown = set(record) - set(GRADING_COLUMNS) - set(TEXT_COLUMNS) - {"hashes"}
+        unknown = set(record) - set(GRADING_FIELDS) - set(TEXT_COLUMNS) - {"hashes"}
         hashes = record.get("hashes")
         try:
             if unknown:
@@ -730,15 +730,7 @@ def _apply_chunk(proposal: Proposal, chunk: list[StagedRow], approved_at: Any) -
                 kind=ChangeKind.CREATE,
                 before=None,
                 approved_at=approved_at,
-                after={
-                    "category": e.category,
-                    "age_group": e.age_group,
-                    "baseline": e.baseline,
-                    "industry_class": e.industry_class,
-                    "content_type": e.content_type,
-                    "status": e.status,
-                    "hashes": canonical_pairs(ps),
-                },
+                after=EntryState.of(e, ps).to_json(),
             )
             for e, ps in zip(entries, decoded, strict=True)
         ]

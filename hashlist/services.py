@@ -16,8 +16,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from hashlist.audit import audit_record
-from hashlist.changelog import announce_changes_waiting
-from hashlist.grading import canonical_pairs, parse_hash, parse_hash_list, validate_grading
+from hashlist.changelog import EntryState, announce_changes_waiting
+from hashlist.grading import (
+    GRADING_FIELDS,
+    canonical_pairs,
+    parse_hash,
+    parse_hash_list,
+    validate_grading,
+)
 from hashlist.models import (
     Change,
     ChangeKind,
@@ -38,27 +44,12 @@ REVIEW = "hashlist.review_proposal"
 
 
 def entry_state(entry: Entry) -> dict[str, Any]:
-    """The distributable state of an entry: grading, status and hashes — never notes.
-    (Uses prefetched hashes when the entry was loaded with them.)"""
-    return {
-        "category": entry.category,
-        "age_group": entry.age_group,
-        "baseline": entry.baseline,
-        "industry_class": entry.industry_class,
-        "content_type": entry.content_type,
-        "status": entry.status,
-        "hashes": canonical_pairs((h.algorithm, bytes(h.value)) for h in entry.hashes.all()),
-    }
+    """The change log's JSON form of ``entry``'s distributable state."""
+    return EntryState.of(entry).to_json()
 
 
 def _grading_of(entry: Entry) -> dict[str, Any]:
-    return {
-        "category": entry.category,
-        "age_group": entry.age_group,
-        "baseline": entry.baseline,
-        "industry_class": entry.industry_class,
-        "content_type": entry.content_type,
-    }
+    return {field: getattr(entry, field) for field in GRADING_FIELDS}
 
 
 def _existing_hash_owner(pairs: Sequence[tuple[str, bytes]]) -> tuple[int, str, int] | None:

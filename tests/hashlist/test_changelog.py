@@ -46,3 +46,21 @@ def test_a_refused_approval_announces_nothing(announcements, reviewer):
         services.proposal_approve(actor=reviewer, proposal_id=proposal.pk)
 
     assert announcements == []
+
+
+def test_entry_state_json_round_trips_and_keeps_the_logged_form(analyst, reviewer):
+    from hashlist.changelog import EntryState
+    from hashlist.models import Change
+    from tests.factories import approved_entry
+
+    entry = approved_entry(analyst, reviewer, baseline=True, industry_class="A1")
+    logged = Change.objects.get(entry=entry).after
+
+    state = EntryState.from_json(logged)
+
+    assert state == EntryState.of(entry)
+    assert state.to_json() == logged  # the stored JSON form is unchanged, key for key
+    assert state.active and state.grading.industry_class == "A1"
+    assert [name for name, _ in state.hash_values()] == ["md5"]
+    assert "notes" not in logged and "source" not in logged
+    assert EntryState.from_json(None) is None
