@@ -315,7 +315,7 @@ def test_one_bad_row_among_a_thousand_refuses_the_file_and_reports_only_that_lin
 ):
     # Small chunks, so rows before the bad one have been staged by the time it is read: the
     # test then also proves that a refused file leaves nothing staged behind.
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 100)
+    monkeypatch.setattr(imports.stage, "CHUNK_ROWS", 100)
     rows = [row() for _ in range(1000)]
     rows[899] = row(md5=synthetic("md5")[:31])
 
@@ -685,15 +685,15 @@ def test_progress_fields_are_filled_when_validation_ends(imported):
 def test_progress_is_visible_through_the_api_while_validation_runs(
     upload, api, analyst, monkeypatch
 ):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 10)  # a progress report every 50 rows
+    monkeypatch.setattr(imports.stage, "CHUNK_ROWS", 10)  # a progress report every 50 rows
     seen: list[dict[str, Any]] = []
-    report = imports._report
+    report = imports.stage._report
 
     def observed_report(batch: ImportBatch, progress: Any) -> None:
         report(batch, progress)
         seen.append(api(analyst).get(f"{URL}{batch.pk}/").json())
 
-    monkeypatch.setattr(imports, "_report", observed_report)
+    monkeypatch.setattr(imports.stage, "_report", observed_report)
     content = to_csv([row() for _ in range(200)])
 
     upload(content)
@@ -822,7 +822,7 @@ def test_unexpected_error_during_validation_marks_batch_failed_and_stages_nothin
     def broken_flush(self: Any) -> None:
         raise RuntimeError("synthetic failure")
 
-    monkeypatch.setattr(imports._Stager, "flush", broken_flush)
+    monkeypatch.setattr(imports.stage._Stager, "flush", broken_flush)
 
     with pytest.raises(RuntimeError, match="synthetic failure"):
         upload(to_csv([row()]))
@@ -838,7 +838,7 @@ def test_hash_added_to_the_list_after_validation_fails_approval_and_applies_noth
     imported, api, analyst2, reviewer, reviewer2, monkeypatch
 ):
     # Chunks of two rows: the clash is in the third chunk, after two chunks were applied.
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(imports.apply, "CHUNK_ROWS", 2)
     rows = [row() for _ in range(6)]
     batch = imported(to_csv(rows))
     assert batch["status"] == ImportStatus.STAGED
