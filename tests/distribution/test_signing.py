@@ -376,7 +376,7 @@ def test_key_file_created_by_someone_else_after_the_check_is_not_overwritten(
     path.write_bytes(b"written by a concurrent process")
 
     # The file "appears" between the early existence check and the final link.
-    monkeypatch.setattr("hashsync_client.signing.os.path.lexists", lambda _path: False)
+    monkeypatch.setattr("hashsync_client.signing.keys.os.path.lexists", lambda _path: False)
     with pytest.raises(FileExistsError):
         write_private_key(path, ROOT_A)
     assert path.read_bytes() == b"written by a concurrent process"
