@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """P5: the member client applies a snapshot / a delta, verified. Targets: 1M ≤ 15 s, 10k ≤ 1 s.
 
-A fake hashsync server (``tests/client/fakeserver.py``: the sync API on 127.0.0.1, real
+A fake hashsync server (``tests/hashsync_client/fakeserver.py``: the sync API on 127.0.0.1, real
 bundles, keyrings and Ed25519-signed manifests) serves a feed of N synthetic entries; the
 client (``HashsyncClient.sync``) starts from an empty store. Then the server cuts a version
 with K changes (70% new entries, 20% regrades, 10% retractions) and the client syncs again.
@@ -57,7 +57,7 @@ from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_LENGTHS  # noqa: E40
 from hashsync_client.lookup import Lookup  # noqa: E402
 from hashsync_client.plan import VerifiedStep  # noqa: E402
 from hashsync_client.store import Store  # noqa: E402
-from tests.client.fakeserver import Entries, FakeHashsync  # noqa: E402
+from tests.hashsync_client.fakeserver import Entries, FakeHashsync  # noqa: E402
 
 FEED = "synthetic-bench"
 MIX = {"md5": 0.3, "sha1": 0.3, "sha256": 0.2, "pdq": 0.1, "photodna": 0.1}

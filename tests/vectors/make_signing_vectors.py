@@ -23,9 +23,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hashsync_client.signing import (
+    DeltaRef,
     SigningKey,
     SigningKeyEntry,
+    SnapshotRef,
     build_keyring,
+    manifest_payload,
     manifest_sha256,
     public_key_b64,
     sign_keyring,
@@ -54,29 +57,29 @@ def generate(vectors: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any]]
         signing_keys=[SigningKeyEntry.of(online, valid_from=ISSUED, valid_until=EXPIRES)],
     )
     keyring_envelope = sign_keyring(keyring, [root])
-    snapshot, delta = vectors["snapshot"], vectors["delta"]
-    manifest = {
-        "type": "hashsync/manifest",
-        "format": 1,
-        "feed": json.loads(delta["header_json"])["feed"],
-        "version": json.loads(delta["header_json"])["to_version"],
-        "previous_manifest_sha256": None,
-        "issued_at": "2026-11-25T00:00:00Z",
-        "expires_at": "2036-11-25T00:00:00Z",
-        "entry_count": vectors["lthash"]["after_delta_entry_count"],
-        "state_digest": vectors["lthash"]["after_delta_digest"],
-        "delta": {
-            "from_version": json.loads(delta["header_json"])["from_version"],
-            "sha256": delta["sha256"],
-            "size": delta["size"],
-            "records": json.loads(delta["header_json"])["record_count"],
-        },
-        "snapshot": {
-            "version": json.loads(snapshot["header_json"])["to_version"],
-            "sha256": snapshot["sha256"],
-            "size": snapshot["size"],
-        },
-    }
+    snapshot_header, delta_header = (
+        json.loads(vectors[kind]["header_json"]) for kind in ("snapshot", "delta")
+    )
+    manifest = manifest_payload(
+        feed=delta_header["feed"],
+        version=delta_header["to_version"],
+        previous_manifest_sha256=None,
+        issued_at=ISSUED,
+        expires_at=EXPIRES,
+        entry_count=vectors["lthash"]["after_delta_entry_count"],
+        state_digest=vectors["lthash"]["after_delta_digest"],
+        delta=DeltaRef(
+            from_version=delta_header["from_version"],
+            sha256=vectors["delta"]["sha256"],
+            size=vectors["delta"]["size"],
+            records=delta_header["record_count"],
+        ),
+        snapshot=SnapshotRef(
+            version=snapshot_header["to_version"],
+            sha256=vectors["snapshot"]["sha256"],
+            size=vectors["snapshot"]["size"],
+        ),
+    )
     manifest_envelope = sign_manifest(manifest, online)
     section = {
         "warning": "TEST KEYS derived from public seeds; never trust them outside tests.",

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from hashsync_client.errors import DigestMismatch, Interrupted, VerificationError
 from hashsync_client.format import ALGORITHM_IDS, Block, BundleFormatError, read_bundle_blocks
-from hashsync_client.lthash import LtHash16, element
+from hashsync_client.lthash import LtHash16
 from hashsync_client.plan import VerifiedStep
 from hashsync_client.progress import NullProgress, ProgressSink
 from hashsync_client.signing import canonical_json, manifest_sha256
@@ -75,13 +75,6 @@ def _elements(algorithm_id: int, values: Iterable[bytes], gradings: Iterable[int
         prefix + value + grading.to_bytes(2, "big")
         for value, grading in zip(values, gradings, strict=True)
     ]
-
-
-def element_batches(rows: Iterable[tuple[int, bytes, int]]) -> Iterator[bytes]:
-    """LtHash elements of (algorithm id, value, grading) rows, checked like lthash.element."""
-    names = {number: name for name, number in ALGORITHM_IDS.items()}
-    for algorithm, value, grading in rows:
-        yield element(names[algorithm], bytes(value), grading)
 
 
 def _stall_for_test(conn_sync: Callable[[], None]) -> None:

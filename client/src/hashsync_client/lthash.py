@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_LENGTHS, GRADING_COUNT
+from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_LENGTHS, ALGORITHM_NAMES, GRADING_COUNT
 
 LTHASH_BYTES: Final = 2048
 LANES: Final = LTHASH_BYTES // 2
@@ -47,6 +47,13 @@ def element(algorithm: str, value: bytes, grading: int) -> bytes:
     if type(grading) is not int or not 0 <= grading < GRADING_COUNT:
         raise ValueError(f"grading must be an integer 0..{GRADING_COUNT - 1}")
     return bytes((number,)) + bytes(value) + grading.to_bytes(2, "big")
+
+
+def row_elements(rows: Iterable[tuple[int, bytes, int]]) -> Iterator[bytes]:
+    """The elements of (algorithm id, value, grading) rows, as a store keeps them, checked
+    like ``element`` (``ValueError``, ``KeyError`` for an unknown id)."""
+    for algorithm, value, grading in rows:
+        yield element(ALGORITHM_NAMES[algorithm], bytes(value), grading)
 
 
 def _expanded_sum(batch: list[bytes]) -> npt.NDArray[np.uint16]:

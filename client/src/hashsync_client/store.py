@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hashsync_client.errors import ClientError
-from hashsync_client.lthash import LtHash16
+from hashsync_client.lthash import LtHash16, row_elements
 from hashsync_client.plan import TrustedKeyring
 
 SCHEMA_VERSION = 1
@@ -372,8 +372,6 @@ class Store:
     def recompute_state(self, feed_id: int) -> tuple[LtHash16, int]:
         """The LtHash16 of a feed computed from its rows, ignoring the stored state: to check
         that the local list has not been altered behind the client's back."""
-        from hashsync_client.apply import element_batches
-
         state = LtHash16()
         count = 0
         cursor = self.conn.execute(
@@ -381,7 +379,7 @@ class Store:
         )
         while rows := cursor.fetchmany(8192):
             count += len(rows)
-            state.add(element_batches(rows))
+            state.add(row_elements(rows))
         return state, count
 
     def integrity_check(self) -> str:

@@ -38,11 +38,13 @@ from hashsync_client.format import (
 )
 from hashsync_client.lthash import LtHash16, element
 from hashsync_client.signing import (
+    DeltaRef,
     SigningKey,
     SigningKeyEntry,
+    SnapshotRef,
     build_keyring,
-    format_timestamp,
     generate_key,
+    manifest_payload,
     manifest_sha256,
     sign_keyring,
     sign_manifest,
@@ -306,7 +308,8 @@ class FakeHashsync:
         state_digest: str | None = None,
         version: FeedVersion | None = None,
     ) -> dict[str, Any]:
-        """The shape of distribution/releases.py's manifest_payload."""
+        """The manifest distribution/releases.py would sign, laid out by the core's
+        ``manifest_payload``."""
         feed = self.feeds[name]
         latest = version or feed.versions[-1]
         snapshot = next(
@@ -314,36 +317,34 @@ class FakeHashsync:
             None,
         )
         issued = issued_at or self.now
-        return {
-            "type": "hashsync/manifest",
-            "format": 1,
-            "feed": name,
-            "version": latest.version,
-            "previous_manifest_sha256": feed.manifests[-1].sha256 if feed.manifests else None,
-            "issued_at": format_timestamp(issued),
-            "expires_at": format_timestamp(expires_at or issued + self.manifest_ttl),
-            "entry_count": len(latest.entries),
-            "state_digest": state_digest or latest.digest,
-            "delta": (
-                {
-                    "from_version": latest.previous or 0,
-                    "sha256": latest.delta.sha256,
-                    "size": latest.delta.size,
-                    "records": latest.delta.records,
-                }
+        return manifest_payload(
+            feed=name,
+            version=latest.version,
+            previous_manifest_sha256=feed.manifests[-1].sha256 if feed.manifests else None,
+            issued_at=issued,
+            expires_at=expires_at or issued + self.manifest_ttl,
+            entry_count=len(latest.entries),
+            state_digest=state_digest or latest.digest,
+            delta=(
+                DeltaRef(
+                    from_version=latest.previous or 0,
+                    sha256=latest.delta.sha256,
+                    size=latest.delta.size,
+                    records=latest.delta.records,
+                )
                 if latest.delta
                 else None
             ),
-            "snapshot": (
-                {
-                    "version": snapshot.version,
-                    "sha256": snapshot.snapshot.sha256,
-                    "size": snapshot.snapshot.size,
-                }
+            snapshot=(
+                SnapshotRef(
+                    version=snapshot.version,
+                    sha256=snapshot.snapshot.sha256,
+                    size=snapshot.snapshot.size,
+                )
                 if snapshot and snapshot.snapshot
                 else None
             ),
-        }
+        )
 
     def sign(
         self,

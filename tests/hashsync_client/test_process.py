@@ -14,8 +14,8 @@ from pathlib import Path
 from hashsync_client.api import HashsyncClient
 from hashsync_client.apply import STALL_ENV
 from hashsync_client.config import Config, save_config
-from tests.client.conftest import FEED, assert_holds, changed
-from tests.client.fakeserver import FakeHashsync, synthetic_entries
+from tests.hashsync_client.conftest import FEED, assert_holds, changed
+from tests.hashsync_client.fakeserver import FakeHashsync, synthetic_entries
 from tests.utils import wait_for
 
 

@@ -1,4 +1,4 @@
-"""Fixtures for the member client tests: a fake server (tests/client/fakeserver.py) on
+"""Fixtures for the member client tests: a fake server (tests/hashsync_client/fakeserver.py) on
 127.0.0.1, a client configured against it, and helpers that check the local store.
 
 No database (these tests never request ``db``), no network beyond localhost, synthetic data.
@@ -14,7 +14,7 @@ import pytest
 from hashsync_client.api import HashsyncClient
 from hashsync_client.config import Config
 from hashsync_client.format import ALGORITHM_NAMES
-from tests.client.fakeserver import Entries, FakeHashsync, digest_of, synthetic_entries
+from tests.hashsync_client.fakeserver import Entries, FakeHashsync, digest_of, synthetic_entries
 
 FEED = "synthetic-md5-sha1"
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hashsync_client.format import ALGORITHM_LENGTHS, GRADING_COUNT
-from hashsync_client.lthash import BATCH, LTHASH_BYTES, LtHash16, element
+from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_LENGTHS, GRADING_COUNT
+from hashsync_client.lthash import BATCH, LTHASH_BYTES, LtHash16, element, row_elements
 
 hypothesis_settings = settings(database=None, deadline=None, max_examples=30)
 
@@ -189,3 +189,16 @@ def test_property_digest_depends_only_on_the_multiset(a, b, rnd):
     assert left == digest_of(combined)
     left.remove(a)
     assert left == digest_of(b)
+
+
+def test_row_elements_are_the_elements_of_stored_rows():
+    rows = [
+        (ALGORITHM_IDS["md5"], hashlib.md5(b"synthetic-row-1", usedforsecurity=False).digest(), 7),
+        (ALGORITHM_IDS["sha256"], memoryview(hashlib.sha256(b"synthetic-row-2").digest()), 629),
+    ]
+    assert list(row_elements(rows)) == [
+        element("md5", bytes(rows[0][1]), 7),
+        element("sha256", bytes(rows[1][1]), 629),
+    ]
+    with pytest.raises(ValueError):
+        list(row_elements([(ALGORITHM_IDS["md5"], b"short", 0)]))

@@ -10,8 +10,8 @@ import stat
 from hashsync_client.algorithms import ALGORITHMS
 from hashsync_client.export import CSV_COLUMNS, private_output
 from hashsync_client.format import decode_grading, encode_grading
-from tests.client.conftest import FEED
-from tests.client.fakeserver import synthetic_entries
+from tests.hashsync_client.conftest import FEED
+from tests.hashsync_client.fakeserver import synthetic_entries
 
 VIDEO = encode_grading("A", "7-10", None, "", "video")
 IMAGE = encode_grading("B", "11-13", True, "A1", "image")

@@ -18,8 +18,8 @@ from hashsync_client.http import SyncApi, parse_retry_after
 from hashsync_client.signing import generate_key
 from hashsync_client.store import Store
 from hashsync_client.sync import Backoff, Syncer
-from tests.client.conftest import FEED, assert_holds, changed, held_entries
-from tests.client.fakeserver import (
+from tests.hashsync_client.conftest import FEED, assert_holds, changed, held_entries
+from tests.hashsync_client.fakeserver import (
     BundleRef,
     Entries,
     FakeHashsync,

@@ -14,8 +14,8 @@ import pytest
 from hashsync_client.cli import main
 from hashsync_client.config import load_config
 from hashsync_client.lookup import file_digests
-from tests.client.conftest import FEED
-from tests.client.fakeserver import FakeHashsync, synthetic_entries
+from tests.hashsync_client.conftest import FEED
+from tests.hashsync_client.fakeserver import FakeHashsync, synthetic_entries
 
 
 @pytest.fixture(autouse=True)

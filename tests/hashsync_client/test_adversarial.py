@@ -20,8 +20,8 @@ from hashsync_client.api import HashsyncClient
 from hashsync_client.config import Config
 from hashsync_client.format import Op, Record, read_bundle_bytes
 from hashsync_client.signing import generate_key
-from tests.client.conftest import FEED, assert_holds, changed
-from tests.client.fakeserver import (
+from tests.hashsync_client.conftest import FEED, assert_holds, changed
+from tests.hashsync_client.fakeserver import (
     BundleRef,
     Entries,
     FakeHashsync,

@@ -28,11 +28,13 @@ from hashsync_client.signing import (
     MANIFEST_PAYLOAD_TYPE,
     MAX_CLOCK_SKEW,
     MAX_ENVELOPE_BYTES,
+    DeltaRef,
     KeyFormatError,
     Keyring,
     SignatureError,
     SigningKey,
     SigningKeyEntry,
+    SnapshotRef,
     build_keyring,
     canonical_json,
     cosign_envelope,
@@ -41,6 +43,7 @@ from hashsync_client.signing import (
     keyid_of,
     load_private_key,
     load_public_key_b64,
+    manifest_payload,
     manifest_sha256,
     open_envelope,
     pae,
@@ -376,7 +379,7 @@ def test_key_file_created_by_someone_else_after_the_check_is_not_overwritten(
     path.write_bytes(b"written by a concurrent process")
 
     # The file "appears" between the early existence check and the final link.
-    monkeypatch.setattr("hashsync_client.signing.os.path.lexists", lambda _path: False)
+    monkeypatch.setattr("hashsync_client.signing.keys.os.path.lexists", lambda _path: False)
     with pytest.raises(FileExistsError):
         write_private_key(path, ROOT_A)
     assert path.read_bytes() == b"written by a concurrent process"
@@ -702,6 +705,40 @@ def test_manifest_round_trip() -> None:
     envelope = sign_manifest(manifest(), ONLINE_1)
     assert json.loads(envelope)["payloadType"] == MANIFEST_PAYLOAD_TYPE
     assert check(envelope, feed="pdq-baseline", min_version=42) == manifest()
+
+
+def test_manifest_payload_lays_out_format_1_as_documented() -> None:
+    # manifest() above is written out by hand from docs/signing.md: the layout function used
+    # by the server, the fake server and the vectors must give exactly that object.
+    built = manifest_payload(
+        feed="pdq-baseline",
+        version=42,
+        previous_manifest_sha256=synthetic_sha256("manifest 41"),
+        issued_at=NOW - timedelta(hours=1) + timedelta(microseconds=999_999),  # cut to seconds
+        expires_at=NOW + 7 * DAY,
+        entry_count=1000,
+        state_digest="lthash16:" + base64.b64encode(b"synthetic state").decode(),
+        delta=DeltaRef(from_version=41, sha256=synthetic_sha256("delta"), size=5120, records=12),
+        snapshot=SnapshotRef(version=40, sha256=synthetic_sha256("snapshot"), size=1 << 20),
+    )
+    assert built == manifest()
+    assert check(sign_manifest(built, ONLINE_1), feed="pdq-baseline") == manifest()
+
+
+def test_a_first_manifest_without_bundles_is_laid_out_with_nulls() -> None:
+    first = manifest_payload(
+        feed="pdq-baseline",
+        version=0,
+        previous_manifest_sha256=None,
+        issued_at=NOW - timedelta(hours=1),
+        expires_at=NOW + DAY,
+        entry_count=0,
+        state_digest="lthash16:" + base64.b64encode(b"synthetic empty").decode(),
+        delta=None,
+        snapshot=None,
+    )
+    assert (first["previous_manifest_sha256"], first["delta"], first["snapshot"]) == (None,) * 3
+    assert check(sign_manifest(first, ONLINE_1))["version"] == 0
 
 
 def test_manifest_sha256_is_the_sha256_of_the_signed_payload() -> None:

@@ -18,8 +18,8 @@ from hashsync_client.signing import (
     verify_keyring_chain,
     verify_manifest_history,
 )
-from tests.client.conftest import changed
-from tests.client.fakeserver import FakeHashsync, synthetic_entries
+from tests.hashsync_client.conftest import changed
+from tests.hashsync_client.fakeserver import FakeHashsync, synthetic_entries
 
 FEED = "synthetic-plan"
 

@@ -1,29 +1,14 @@
-"""One sync of every entitled feed, and the ``watch`` loop around it.
-
-Per feed (``docs/sync-api.md``): ask for a plan from the version held (with the ETag of the
-last up-to-date answer, so an unchanged feed costs a 304), verify it (``plan.py``), download
-each bundle with its hard size cap and SHA-256 check, apply it in one transaction that only
-commits if the resulting state digest is the signed one (``apply.py``), then ack the version
-and digest. A digest mismatch after a delta, or a ``mismatch`` ack, discards the feed's
-deltas path and takes the snapshot (once per sync); anything else leaves the feed at the
-version it held and is reported, and the next sync starts afresh.
-
-Pacing: the server's ``poll_interval_seconds`` is a floor for ``watch``; 429/503 are retried
-after ``Retry-After``; other transient failures back off exponentially with jitter.
-"""
+"""``Syncer``: one sync of every entitled feed, as the package docstring describes."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
 import os
-import random
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -31,7 +16,6 @@ from typing import TypeVar
 from hashsync_client.apply import apply_step
 from hashsync_client.config import Config
 from hashsync_client.errors import (
-    AuthError,
     BadResponse,
     ClientError,
     DigestMismatch,
@@ -51,60 +35,16 @@ from hashsync_client.plan import (
 )
 from hashsync_client.progress import ProgressFactory
 from hashsync_client.store import FeedState, Store, parse_stamp, timestamp, utc_now
+from hashsync_client.sync.backoff import Backoff
+from hashsync_client.sync.report import FeedResult, SyncReport
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 
-class Backoff:
-    """Exponential backoff with "equal jitter": half the step fixed, half random, so clients
-    that failed together do not come back together, and none comes back at once."""
-
-    def __init__(
-        self, *, base: float = 2.0, cap: float = 900.0, rng: random.Random | None = None
-    ) -> None:
-        self.base = base
-        self.cap = cap
-        self._rng = rng or random.Random()
-
-    def delay(self, attempt: int) -> float:
-        step = min(self.cap, self.base * (2 ** min(attempt, 30)))
-        return step / 2 + self._rng.uniform(0, step / 2)
-
-    def jitter(self, seconds: float, fraction: float = 0.2) -> float:
-        return seconds * (1 + self._rng.uniform(0, fraction))
-
-
 class _AckMismatch(VerificationError):
     code = "ack_mismatch"
-
-
-@dataclass
-class FeedResult:
-    feed: str
-    status: str  # up_to_date | updated | unpublished | failed
-    previous_version: int
-    version: int
-    state_digest: str | None = None
-    steps: int = 0
-    error: ClientError | None = None
-
-
-@dataclass
-class SyncReport:
-    results: list[FeedResult] = field(default_factory=list)
-    poll_interval: int | None = None
-    error: ClientError | None = None  # the sync as a whole failed (e.g. the feed list)
-    retry_after: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and all(r.error is None for r in self.results)
-
-    def errors(self) -> list[ClientError]:
-        found = [self.error] if self.error else []
-        return found + [r.error for r in self.results if r.error is not None]
 
 
 class Syncer:
@@ -467,43 +407,3 @@ class Syncer:
         else:
             logger.warning("%s: %s", name, BadResponse("ack: unexpected answer"))
             self.store.update_feed(name, ack_status="failed")
-
-
-def watch(
-    syncer: Syncer,
-    *,
-    stop: threading.Event,
-    interval: float,
-    on_cycle: Callable[[SyncReport], None] | None = None,
-    make_syncer: Callable[[], Syncer] | None = None,
-) -> None:
-    """Sync, wait, repeat until ``stop`` is set (SIGTERM). After a success the wait is the
-    configured interval (never below the server's poll interval) plus up to 20% jitter;
-    after a failure it backs off exponentially, and never shorter than a ``Retry-After``.
-    Closes the syncer's connection when it returns."""
-    failures = 0
-    backoff = syncer.backoff
-    try:
-        while not stop.is_set():
-            report = syncer.sync_all()
-            if on_cycle is not None:
-                on_cycle(report)
-            floor = float(report.poll_interval or 0)
-            if report.ok:
-                failures = 0
-                delay = backoff.jitter(max(interval, floor))
-            else:
-                failures += 1
-                delay = max(backoff.delay(failures - 1), floor, report.retry_after or 0.0)
-                logger.info("next attempt in %.0f s", delay)
-                auth_failed = any(isinstance(e, AuthError) for e in report.errors())
-                if make_syncer is not None and auth_failed:
-                    # Perhaps the operator replaced the token: read it again for next time.
-                    with contextlib.suppress(ClientError):
-                        replacement = make_syncer()
-                        syncer.api.close()
-                        syncer = replacement
-            if stop.wait(delay):
-                break
-    finally:
-        syncer.api.close()

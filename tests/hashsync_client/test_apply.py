@@ -18,7 +18,7 @@ from hashsync_client.format import Op, Record, read_bundle_blocks, read_bundle_b
 from hashsync_client.lthash import LtHash16
 from hashsync_client.plan import VerifiedStep
 from hashsync_client.store import Store
-from tests.client.fakeserver import Entries, build_bundle, digest_of, synthetic_entries
+from tests.hashsync_client.fakeserver import Entries, build_bundle, digest_of, synthetic_entries
 
 FEED = "synthetic-apply"
 

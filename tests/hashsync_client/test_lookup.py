@@ -17,8 +17,8 @@ from PIL import Image
 from hashsync_client.api import HashsyncClient
 from hashsync_client.format import decode_grading
 from hashsync_client.lookup import PdqIndex, file_digests, pdq_of_image
-from tests.client.conftest import FEED
-from tests.client.fakeserver import Entries, FakeHashsync, synthetic_entries
+from tests.hashsync_client.conftest import FEED
+from tests.hashsync_client.fakeserver import Entries, FakeHashsync, synthetic_entries
 
 
 def flip_bits(value: bytes, count: int, *, seed: int = 0) -> bytes:

@@ -10,8 +10,8 @@ from hashsync_client.config import Config
 from hashsync_client.http import SyncApi
 from hashsync_client.store import Store
 from hashsync_client.sync import Backoff, Syncer, SyncReport, watch
-from tests.client.conftest import FEED, assert_holds
-from tests.client.fakeserver import FakeHashsync, error_reply
+from tests.hashsync_client.conftest import FEED, assert_holds
+from tests.hashsync_client.fakeserver import FakeHashsync, error_reply
 
 
 class RecordingStop(threading.Event):
