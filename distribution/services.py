@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from distribution.models import Feed
 from distribution.tasks import schedule_release_cut
 from hashlist.audit import audit_record
-from hashlist.models import AgeGroup, Category, ContentType, IndustryClass
 from hashlist.services import User, require_permission
 from hashsync.errors import Conflict, InvalidInput, NotFound
 from hashsync_client.algorithms import ALGORITHMS
+from hashsync_client.format import AGE_GROUPS, CATEGORIES, CONTENT_TYPES, INDUSTRY_CLASSES
 
 MANAGE = "distribution.manage_feed"
 NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -38,12 +38,12 @@ def _subset(field: str, values: Any, allowed: Iterable[str]) -> list[str]:
 def feed_filter_of(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "algorithms": _subset("algorithms", data.get("algorithms"), ALGORITHMS),
-        "categories": _subset("categories", data.get("categories"), Category.values),
-        "age_groups": _subset("age_groups", data.get("age_groups"), AgeGroup.values),
+        "categories": _subset("categories", data.get("categories"), CATEGORIES),
+        "age_groups": _subset("age_groups", data.get("age_groups"), AGE_GROUPS),
         "industry_classes": _subset(
-            "industry_classes", data.get("industry_classes"), IndustryClass.values
+            "industry_classes", data.get("industry_classes"), INDUSTRY_CLASSES
         ),
-        "content_types": _subset("content_types", data.get("content_types"), ContentType.values),
+        "content_types": _subset("content_types", data.get("content_types"), CONTENT_TYPES),
         "baseline_only": bool(data.get("baseline_only", False)),
     }
 

@@ -25,15 +25,15 @@ from rest_framework.views import APIView
 from hashlist import imports, selectors, services
 from hashlist.audit import verify_chain
 from hashlist.models import (
-    AgeGroup,
+    AGE_GROUP_CHOICES,
+    CATEGORY_CHOICES,
+    CONTENT_TYPE_CHOICES,
+    INDUSTRY_CLASS_CHOICES,
     AuditEvent,
-    Category,
-    ContentType,
     Entry,
     EntryStatus,
     ImportBatch,
     ImportRowError,
-    IndustryClass,
     Proposal,
     ProposalKind,
     ProposalStatus,
@@ -41,7 +41,8 @@ from hashlist.models import (
 from hashsync.errors import InvalidInput, NotFound
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
-from hashsync_client.algorithms import ALGORITHMS
+from hashsync.validation import QuietChoiceField
+from hashsync_client.algorithms import ALGORITHM_CHOICES
 
 VIEW_ENTRY = has_perm("hashlist.view_entry")
 VIEW_PROPOSAL = has_perm("hashlist.view_proposal")
@@ -49,8 +50,6 @@ PROPOSE = has_perm("hashlist.propose_change")
 REVIEW = has_perm("hashlist.review_proposal")
 VIEW_IMPORT = has_perm("hashlist.view_importbatch")
 VIEW_AUDIT = has_perm("hashlist.view_auditevent")
-
-ALGORITHM_NAMES = list(ALGORITHMS)
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
@@ -61,22 +60,12 @@ def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dic
     return dict(serializer.validated_data)
 
 
-class _ChoiceField(serializers.ChoiceField):
-    """A ChoiceField whose error lists the accepted values instead of repeating the input (DRF's
-    default): a hash pasted into the wrong field must not come back in a response or a log."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        accepted = ", ".join(str(key) for key in self.choices if key != "")
-        self.error_messages["invalid_choice"] = f"expected one of: {accepted}."
-
-
-def _choice(choices: type[Any], *, required: bool = False) -> serializers.ChoiceField:
-    return _ChoiceField(choices=choices.choices, required=required)
+def _choice(choices: Any, *, required: bool = False) -> serializers.ChoiceField:
+    return QuietChoiceField(choices=getattr(choices, "choices", choices), required=required)
 
 
 class HashSerializer(serializers.Serializer):
-    algorithm = _ChoiceField(choices=ALGORITHM_NAMES)
+    algorithm = QuietChoiceField(choices=ALGORITHM_CHOICES)
     value = serializers.CharField(max_length=2048, trim_whitespace=False)
 
 
@@ -139,7 +128,7 @@ class EntryListApi(APIView):
 
     class FilterSerializer(serializers.Serializer):
         status = _choice(EntryStatus)
-        category = _choice(Category)
+        category = _choice(CATEGORY_CHOICES)
 
     @extend_schema(
         parameters=[*PAGE_PARAMETERS, FilterSerializer],
@@ -171,7 +160,7 @@ class HashSearchApi(APIView):
     @extend_schema_serializer(component_name="HashSearchInput")
     class InputSerializer(serializers.Serializer):
         value = serializers.CharField(max_length=2048, trim_whitespace=False)
-        algorithm = _ChoiceField(choices=ALGORITHM_NAMES, required=False)
+        algorithm = QuietChoiceField(choices=ALGORITHM_CHOICES, required=False)
 
     @extend_schema(
         request=InputSerializer,
@@ -198,11 +187,13 @@ class HashSearchApi(APIView):
 
 
 class GradingFields(serializers.Serializer):
-    category = _choice(Category)
-    age_group = _choice(AgeGroup)
+    category = _choice(CATEGORY_CHOICES)
+    age_group = _choice(AGE_GROUP_CHOICES)
     baseline = serializers.BooleanField(required=False, allow_null=True)
-    industry_class = _ChoiceField(choices=IndustryClass.choices, required=False, allow_blank=True)
-    content_type = _choice(ContentType)
+    industry_class = QuietChoiceField(
+        choices=INDUSTRY_CLASS_CHOICES, required=False, allow_blank=True
+    )
+    content_type = _choice(CONTENT_TYPE_CHOICES)
 
     def grading(self, data: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -221,8 +212,8 @@ class ProposeCreateEntryApi(APIView):
 
     @extend_schema_serializer(component_name="ProposeCreateEntryInput")
     class InputSerializer(GradingFields):
-        category = _choice(Category, required=True)
-        age_group = _choice(AgeGroup, required=True)
+        category = _choice(CATEGORY_CHOICES, required=True)
+        age_group = _choice(AGE_GROUP_CHOICES, required=True)
         hashes = HashSerializer(many=True, allow_empty=False)
         source = serializers.CharField(  # type: ignore[assignment]
             max_length=200, required=False, allow_blank=True
@@ -271,7 +262,7 @@ class ProposeRegradeApi(APIView):
 
 class _HashChangeInput(serializers.Serializer):
     entry = serializers.IntegerField(min_value=1)
-    algorithm = _ChoiceField(choices=ALGORITHM_NAMES)
+    algorithm = QuietChoiceField(choices=ALGORITHM_CHOICES)
     value = serializers.CharField(max_length=2048, trim_whitespace=False)
     comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
 
@@ -448,7 +439,7 @@ class ImportUploadApi(APIView):
     @extend_schema_serializer(component_name="ImportUploadInput")
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
-        format = _ChoiceField(choices=["csv", "jsonl"], required=False)
+        format = QuietChoiceField(choices=["csv", "jsonl"], required=False)
         comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
 
     @extend_schema(request=InputSerializer, responses={202: ImportOutput})

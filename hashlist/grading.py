@@ -9,17 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hashlist.models import AgeGroup, Category, ContentType, IndustryClass
 from hashsync.errors import InvalidInput
+from hashsync_client import format
 from hashsync_client.algorithms import HashParseError, UnknownAlgorithmError, get_algorithm
-from hashsync_client.format import GRADING_FIELDS as CORE_GRADING_FIELDS
 
 # The grading fields, in the bundle format's order (the protocol core defines them).
-GRADING_FIELDS: tuple[str, ...] = tuple(CORE_GRADING_FIELDS)
-CATEGORIES = frozenset(Category.values)
-AGE_GROUPS = frozenset(AgeGroup.values)
-INDUSTRY_CLASSES = frozenset(IndustryClass.values)
-CONTENT_TYPES = frozenset(ContentType.values)
+GRADING_FIELDS = format.GRADING_FIELD_NAMES
+CATEGORIES = frozenset(format.CATEGORIES)
+AGE_GROUPS = frozenset(format.AGE_GROUPS)
+INDUSTRY_CLASSES = frozenset(format.INDUSTRY_CLASSES)
+CONTENT_TYPES = frozenset(format.CONTENT_TYPES)
 
 _TRUE = {"true", "yes", "1", "y"}
 _FALSE = {"false", "no", "0", "n"}

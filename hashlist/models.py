@@ -3,40 +3,24 @@ consumed by the release cutter, bulk-import batches, and the hash-chained audit 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from hashsync_client.algorithms import ALGORITHM_CHOICES
+from hashsync_client.format import AGE_GROUPS, CATEGORIES, CONTENT_TYPES, INDUSTRY_CLASSES
 
-
-class Category(models.TextChoices):
-    A = "A", "Category A"
-    B = "B", "Category B"
-    C = "C", "Category C"
-
-
-class AgeGroup(models.TextChoices):
-    AGE_0_2 = "0-2", "0–2"
-    AGE_3_6 = "3-6", "3–6"
-    AGE_7_10 = "7-10", "7–10"
-    AGE_11_13 = "11-13", "11–13"
-    AGE_14_15 = "14-15", "14–15"
-    AGE_16_17 = "16-17", "16–17"
-    UNKNOWN = "unknown", "Unknown"
-
-
-class IndustryClass(models.TextChoices):
-    NONE = "", "Not classified"
-    A1 = "A1", "A1"
-    A2 = "A2", "A2"
-    B1 = "B1", "B1"
-    B2 = "B2", "B2"
-
-
-class ContentType(models.TextChoices):
-    IMAGE = "image", "Image"
-    VIDEO = "video", "Video"
+# The grading vocabulary is the protocol core's (what bundles can carry); only the labels people
+# read are stated here.
+CATEGORY_CHOICES = [(value, f"Category {value}") for value in CATEGORIES]
+AGE_GROUP_CHOICES = [
+    (value, "Unknown" if value == "unknown" else value.replace("-", "–")) for value in AGE_GROUPS
+]
+INDUSTRY_CLASS_CHOICES = [(value, value or "Not classified") for value in INDUSTRY_CLASSES]
+CONTENT_TYPE_CHOICES = [(value, value.capitalize()) for value in CONTENT_TYPES]
+IMAGE = "image"
 
 
 class EntryStatus(models.TextChoices):
@@ -44,8 +28,8 @@ class EntryStatus(models.TextChoices):
     RETRACTED = "retracted", "Retracted"
 
 
-def _in(field: str, choices: type[models.TextChoices]) -> Q:
-    return Q(**{f"{field}__in": choices.values})
+def _in(field: str, values: Iterable[str]) -> Q:
+    return Q(**{f"{field}__in": list(values)})
 
 
 class Entry(models.Model):
@@ -56,16 +40,14 @@ class Entry(models.Model):
     Entries are only ever created or changed by approving a proposal.
     """
 
-    category = models.CharField(max_length=1, choices=Category.choices)
-    age_group = models.CharField(max_length=8, choices=AgeGroup.choices)
+    category = models.CharField(max_length=1, choices=CATEGORY_CHOICES)
+    age_group = models.CharField(max_length=8, choices=AGE_GROUP_CHOICES)
     # None: not assessed against the Interpol baseline.
     baseline = models.BooleanField(null=True, blank=True)
     industry_class = models.CharField(
-        max_length=2, choices=IndustryClass.choices, blank=True, default=""
+        max_length=2, choices=INDUSTRY_CLASS_CHOICES, blank=True, default=""
     )
-    content_type = models.CharField(
-        max_length=8, choices=ContentType.choices, default=ContentType.IMAGE
-    )
+    content_type = models.CharField(max_length=8, choices=CONTENT_TYPE_CHOICES, default=IMAGE)
     source = models.CharField(max_length=200, blank=True, default="")
     # Internal analyst notes: never distributed to members, never in bundles or the change log.
     notes = models.TextField(blank=True, default="")
@@ -80,18 +62,20 @@ class Entry(models.Model):
         verbose_name_plural = "entries"
         constraints = [
             models.CheckConstraint(
-                condition=_in("category", Category), name="entry_category_valid"
+                condition=_in("category", CATEGORIES), name="entry_category_valid"
             ),
             models.CheckConstraint(
-                condition=_in("age_group", AgeGroup), name="entry_age_group_valid"
+                condition=_in("age_group", AGE_GROUPS), name="entry_age_group_valid"
             ),
             models.CheckConstraint(
-                condition=_in("industry_class", IndustryClass), name="entry_industry_class_valid"
+                condition=_in("industry_class", INDUSTRY_CLASSES), name="entry_industry_class_valid"
             ),
             models.CheckConstraint(
-                condition=_in("content_type", ContentType), name="entry_content_type_valid"
+                condition=_in("content_type", CONTENT_TYPES), name="entry_content_type_valid"
             ),
-            models.CheckConstraint(condition=_in("status", EntryStatus), name="entry_status_valid"),
+            models.CheckConstraint(
+                condition=_in("status", EntryStatus.values), name="entry_status_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -177,9 +161,11 @@ class Proposal(models.Model):
             ("review_proposal", "Can approve or reject other people's proposals"),
         ]
         constraints = [
-            models.CheckConstraint(condition=_in("kind", ProposalKind), name="proposal_kind_valid"),
             models.CheckConstraint(
-                condition=_in("status", ProposalStatus), name="proposal_status_valid"
+                condition=_in("kind", ProposalKind.values), name="proposal_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=_in("status", ProposalStatus.values), name="proposal_status_valid"
             ),
             models.CheckConstraint(
                 condition=Q(reviewer__isnull=True) | ~Q(reviewer=F("author")),
@@ -288,7 +274,7 @@ class ImportBatch(models.Model):
         verbose_name_plural = "import batches"
         constraints = [
             models.CheckConstraint(
-                condition=_in("status", ImportStatus), name="import_status_valid"
+                condition=_in("status", ImportStatus.values), name="import_status_valid"
             ),
         ]
 

@@ -1,19 +1,7 @@
-"""Serializer fields shared by the APIs."""
+"""Serializer fields shared by the APIs (moved to ``hashsync.validation``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from hashsync.validation import QuietChoiceField
 
-from rest_framework import serializers
-
-
-class QuietChoiceField(serializers.ChoiceField):
-    """A ChoiceField whose error names the accepted values but never repeats the submitted one
-    (DRF's does: a pasted hash, or 100 kB of anything, would come back in the error)."""
-
-    def __init__(self, choices: Any, **kwargs: Any) -> None:
-        super().__init__(choices, **kwargs)
-        accepted = ", ".join(str(c) for c in self.choices)
-        self.error_messages["invalid_choice"] = (
-            f"Not an accepted value; expected one of {accepted}."
-        )
+__all__ = ["QuietChoiceField"]

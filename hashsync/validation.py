@@ -127,9 +127,10 @@ class QuietChoiceField(serializers.ChoiceField):
 
     def __init__(self, choices: Any, **kwargs: Any) -> None:
         super().__init__(choices, **kwargs)
-        accepted = ", ".join(str(c) for c in self.choices)
+        accepted = ", ".join(str(c) for c in self.choices if c != "")
+        empty = " (or empty)" if "" in self.choices else ""
         self.error_messages["invalid_choice"] = (
-            f"Not an accepted value; expected one of {accepted}."
+            f"Not an accepted value; expected one of {accepted}{empty}."
         )
 
 

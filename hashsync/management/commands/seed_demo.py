@@ -21,9 +21,10 @@ from django.db import transaction
 from distribution.models import Feed
 from distribution.services import feed_create
 from hashlist import services
-from hashlist.models import AgeGroup, Category, Entry
+from hashlist.models import Entry
 from hashsync.roles import ANALYST, AUDITOR, MEMBER_ADMIN, REVIEWER, ensure_roles
 from hashsync_client.algorithms import ALGORITHMS
+from hashsync_client.format import AGE_GROUPS, CATEGORIES
 from members import services as member_services
 from members.models import ApiToken, Member
 
@@ -133,8 +134,8 @@ class Command(BaseCommand):
             proposal = services.proposal_create_entry(
                 actor=analyst if i % 2 else users["analyst2"],
                 grading={
-                    "category": rng.choice(Category.values),
-                    "age_group": rng.choice(AgeGroup.values),
+                    "category": rng.choice(CATEGORIES),
+                    "age_group": rng.choice(AGE_GROUPS),
                     "baseline": rng.choice([None, True, False]),
                     "content_type": "video" if i % 11 == 0 else "image",
                 },
