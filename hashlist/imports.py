@@ -27,7 +27,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hashlist.audit import audit_record
+from audit.services import audit_record
 from hashlist.grading import canonical_pairs, validate_grading
 from hashlist.models import (
     Change,

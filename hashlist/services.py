@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hashlist.audit import audit_record
+from audit.services import audit_record
 from hashlist.grading import canonical_pairs, parse_hash, parse_hash_list, validate_grading
 from hashlist.models import (
     Change,
