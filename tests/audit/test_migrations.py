@@ -65,15 +65,26 @@ def record_the_old_way(apps: Apps, *, object_id: int, reason: str) -> Any:
     return event
 
 
+def table_constraints() -> dict[str, Any]:
+    """The audit tables' indexes and constraints, as the database reports them."""
+    with connection.cursor() as cursor:
+        return {
+            table: connection.introspection.get_constraints(cursor, table)
+            for table in ("hashlist_auditevent", "hashlist_auditchainhead")
+        }
+
+
 def test_a_chain_written_before_the_move_verifies_after_it_and_auditors_still_read_it(
     make_user: Callable[..., Any], api: Any
 ):
     # The auditor exists before the move, with the permission the old role table granted.
     auditor = make_user(AUDITOR)
+    constraints = table_constraints()
     state = MigrationExecutor(connection).migrate(BEFORE_THE_MOVE)
     try:
         apps = state.apps
         assert not apps.is_installed("audit")
+        assert table_constraints() == constraints
         content_type = apps.get_model("contenttypes", "ContentType")
         assert content_type.objects.get(model="auditevent").app_label == "hashlist"
         group = apps.get_model("auth", "Group").objects.get(name=AUDITOR)
@@ -89,6 +100,7 @@ def test_a_chain_written_before_the_move_verifies_after_it_and_auditors_still_re
         migrate_to_the_newest()
         ContentType.objects.clear_cache()
 
+        assert table_constraints() == constraints
         report = verify_chain()
         assert report.ok, report.problem
         assert report.events_checked == report.head_seq == written[-1].seq
