@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from distribution.models import Keyring as KeyringRow
-from hashlist.audit import audit_record
 from hashsync.errors import DomainError
 from hashsync_client.signing import (
     Keyring,

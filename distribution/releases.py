@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from distribution import keys
 from distribution.feeds import FeedFilter, Key, records_in_feed, removal_reason
 from distribution.models import (
@@ -33,7 +34,6 @@ from distribution.models import (
     ReleaseState,
 )
 from distribution.storage import put_object
-from hashlist.audit import audit_record
 from hashlist.models import Change, Entry, EntryStatus
 from hashlist.services import entry_state
 from hashsync_client.format import ALGORITHM_IDS, BundleInfo, Op, Record, write_bundle

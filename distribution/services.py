@@ -8,9 +8,9 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from audit.services import audit_record
 from distribution.models import Feed
 from distribution.tasks import schedule_release_cut
-from hashlist.audit import audit_record
 from hashlist.services import User, require_permission
 from hashsync.errors import Conflict, InvalidInput, NotFound
 from hashsync_client.algorithms import ALGORITHMS

@@ -42,10 +42,10 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from audit.services import audit_record
 from distribution.models import Feed, FeedEntry, FeedVersion
 from distribution.storage import open_object
 from distribution.sync_apis import MemberApi
-from hashlist.audit import audit_record
 from hashsync.errors import InvalidInput, NotAuthenticated, NotFound
 from hashsync_client.format import ALGORITHM_IDS, Op, Record, decode_grading, read_bundle
 from members import selectors

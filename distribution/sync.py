@@ -15,8 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from audit.services import audit_record
 from distribution.models import Feed, FeedVersion, Manifest
-from hashlist.audit import audit_record
 from hashsync.errors import Conflict
 
 

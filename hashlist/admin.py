@@ -3,23 +3,10 @@ person's review (``hashlist.services``), so the admin never writes hash-list dat
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
-from hashlist.models import AuditEvent, Change, Entry, ImportBatch, Proposal
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from hashlist.models import Change, Entry, ImportBatch, Proposal
+from hashsync.admin import ReadOnlyAdmin
 
 
 @admin.register(Entry)
@@ -50,9 +37,3 @@ class ChangeAdmin(ReadOnlyAdmin):
 @admin.register(ImportBatch)
 class ImportBatchAdmin(ReadOnlyAdmin):
     list_display = ["id", "original_name", "status", "rows_processed", "error_count", "created_at"]
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["seq", "at", "actor", "action", "object_type", "object_id"]
-    list_filter = ["action", "object_type"]

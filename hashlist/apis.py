@@ -23,13 +23,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hashlist import imports, selectors, services
-from hashlist.audit import verify_chain
 from hashlist.models import (
     AGE_GROUP_CHOICES,
     CATEGORY_CHOICES,
     CONTENT_TYPE_CHOICES,
     INDUSTRY_CLASS_CHOICES,
-    AuditEvent,
     Entry,
     EntryStatus,
     ImportBatch,
@@ -49,7 +47,6 @@ VIEW_PROPOSAL = has_perm("hashlist.view_proposal")
 PROPOSE = has_perm("hashlist.propose_change")
 REVIEW = has_perm("hashlist.review_proposal")
 VIEW_IMPORT = has_perm("hashlist.view_importbatch")
-VIEW_AUDIT = has_perm("hashlist.view_auditevent")
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
@@ -486,74 +483,6 @@ class ImportErrorListApi(APIView):
             return list(ImportErrorOutput(rows, many=True).data)
 
         return Response(keyset_page(request, selectors.import_errors(batch_id=batch_id), serialize))
-
-
-# --- Audit ----------------------------------------------------------------------------------
-
-
-class AuditEventOutput(serializers.ModelSerializer):
-    class Meta:
-        model = AuditEvent
-        fields = [
-            "seq",
-            "at",
-            "actor",
-            "actor_id",
-            "action",
-            "object_type",
-            "object_id",
-            "before",
-            "after",
-            "reason",
-            "request_id",
-            "prev_digest",
-            "digest",
-        ]
-
-
-class AuditEventListApi(APIView):
-    permission_classes = [VIEW_AUDIT]
-
-    class FilterSerializer(serializers.Serializer):
-        object_type = serializers.CharField(max_length=64, required=False)
-        object_id = serializers.CharField(max_length=64, required=False)
-        action = serializers.CharField(max_length=64, required=False)
-
-    @extend_schema(
-        parameters=[*PAGE_PARAMETERS, FilterSerializer],
-        responses=page_schema("AuditEventPage", AuditEventOutput),
-    )
-    def get(self, request: Request) -> Response:
-        filters = _validated(self.FilterSerializer, request.query_params.dict())
-        filters = {k: v for k, v in filters.items() if k in ("object_type", "object_id", "action")}
-
-        def serialize(rows: Sequence[AuditEvent]) -> list[Any]:
-            return list(AuditEventOutput(rows, many=True).data)
-
-        return Response(
-            keyset_page(request, selectors.audit_events(**filters), serialize, key="seq")
-        )
-
-
-class AuditVerifyApi(APIView):
-    permission_classes = [VIEW_AUDIT]
-
-    @extend_schema(
-        responses=inline_serializer(
-            name="AuditVerifyResult",
-            fields={
-                "ok": serializers.BooleanField(),
-                "events_checked": serializers.IntegerField(),
-                "head_seq": serializers.IntegerField(),
-                "head_digest": serializers.CharField(),
-                "first_bad_seq": serializers.IntegerField(allow_null=True),
-                "problem": serializers.CharField(),
-            },
-        )
-    )
-    def get(self, request: Request) -> Response:
-        report = verify_chain()
-        return Response(report.__dict__)
 
 
 class MeApi(APIView):

@@ -1,5 +1,5 @@
 """The curated hash list: entries, their hashes, proposals under review, the change log
-consumed by the release cutter, bulk-import batches, and the hash-chained audit trail."""
+consumed by the release cutter and bulk-import batches. (The audit trail is the ``audit`` app.)"""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+# Re-exported only while tests/distribution/test_sync_api.py, which another change is splitting,
+# still imports it from here (issue 9); remove with that split.
+from audit.models import AuditEvent as AuditEvent
 from hashsync_client.algorithms import ALGORITHM_CHOICES
 from hashsync_client.format import AGE_GROUPS, CATEGORIES, CONTENT_TYPES, INDUSTRY_CLASSES
 
@@ -314,47 +317,3 @@ class StagedRow(models.Model):
 
     def __str__(self) -> str:
         return f"Staged row of import {self.batch_id}, line {self.line}"
-
-
-class AuditEvent(models.Model):
-    """Append-only, hash-chained record of a state change.
-
-    ``seq`` is gapless (assigned under the chain-head lock, unlike an autoincrement id, which
-    leaves gaps on rollback), so a deleted event is detectable. ``digest`` is the SHA-256 of the
-    event's canonical form including ``prev_digest``; see ``hashlist.audit``. The database
-    refuses UPDATE and DELETE on this table (triggers in the migration).
-    """
-
-    seq = models.PositiveBigIntegerField(unique=True)
-    at = models.DateTimeField()
-    actor = models.CharField(max_length=150, blank=True, default="")
-    actor_id = models.BigIntegerField(null=True, blank=True)
-    action = models.CharField(max_length=64)
-    object_type = models.CharField(max_length=64)
-    object_id = models.CharField(max_length=64, blank=True, default="")
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    reason = models.TextField(blank=True, default="")
-    request_id = models.CharField(max_length=64, blank=True, default="")
-    prev_digest = models.CharField(max_length=64)
-    digest = models.CharField(max_length=64, unique=True)
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
-            models.Index(fields=["at"], name="audit_at_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Audit #{self.seq} {self.action} {self.object_type}:{self.object_id}"
-
-
-class AuditChainHead(models.Model):
-    """The single row that serialises appends to the audit chain (locked FOR UPDATE) and
-    remembers the last sequence number and digest, so truncation of the tail is detectable."""
-
-    seq = models.PositiveBigIntegerField(default=0)
-    digest = models.CharField(max_length=64)
-
-    def __str__(self) -> str:
-        return f"Audit chain head #{self.seq}"

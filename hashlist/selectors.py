@@ -6,7 +6,6 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from hashlist.grading import parse_hash
 from hashlist.models import (
-    AuditEvent,
     Entry,
     Hash,
     ImportBatch,
@@ -88,16 +87,3 @@ def import_get(*, batch_id: int) -> ImportBatch | None:
 
 def import_errors(*, batch_id: int) -> QuerySet[ImportRowError]:
     return ImportRowError.objects.filter(batch_id=batch_id)
-
-
-def audit_events(
-    *, object_type: str | None = None, object_id: str | None = None, action: str | None = None
-) -> QuerySet[AuditEvent]:
-    qs = AuditEvent.objects.all()
-    if object_type:
-        qs = qs.filter(object_type=object_type)
-    if object_id:
-        qs = qs.filter(object_id=object_id)
-    if action:
-        qs = qs.filter(action=action)
-    return qs

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hashlist.audit import audit_record
+from audit.services import audit_record
 from hashlist.changelog import EntryState, announce_changes_waiting
 from hashlist.grading import (
     GRADING_FIELDS,

@@ -35,6 +35,4 @@ urlpatterns = [
     path("imports/", apis.ImportUploadApi.as_view(), name="import-upload"),
     path("imports/<int:batch_id>/", apis.ImportDetailApi.as_view(), name="import-detail"),
     path("imports/<int:batch_id>/errors/", apis.ImportErrorListApi.as_view(), name="import-errors"),
-    path("audit/events/", apis.AuditEventListApi.as_view(), name="audit-events"),
-    path("audit/verify/", apis.AuditVerifyApi.as_view(), name="audit-verify"),
 ]

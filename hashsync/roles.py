@@ -43,7 +43,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "hashlist.view_proposal",
         "hashlist.view_importbatch",
         "hashlist.view_change",
-        "hashlist.view_auditevent",
+        "audit.view_auditevent",
         "distribution.view_feed",
         "distribution.view_release",
         # Who held what, when: members, their acks, and disputes.

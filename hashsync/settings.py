@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "hashsync",
+    "audit",
     "hashlist",
     "members",
     "distribution",

@@ -16,6 +16,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
     path("api/v1/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
+    path("api/v1/", include("audit.urls")),
     path("api/v1/", include("hashlist.urls")),
     path("api/v1/", include("distribution.urls")),
     path("api/v1/", include("members.urls")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from hashlist.admin import ReadOnlyAdmin
+from hashsync.admin import ReadOnlyAdmin
 from members.models import Ack, ApiToken, Feedback, Member, SyncClient
 
 

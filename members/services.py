@@ -10,8 +10,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record
 from distribution.models import Feed, FeedVersion
-from hashlist.audit import audit_record
 from hashlist.grading import parse_hash
 from hashlist.services import User, as_staff, require_permission
 from hashsync.errors import Conflict, InvalidInput, NotFound

@@ -4,6 +4,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from audit.models import AuditEvent
+
 T = TypeVar("T")
 
 
@@ -36,3 +38,20 @@ def assert_error(response: Any, status: int, *codes: str) -> dict[str, Any]:
     if codes:
         assert error["code"] in codes, error
     return error
+
+
+def last_audit_event() -> AuditEvent | None:
+    """The newest event on the audit trail, or None before the first."""
+    return AuditEvent.objects.order_by("-seq").first()
+
+
+def last_audit_seq() -> int:
+    """The newest event's sequence number, 0 before the first: take it before an action, then
+    ``audit_events_since`` it to see exactly what the action recorded."""
+    last = last_audit_event()
+    return last.seq if last else 0
+
+
+def audit_events_since(seq: int) -> list[AuditEvent]:
+    """The events appended after ``seq``, in chain order."""
+    return list(AuditEvent.objects.filter(seq__gt=seq).order_by("seq"))

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from hashlist.audit import audit_record
+from audit.services import audit_record
 from hashlist.imports.parse import (
     CHUNK_ROWS,
     Progress,

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from hashlist.audit import audit_record
+from audit.services import audit_record
 from hashlist.models import (
     ImportBatch,
     ImportFormat,

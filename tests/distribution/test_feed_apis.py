@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from distribution import releases, services, urls
 from distribution.models import BundleObject, Feed, Manifest, Release
 from distribution.sync_apis import MemberApi
-from hashlist.models import AuditEvent
 from hashsync.errors import InvalidInput
 from hashsync.roles import MEMBER_ADMIN
 from tests.conftest import synthetic

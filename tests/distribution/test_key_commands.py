@@ -28,10 +28,10 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from distribution import keys, releases, services
 from distribution.keys import DEVELOPMENT_ROOT, SigningUnavailable
 from distribution.models import Feed, Keyring, Release
-from hashlist.models import AuditEvent
 from hashsync_client.signing import (
     SignatureError,
     SigningKey,

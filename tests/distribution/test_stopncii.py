@@ -24,10 +24,11 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from distribution import releases, stopncii
 from distribution.models import Feed, FeedEntry, FeedVersion
 from hashlist import services
-from hashlist.models import AuditEvent, Entry
+from hashlist.models import Entry
 from members import services as member_services
 from members import tokens
 from members.models import ApiToken

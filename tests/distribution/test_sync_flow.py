@@ -270,8 +270,8 @@ def test_auditors_learn_who_held_a_hash_and_when_each_acked_its_retraction(
 
 
 def test_every_plan_and_bundle_served_and_every_ack_is_on_the_audit_trail(world):
-    from hashlist.audit import verify_chain
-    from hashlist.models import AuditEvent
+    from audit.models import AuditEvent
+    from audit.verify import verify_chain
 
     replica = Replica(world["http"], world["token"], "md5-all", world["pinned"])
     replica.sync()
@@ -322,7 +322,7 @@ def test_acks_lookups_and_feedback_share_a_per_client_budget(world, settings):
 
 
 def test_a_lookup_is_on_the_audit_trail_by_count_never_by_value(world):
-    from hashlist.models import AuditEvent
+    from audit.models import AuditEvent
 
     value = _md5_of(world["first"]).hex()
     response = world["http"].post(

@@ -20,12 +20,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from audit import urls as audit_urls
 from hashlist import services, urls
-from hashlist.models import AuditEvent, Entry, ImportBatch, ImportRowError, Proposal
+from hashlist.models import Entry, ImportBatch, ImportRowError, Proposal
 from hashsync_client.algorithms import ALGORITHMS, get_algorithm
 from tests.conftest import synthetic
 from tests.factories import GRADING, invalid_import_batch
-from tests.utils import assert_error
+from tests.utils import assert_error, last_audit_seq
 
 pytestmark = pytest.mark.django_db
 
@@ -38,11 +39,6 @@ AUDITORS = frozenset({"auditor"})
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _last_seq() -> int:
-    last = AuditEvent.objects.order_by("-seq").first()
-    return last.seq if last else 0
 
 
 def assert_client_error(response: Any) -> dict[str, Any]:
@@ -227,7 +223,7 @@ ENDPOINTS: dict[str, Endpoint] = {
 
 
 def test_role_matrix_covers_every_endpoint():
-    assert {p.name for p in urls.urlpatterns} == set(ENDPOINTS)
+    assert {p.name for p in [*urls.urlpatterns, *audit_urls.urlpatterns]} == set(ENDPOINTS)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -236,7 +232,7 @@ def test_role_gets_exactly_the_endpoints_it_is_entitled_to(name, role, request, 
     endpoint = ENDPOINTS[name]
     user = None if role == "anonymous" else request.getfixturevalue(role)
     method, path, body, fmt = endpoint.build(world, user)
-    before = _last_seq()
+    before = last_audit_seq()
 
     response = getattr(api(user), method)(path, body, format=fmt)
 
@@ -246,10 +242,10 @@ def test_role_gets_exactly_the_endpoints_it_is_entitled_to(name, role, request, 
     elif role == "anonymous":
         assert_error(response, 401, "not_authenticated")
         assert response["WWW-Authenticate"].startswith("Basic")
-        assert _last_seq() == before
+        assert last_audit_seq() == before
     else:
         assert_error(response, 403, "permission_denied")
-        assert _last_seq() == before  # a refused request changes nothing
+        assert last_audit_seq() == before  # a refused request changes nothing
 
 
 def test_basic_authentication_with_a_valid_password_is_accepted(analyst):
@@ -542,12 +538,12 @@ def test_second_approval_of_the_same_hash_is_refused_and_applies_nothing(
     assert (
         client.post(f"/api/v1/proposals/{first.pk}/approve/", {}, format="json").status_code == 200
     )
-    before = (Entry.objects.count(), _last_seq())
+    before = (Entry.objects.count(), last_audit_seq())
 
     response = client.post(f"/api/v1/proposals/{second.pk}/approve/", {}, format="json")
 
     assert_error(response, 409, "hash_exists")
-    assert (Entry.objects.count(), _last_seq()) == before
+    assert (Entry.objects.count(), last_audit_seq()) == before
     second.refresh_from_db()
     assert second.status == "pending"
 

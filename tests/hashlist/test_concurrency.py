@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from django.db import connection, transaction
 
-from hashlist import audit, services
-from hashlist.audit import verify_chain
-from hashlist.models import AuditEvent, Change, Entry, Hash, Proposal, ProposalStatus
+from audit import verify
+from audit.models import AuditEvent
+from audit.verify import verify_chain
+from hashlist import services
+from hashlist.models import Change, Entry, Hash, Proposal, ProposalStatus
 from hashsync.errors import Conflict
 from hashsync.roles import ANALYST, REVIEWER
 from tests.conftest import synthetic
@@ -169,7 +171,7 @@ def test_verify_chain_stays_intact_while_events_are_appended_during_the_walk(
 ):
     analyst = make_user(ANALYST)
     propose_entry(analyst)
-    walk = audit._events_in_order
+    walk = verify._events_in_order
 
     def append_from_another_connection() -> None:
         try:
@@ -183,7 +185,7 @@ def test_verify_chain_stays_intact_while_events_are_appended_during_the_walk(
             pool.submit(append_from_another_connection).result(timeout=TIMEOUT)
         yield from walk(*args, **kwargs)
 
-    monkeypatch.setattr(audit, "_events_in_order", walk_after_a_concurrent_append)
+    monkeypatch.setattr(verify, "_events_in_order", walk_after_a_concurrent_append)
     report = verify_chain()
     monkeypatch.undo()
 

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from audit.models import AuditEvent
+from audit.verify import verify_chain
 from hashlist import imports
-from hashlist.audit import verify_chain
 from hashlist.grading import canonical_pairs
 from hashlist.models import (
-    AuditEvent,
     Change,
     Entry,
     Hash,

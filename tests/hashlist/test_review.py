@@ -21,10 +21,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.verify import verify_chain
 from hashlist import imports, services
-from hashlist.audit import verify_chain
 from hashlist.models import (
-    AuditEvent,
     Change,
     Entry,
     Hash,
@@ -36,6 +35,7 @@ from hashlist.models import (
 from hashsync.errors import Conflict, DomainError, FourEyesViolation, InvalidInput, PermissionDenied
 from tests.conftest import synthetic
 from tests.factories import GRADING, approved_entry, propose_entry
+from tests.utils import audit_events_since, last_audit_seq
 
 pytestmark = pytest.mark.django_db
 
@@ -45,28 +45,23 @@ SECRET_NOTE = "INTERNAL-ANALYST-NOTE-do-not-distribute"
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _last_seq() -> int:
-    last = AuditEvent.objects.order_by("-seq").first()
-    return last.seq if last else 0
-
-
 @contextmanager
 def audited(action: str) -> Iterator[None]:
     """Assert that the block appends exactly one audit event, with ``action``."""
-    before = _last_seq()
+    before = last_audit_seq()
     yield
-    new = list(AuditEvent.objects.filter(seq__gt=before).order_by("seq"))
+    new = audit_events_since(before)
     assert [e.action for e in new] == [action]
 
 
 @contextmanager
 def refused(error: type[DomainError], code: str) -> Iterator[None]:
     """Assert that the block raises ``error`` with ``code`` and writes no audit event."""
-    before = _last_seq()
+    before = last_audit_seq()
     with pytest.raises(error) as caught:
         yield
     assert caught.value.code == code
-    assert _last_seq() == before
+    assert last_audit_seq() == before
 
 
 def _md5(value: str | None = None) -> dict[str, str]:
@@ -791,7 +786,7 @@ def test_create_proposal_with_a_repeated_hash_is_refused(analyst):
 
 
 def test_every_successful_service_call_writes_one_audit_event(analyst, analyst2, reviewer):
-    start = _last_seq()
+    start = last_audit_seq()
     entry = approved_entry(analyst, reviewer)  # propose + approve
     pk = entry.pk
     calls: list[tuple[str, Callable[[], Any]]] = [
@@ -826,7 +821,7 @@ def test_every_successful_service_call_writes_one_audit_event(analyst, analyst2,
     with audited("proposal.withdraw"):
         services.proposal_withdraw(actor=analyst, proposal_id=retract.pk)
 
-    events = list(AuditEvent.objects.filter(seq__gt=start).order_by("seq"))
+    events = audit_events_since(start)
     assert [e.action for e in events] == [
         "proposal.create",
         "proposal.approve",
@@ -849,4 +844,4 @@ def test_every_successful_service_call_writes_one_audit_event(analyst, analyst2,
     ]
     report = verify_chain()
     assert report.ok, report.problem
-    assert report.head_seq == _last_seq()
+    assert report.head_seq == last_audit_seq()

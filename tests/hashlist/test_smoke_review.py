@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hashlist.audit import verify_chain
+from audit.verify import verify_chain
 from hashlist.models import Change, Hash
 from tests.factories import approved_entry
 

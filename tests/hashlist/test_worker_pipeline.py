@@ -7,7 +7,8 @@ import os
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from hashlist.models import AuditEvent, Entry, ImportBatch, ImportStatus
+from audit.models import AuditEvent
+from hashlist.models import Entry, ImportBatch, ImportStatus
 from hashsync.roles import ANALYST, REVIEWER
 from tests.conftest import synthetic
 from tests.utils import wait_for

@@ -6,10 +6,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from audit.models import AuditEvent
+from audit.verify import verify_chain
 from distribution import releases
 from distribution.models import Feed
-from hashlist.audit import verify_chain
-from hashlist.models import AuditEvent, Entry, Hash, Proposal, ProposalStatus
+from hashlist.models import Entry, Hash, Proposal, ProposalStatus
 from members import tokens
 from members.models import ApiToken
 

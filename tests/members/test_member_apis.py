@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, reverse
 
+from audit.models import AuditEvent
 from distribution import releases
 from distribution import services as feed_services
-from hashlist.models import AuditEvent
 from members import services, tokens, urls
 from members.auth import MemberPrincipal
 from members.models import (
@@ -35,7 +35,7 @@ from members.models import (
 )
 from tests.conftest import synthetic
 from tests.factories import approved_entry
-from tests.utils import assert_error
+from tests.utils import assert_error, audit_events_since, last_audit_event, last_audit_seq
 
 pytestmark = pytest.mark.django_db
 
@@ -52,15 +52,10 @@ REASON = "synthetic test: what the member saw"
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _last_seq() -> int:
-    last = AuditEvent.objects.order_by("-seq").first()
-    return last.seq if last else 0
-
-
 def _state() -> tuple[Any, ...]:
     """Everything the members API could change."""
     return (
-        _last_seq(),
+        last_audit_seq(),
         sorted(Member.objects.values_list("name", "status")),
         Contact.objects.count(),
         sorted(Licence.objects.values_list("member__name", "kind")),
@@ -334,7 +329,7 @@ def test_wrong_method_is_refused_with_method_not_allowed(
 
 
 def test_member_admin_creates_a_member_and_it_is_audited(api, member_admin):
-    before = _last_seq()
+    before = last_audit_seq()
 
     response = api(member_admin).post(
         "/api/v1/members/", {"name": "acme-cloud", "display_name": "  Acme Cloud  "}, format="json"
@@ -348,7 +343,7 @@ def test_member_admin_creates_a_member_and_it_is_audited(api, member_admin):
         "active",
     )
     assert body["contacts"] == body["licences"] == body["clients"] == body["tokens"] == []
-    [event] = AuditEvent.objects.filter(seq__gt=before)
+    [event] = audit_events_since(before)
     assert (event.action, event.actor) == ("member.create", "member-admin")
     listed = api(member_admin).get("/api/v1/members/").json()["results"]
     assert [m["name"] for m in listed] == ["acme-cloud"]
@@ -540,7 +535,7 @@ def _everything_stored(token: ApiToken) -> str:
 def test_a_token_is_shown_once_and_only_its_digest_is_kept(api, member_admin, world, caplog):
     caplog.set_level(logging.DEBUG)
     client = api(member_admin)
-    before = _last_seq()
+    before = last_audit_seq()
 
     response = client.post(
         "/api/v1/members/acme/clients/edge-1/tokens/",
@@ -568,7 +563,7 @@ def test_a_token_is_shown_once_and_only_its_digest_is_kept(api, member_admin, wo
     for shown in (detail, client.get("/api/v1/members/")):
         assert secret not in _text(shown)
         assert row.digest not in _text(shown)
-    events = AuditEvent.objects.filter(seq__gt=before)
+    events = audit_events_since(before)
     assert [e.action for e in events] == ["member.token_create"]
     for event in AuditEvent.objects.all():
         recorded = json.dumps(
@@ -790,7 +785,7 @@ def test_an_analyst_resolves_a_dispute_once(api, analyst, reviewer, world):
 
     assert resolved.status_code == 200
     assert (resolved.json()["status"], resolved.json()["resolved_by"]) == ("upheld", "analyst")
-    event = AuditEvent.objects.order_by("-seq").first()
+    event = last_audit_event()
     assert event is not None
     assert (event.action, event.after) == ("feedback.resolve", {"status": "upheld"})
     again = api(reviewer).post(path, {**body, "status": "dismissed"}, format="json")

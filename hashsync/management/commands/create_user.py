@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from hashlist.audit import audit_record
+from audit.services import audit_record
 from hashsync.roles import ROLES, ensure_roles
 
 

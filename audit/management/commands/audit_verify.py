@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from hashlist.audit import verify_chain
+from audit.verify import verify_chain
 
 
 class Command(BaseCommand):
