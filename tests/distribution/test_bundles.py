@@ -29,7 +29,7 @@ def test_a_local_bundle_is_streamed_with_immutable_caching(stored):
     response = bundle_response(stored)
     assert response.status_code == 200
     assert response.streaming
-    assert b"".join(response.streaming_content) == DATA  # type: ignore[attr-defined]
+    assert b"".join(response.streaming_content) == DATA
     response.close()
     assert dict(response.headers) == {
         "Content-Type": "application/octet-stream",
