@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
@@ -15,9 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from distribution import keys, services
-from distribution.models import BundleObject, Feed, Manifest, Release
-from distribution.storage import object_url, open_object
+from distribution import selectors, services
+from distribution.bundles import bundle_response
+from distribution.models import Feed, Release
 from hashsync.api import BinaryContentNegotiation
 from hashsync.errors import InvalidInput, NotFound
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
@@ -47,8 +47,9 @@ class FeedOutput(serializers.Serializer):
         return feed.populated_at is not None
 
     def get_latest_manifest_sha256(self, feed: Feed) -> str | None:
-        manifest = Manifest.objects.filter(feed=feed).order_by("-id").only("sha256").first()
-        return manifest.sha256 if manifest else None
+        # Annotated by the selectors (feed_list, feed_get): serializers never query.
+        sha256: str | None = feed.latest_manifest_sha256  # type: ignore[attr-defined]
+        return sha256
 
 
 class _StrictText(serializers.CharField):
@@ -63,6 +64,13 @@ class _StrictText(serializers.CharField):
 
 def _feeds(rows: Sequence[Feed]) -> list[Any]:
     return list(FeedOutput(rows, many=True).data)
+
+
+def _read_back(feed: Feed) -> Feed:
+    """The feed a service just wrote, read as the output serializer needs it."""
+    found = selectors.feed_get(name=feed.name)
+    assert found is not None  # committed by the service, and feeds are never deleted
+    return found
 
 
 class FeedListApi(APIView):
@@ -94,7 +102,7 @@ class FeedListApi(APIView):
 
     @extend_schema(parameters=PAGE_PARAMETERS, responses=page_schema("FeedPage", FeedOutput))
     def get(self, request: Request) -> Response:
-        return Response(keyset_page(request, Feed.objects.all(), _feeds))
+        return Response(keyset_page(request, selectors.feed_list(), _feeds))
 
     @extend_schema(request=InputSerializer, responses={201: FeedOutput})
     def post(self, request: Request) -> Response:
@@ -103,7 +111,7 @@ class FeedListApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         feed = services.feed_create(actor=request.user, **serializer.validated_data)
-        return Response(FeedOutput(feed).data, status=status.HTTP_201_CREATED)
+        return Response(FeedOutput(_read_back(feed)).data, status=status.HTTP_201_CREATED)
 
 
 class FeedDetailApi(APIView):
@@ -111,7 +119,7 @@ class FeedDetailApi(APIView):
 
     @extend_schema(responses=FeedOutput)
     def get(self, request: Request, name: str) -> Response:
-        feed = Feed.objects.filter(name=name).first()
+        feed = selectors.feed_get(name=name)
         if feed is None:
             raise NotFound(f"Feed {name} does not exist.")
         return Response(FeedOutput(feed).data)
@@ -122,7 +130,8 @@ class FeedRetireApi(APIView):
 
     @extend_schema(request=None, responses=FeedOutput)
     def post(self, request: Request, name: str) -> Response:
-        return Response(FeedOutput(services.feed_retire(actor=request.user, name=name)).data)
+        feed = services.feed_retire(actor=request.user, name=name)
+        return Response(FeedOutput(_read_back(feed)).data)
 
 
 class ReleaseOutput(serializers.ModelSerializer):
@@ -139,7 +148,7 @@ class ReleaseListApi(APIView):
         def serialize(rows: Sequence[Release]) -> list[Any]:
             return list(ReleaseOutput(rows, many=True).data)
 
-        return Response(keyset_page(request, Release.objects.all(), serialize, key="version"))
+        return Response(keyset_page(request, selectors.release_list(), serialize, key="version"))
 
 
 # --- Published artefacts (staff and auditors; members get them through the sync API) ---------
@@ -152,8 +161,8 @@ class FeedManifestApi(APIView):
 
     @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
     def get(self, request: Request, name: str) -> HttpResponse:
-        feed = Feed.objects.filter(name=name).first()
-        manifest = Manifest.objects.filter(feed=feed).order_by("-id").first() if feed else None
+        feed = selectors.feed_get(name=name)
+        manifest = selectors.manifest_latest(feed.pk) if feed else None
         if manifest is None:
             raise NotFound(f"Feed {name} has no published manifest.")
         return HttpResponse(bytes(manifest.envelope), content_type="application/json")
@@ -166,7 +175,7 @@ class KeyringApi(APIView):
 
     @extend_schema(responses={(200, "application/json"): OpenApiTypes.OBJECT})
     def get(self, request: Request) -> HttpResponse:
-        envelopes = b",".join(keys.keyring_envelopes())
+        envelopes = b",".join(selectors.keyring_envelopes())
         return HttpResponse(b'{"keyrings":[' + envelopes + b"]}", content_type="application/json")
 
 
@@ -179,12 +188,6 @@ class BundleApi(APIView):
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, sha256: str) -> HttpResponseBase:
-        if not BundleObject.objects.filter(sha256=sha256).exists():
+        if not selectors.bundle_exists(sha256):
             raise NotFound("No bundle has that SHA-256.")
-        url = object_url(sha256)
-        if url is not None:
-            return HttpResponseRedirect(url)
-        response = FileResponse(open_object(sha256), content_type="application/octet-stream")
-        response["Cache-Control"] = "private, max-age=31536000, immutable"
-        response["ETag"] = f'"{sha256}"'
-        return response
+        return bundle_response(sha256)

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from audit.services import audit_record
 from distribution.models import Keyring as KeyringRow
+from distribution.selectors import keyring_envelopes, keyring_exists, keyring_latest_envelope
 from hashsync.errors import DomainError
 from hashsync_client.signing import (
     Keyring,
@@ -45,19 +46,15 @@ class SigningUnavailable(DomainError):
     http_status = 503
 
 
-def keyring_envelopes() -> list[bytes]:
-    return [bytes(row.envelope) for row in KeyringRow.objects.order_by("version")]
-
-
 def current_keyring() -> Keyring | None:
-    row = KeyringRow.objects.order_by("-version").first()
-    return parse_keyring_unverified(bytes(row.envelope)) if row else None
+    envelope = keyring_latest_envelope()
+    return parse_keyring_unverified(envelope) if envelope is not None else None
 
 
 def online_signing_key(*, now: dt.datetime | None = None) -> SigningKey:
     """The key manifests are signed with, checked against the current keyring."""
     path = Path(settings.HASHSYNC_SIGNING_KEY_PATH)
-    if not settings.PRODUCTION and not KeyringRow.objects.exists():
+    if not settings.PRODUCTION and not keyring_exists():
         ensure_development_keys()
     # Only after the bootstrap: a key it issues is valid from its own (later) second.
     now = now or timezone.now()
@@ -168,7 +165,7 @@ def ensure_development_keys() -> None:
     if settings.PRODUCTION:
         raise SigningUnavailable("Refusing to generate keys in production.")
     with transaction.atomic():
-        if KeyringRow.objects.exists():
+        if keyring_exists():
             return
         root_path = Path(settings.VAR_DIR) / "keys" / DEVELOPMENT_ROOT
         root = load_private_key(root_path) if root_path.exists() else generate_key()

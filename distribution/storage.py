@@ -1,23 +1,46 @@
 """Bundle storage: immutable objects named by the SHA-256 of their bytes.
 
-Written through Django's storage API (local directory or S3). An object is written before any
-release that references it commits, and re-writing it is harmless, so a cutter killed at any
-point leaves no published release pointing at a missing or partial object.
+Behind one small interface, ``BundleStorage``, with two implementations over Django's storage
+API: a local directory (the app streams objects itself) and S3 through django-storages + boto3
+(members download through short-lived presigned URLs). Which one is chosen once, from the
+``bundles`` entry of ``STORAGES``, and chosen again only when a test changes that setting.
+
+An object is written before any release that references it commits, and re-writing it is
+harmless, so a cutter killed at any point leaves no published release pointing at a missing or
+partial object.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from typing import IO, BinaryIO, cast
+from typing import IO, Any, BinaryIO, Protocol, cast
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 CHUNK = 1024 * 1024
 
 
-def bundle_storage() -> Storage:
-    return storages["bundles"]
+class BundleStorage(Protocol):
+    """Where bundles live. Objects are content-addressed: ``sha256`` names the bytes."""
+
+    def put(self, handle: IO[bytes], *, sha256: str, size: int) -> None:
+        """Store the bytes of ``handle`` (positioned anywhere) as object ``sha256``: checked
+        against the digest, idempotent, and replacing an object a crashed write left partial."""
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The object's bytes, for reading."""
+
+    def is_intact(self, sha256: str, size: int) -> bool:
+        """Whether the object exists with exactly this size and digest."""
+
+    def url_for(self, sha256: str) -> str | None:
+        """A short-lived URL members can download the object from directly, or None when the
+        app must stream it itself."""
 
 
 def object_name(sha256: str) -> str:
@@ -34,43 +57,92 @@ def _digest_of(handle: IO[bytes]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def object_is_intact(sha256: str, size: int) -> bool:
-    storage = bundle_storage()
-    name = object_name(sha256)
-    if not storage.exists(name) or storage.size(name) != size:
-        return False
-    with storage.open(name, "rb") as handle:
-        return _digest_of(handle) == (sha256, size)
+class _DjangoBundleStorage:
+    """Content addressing over any Django ``Storage``; subclasses say how members download."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def put(self, handle: IO[bytes], *, sha256: str, size: int) -> None:
+        handle.seek(0)
+        if _digest_of(handle) != (sha256, size):
+            raise ValueError("object bytes do not match the digest they are stored under")
+        if self.is_intact(sha256, size):
+            return
+        name = object_name(sha256)
+        if self.storage.exists(name):
+            self.storage.delete(name)
+        handle.seek(0)
+        saved = self.storage.save(name, File(handle, name=name))
+        if saved != name:  # pragma: no cover - content-addressed names never collide
+            raise RuntimeError(f"bundle storage renamed {name} to {saved}")
+
+    def open(self, sha256: str) -> BinaryIO:
+        return cast(BinaryIO, self.storage.open(object_name(sha256), "rb"))
+
+    def is_intact(self, sha256: str, size: int) -> bool:
+        name = object_name(sha256)
+        if not self.storage.exists(name) or self.storage.size(name) != size:
+            return False
+        with self.storage.open(name, "rb") as handle:
+            return _digest_of(handle) == (sha256, size)
+
+
+class LocalBundleStorage(_DjangoBundleStorage):
+    """A directory on this host (``FileSystemStorage``): there is no URL to hand out."""
+
+    def url_for(self, sha256: str) -> str | None:
+        return None
+
+
+class S3BundleStorage(_DjangoBundleStorage):
+    """An S3 bucket (django-storages' ``S3Storage`` with ``querystring_auth``): ``url`` is a
+    presigned GET that expires after ``querystring_expire`` seconds."""
+
+    def url_for(self, sha256: str) -> str | None:
+        return self.storage.url(object_name(sha256))
+
+
+@functools.cache
+def bundle_storage() -> BundleStorage:
+    """The configured bundle storage."""
+    storage = storages["bundles"]
+    if isinstance(storage, FileSystemStorage):
+        return LocalBundleStorage(storage)
+    from storages.backends.s3 import S3Storage  # boto3 is imported only when S3 is used
+
+    if isinstance(storage, S3Storage):
+        if not storage.querystring_auth:
+            raise ImproperlyConfigured("S3 bundle storage needs querystring_auth (presigned URLs).")
+        return S3BundleStorage(storage)
+    raise ImproperlyConfigured(
+        f"STORAGES['bundles'] is {type(storage).__name__}; expected a local directory "
+        "(FileSystemStorage) or S3 (storages.backends.s3.S3Storage)."
+    )
+
+
+@receiver(setting_changed)
+def _storages_changed(*, setting: str, **kwargs: Any) -> None:
+    # Django rebuilds ``storages`` when a test overrides STORAGES; follow it.
+    if setting == "STORAGES":
+        bundle_storage.cache_clear()
+
+
+# The module-level names the code used before ``BundleStorage`` existed. The member sync view
+# (moving to the ``sync`` app) still imports ``open_object`` and ``object_url``.
 
 
 def put_object(handle: IO[bytes], *, sha256: str, size: int) -> None:
-    """Store the bytes of ``handle`` (positioned anywhere) as object ``sha256``.
-
-    The caller's digest is checked against the bytes, and an existing object is kept only if it
-    is intact — a write interrupted earlier (a partial local file) is replaced."""
-    handle.seek(0)
-    if _digest_of(handle) != (sha256, size):
-        raise ValueError("object bytes do not match the digest they are stored under")
-    if object_is_intact(sha256, size):
-        return
-    storage = bundle_storage()
-    name = object_name(sha256)
-    if storage.exists(name):
-        storage.delete(name)
-    handle.seek(0)
-    saved = storage.save(name, File(handle, name=name))
-    if saved != name:  # pragma: no cover - content-addressed names never collide
-        raise RuntimeError(f"bundle storage renamed {name} to {saved}")
+    bundle_storage().put(handle, sha256=sha256, size=size)
 
 
 def open_object(sha256: str) -> BinaryIO:
-    return cast(BinaryIO, bundle_storage().open(object_name(sha256), "rb"))
+    return bundle_storage().open(sha256)
+
+
+def object_is_intact(sha256: str, size: int) -> bool:
+    return bundle_storage().is_intact(sha256, size)
 
 
 def object_url(sha256: str) -> str | None:
-    """A short-lived URL members can download from directly (S3 presigned), or None when the
-    storage has none (local directory: the app streams the object itself)."""
-    storage = bundle_storage()
-    if storage.__class__.__name__ == "FileSystemStorage":
-        return None
-    return storage.url(object_name(sha256))
+    return bundle_storage().url_for(sha256)

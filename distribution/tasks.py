@@ -11,8 +11,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from distribution import releases
-from distribution.models import Feed
+from distribution import releases, selectors
 
 
 @shared_task(name="distribution.release_cut", acks_late=True, ignore_result=True)
@@ -20,9 +19,7 @@ def release_cut_task() -> None:
     release = releases.release_cut()
     if release is not None:
         # A backlog larger than one cut continues at once rather than at the next beat.
-        from hashlist.models import Change
-
-        if Change.objects.filter(release__isnull=True).exists():
+        if selectors.changes_unreleased_exist():
             release_cut_task.delay()
         _snapshots_if_due()
 
@@ -45,7 +42,7 @@ def manifest_resign_task() -> None:
 def _snapshots_if_due(*, force: bool = False) -> None:
     """Queue a snapshot for each feed whose deltas since its last snapshot outweigh a fraction
     of that snapshot (or, with ``force``, any feed whose current version has none)."""
-    for feed in Feed.objects.filter(active=True).exclude(version=0):
+    for feed in selectors.feed_list_published():
         if releases.snapshot_due(feed, force=force):
             snapshot_build_task.delay(feed.pk)
 

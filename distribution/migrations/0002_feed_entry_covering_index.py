@@ -1,5 +1,5 @@
 """On PostgreSQL, the index behind ``feed_entry_unique_key`` also carries ``grading``
-(``INCLUDE``), so the snapshot writer's ordered scan of a feed (``releases._feed_rows``) is an
+(``INCLUDE``), so the snapshot writer's ordered scan of a feed (``releases.snapshots.feed_rows``) is an
 index-only scan: no heap page visit per member wherever the visibility map marks the page
 all-visible, which autovacuum keeps up to date. 10M members: 18 s of database CPU → 3 s
 (docs/benchmarks.md, P1).

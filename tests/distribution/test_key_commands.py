@@ -29,7 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from distribution import keys, releases, services
+from distribution import keys, releases, selectors, services
 from distribution.keys import DEVELOPMENT_ROOT, SigningUnavailable
 from distribution.models import Feed, Keyring, Release
 from hashsync_client.signing import (
@@ -151,7 +151,7 @@ def test_issue_signing_stores_keyring_v1_and_installs_the_online_key(offline):
     [row] = Keyring.objects.all()
     assert row.version == 1
     keyring = verify_keyring_chain(
-        keys.keyring_envelopes(), pinned_root_keyids={root.keyid}, now=timezone.now()
+        selectors.keyring_envelopes(), pinned_root_keyids={root.keyid}, now=timezone.now()
     )
     assert keyring.root_keyids == {root.keyid}
     assert signer_keyids(bytes(row.envelope)) == {root.keyid}
@@ -179,7 +179,7 @@ def test_second_issue_lists_both_keys_and_replaces_the_online_key(offline):
     assert load_private_key(online_key_path()).keyid == second.keyid
     assert mode_of(online_key_path()) == 0o600
     keyring = verify_keyring_chain(
-        keys.keyring_envelopes(), pinned_root_keyids={root.keyid}, now=timezone.now()
+        selectors.keyring_envelopes(), pinned_root_keyids={root.keyid}, now=timezone.now()
     )
     assert keyring.version == 2
     assert {entry.keyid for entry in keyring.signing_keys} == {first.keyid, second.keyid}
@@ -218,7 +218,7 @@ def test_rotate_root_is_signed_by_both_roots_and_clients_pinning_the_old_root_fo
     assert signer_keyids(bytes(rotated.envelope)) == {a.keyid, b.keyid}
     assert b.keyid in output
     keyring = verify_keyring_chain(
-        keys.keyring_envelopes(), pinned_root_keyids={a.keyid}, now=timezone.now()
+        selectors.keyring_envelopes(), pinned_root_keyids={a.keyid}, now=timezone.now()
     )
     assert keyring.version == 2
     assert keyring.root_keyids == {b.keyid}
@@ -228,7 +228,7 @@ def test_rotate_root_is_signed_by_both_roots_and_clients_pinning_the_old_root_fo
     # The chain is anchored at A: pinning only B (without A's vouching) is not enough.
     with pytest.raises(SignatureError) as refused:
         verify_keyring_chain(
-            keys.keyring_envelopes(), pinned_root_keyids={b.keyid}, now=timezone.now()
+            selectors.keyring_envelopes(), pinned_root_keyids={b.keyid}, now=timezone.now()
         )
     assert refused.value.code == "untrusted_root"
     assert AuditEvent.objects.filter(action="keyring.rotate_root", object_id="2").count() == 1
@@ -248,7 +248,7 @@ def test_after_rotation_the_new_root_issues_keys_and_the_old_one_cannot(offline)
     assert online_key_path().read_bytes() == online
     run("keys_issue_signing", "--root-key", str(b_path))
     keyring = verify_keyring_chain(
-        keys.keyring_envelopes(), pinned_root_keyids={a.keyid}, now=timezone.now()
+        selectors.keyring_envelopes(), pinned_root_keyids={a.keyid}, now=timezone.now()
     )
     assert (keyring.version, keyring.root_keyids) == (3, {b.keyid})
 
@@ -258,17 +258,17 @@ def test_rotation_signed_only_by_new_roots_is_refused_and_nothing_is_stored(offl
     _, b = create_root(offline, "b")
     _, c = create_root(offline, "c")
     run("keys_issue_signing", "--root-key", str(a_path))
-    stored = keys.keyring_envelopes()
+    stored = selectors.keyring_envelopes()
     before = AuditEvent.objects.count()
 
     with pytest.raises(SignatureError) as refused, transaction.atomic():
         keys.keyring_issue(root_keys=[b], new_root_keys=[c])
 
     assert refused.value.code == "signature_threshold"
-    assert keys.keyring_envelopes() == stored
+    assert selectors.keyring_envelopes() == stored
     assert AuditEvent.objects.count() == before
     assert verify_keyring_chain(
-        keys.keyring_envelopes(), pinned_root_keyids={a.keyid}, now=timezone.now()
+        selectors.keyring_envelopes(), pinned_root_keyids={a.keyid}, now=timezone.now()
     ).root_keyids == {a.keyid}
 
 
@@ -552,7 +552,7 @@ def test_keyring_envelopes_parse_to_consecutive_versions(offline):
     root_path, _ = create_root(offline, "root")
     for _ in range(3):
         run("keys_issue_signing", "--root-key", str(root_path))
-    versions = [parse_keyring_unverified(e).version for e in keys.keyring_envelopes()]
+    versions = [parse_keyring_unverified(e).version for e in selectors.keyring_envelopes()]
     assert versions == [1, 2, 3]
 
 

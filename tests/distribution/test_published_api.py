@@ -8,12 +8,13 @@ import base64
 import hashlib
 import io
 import json
+import urllib.request
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from distribution import keys, releases
-from distribution.models import Feed
+from distribution.models import Feed, FeedVersion
 from hashsync_client.format import Op, read_bundle
 from hashsync_client.lthash import LtHash16, element
 from tests.factories import approved_entry
@@ -104,3 +105,13 @@ def test_a_feed_without_a_manifest_is_404(api, auditor):
     Feed.objects.create(name="unpublished")
     response = api(auditor).get("/api/v1/feeds/unpublished/manifest/")
     assert response.status_code == 404
+
+
+def test_a_bundle_on_s3_is_a_redirect_to_a_presigned_url(api, auditor, s3_storage):
+    feed = Feed.objects.create(name="all")
+    releases.release_cut()
+    sha = FeedVersion.objects.get(feed=feed).snapshot_sha256  # the first publication's
+    response = api(auditor).get(f"/api/v1/bundles/{sha}/")
+    assert response.status_code == 302
+    with urllib.request.urlopen(response["Location"], timeout=5) as download:  # noqa: S310
+        assert hashlib.sha256(download.read()).hexdigest() == sha

@@ -6,8 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from distribution import releases
-from distribution.models import Feed
+from distribution import releases, selectors
 
 
 class Command(BaseCommand):
@@ -17,9 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("feeds", nargs="*", metavar="FEED")
 
     def handle(self, *args: Any, feeds: list[str], **options: Any) -> None:
-        chosen = Feed.objects.filter(active=True).exclude(version=0)
+        chosen = selectors.feed_list_published(names=feeds or None)
         if feeds:
-            chosen = chosen.filter(name__in=feeds)
             missing = set(feeds) - set(chosen.values_list("name", flat=True))
             if missing:
                 raise CommandError(f"No published, active feed named {', '.join(sorted(missing))}.")

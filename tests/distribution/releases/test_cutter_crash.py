@@ -14,7 +14,7 @@ from django.db import connection, transaction
 
 from distribution import keys, releases
 from distribution.models import Feed, FeedVersion, Manifest, Release
-from distribution.storage import object_is_intact
+from distribution.storage import bundle_storage
 from distribution.tasks import release_cut_task
 from hashlist import services
 from hashlist.models import Change
@@ -102,6 +102,6 @@ def test_a_cut_killed_half_way_publishes_nothing_and_the_retry_publishes_once(ma
         manifest = json.loads(base64.b64decode(json.loads(bytes(row.envelope))["payload"]))
         for part in (manifest["delta"], manifest["snapshot"]):
             if part:
-                assert object_is_intact(part["sha256"], part["size"]), part
+                assert bundle_storage().is_intact(part["sha256"], part["size"]), part
     with transaction.atomic():
         assert releases.release_cut() is None

@@ -12,12 +12,12 @@ from django.utils import timezone
 
 from distribution import releases
 from distribution.models import Feed, FeedEntry, FeedVersion, Release
-from distribution.storage import open_object
 from hashlist import services
 from hashlist.models import Change
 from hashsync.roles import ANALYST, REVIEWER
-from hashsync_client.format import Op, read_bundle
+from hashsync_client.format import Op
 from hashsync_client.lthash import LtHash16, element
+from tests.distribution.releases.conftest import bundle_records
 from tests.factories import propose_entry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -31,15 +31,10 @@ def _cuts_only_when_the_test_says(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("distribution.tasks.schedule_release_cut", lambda: None)
 
 
-def _records(sha256: str) -> list:
-    with open_object(sha256) as handle:
-        return list(read_bundle(handle)[1])
-
-
 def _apply_deltas(feed: Feed) -> dict:
     held: dict = {}
     for fv in FeedVersion.objects.filter(feed=feed).order_by("version"):
-        for record in _records(fv.delta_sha256) if fv.delta_sha256 else []:
+        for record in bundle_records(fv.delta_sha256) if fv.delta_sha256 else []:
             if record.op == Op.UPSERT:
                 held[(record.algorithm, record.value)] = record.grading
             else:

@@ -1,0 +1,95 @@
+"""Reads of distribution: feeds, releases, manifests, bundles and keyrings.
+
+Views, serializers, tasks and commands read through these (writes are in ``services``,
+``releases`` and ``keys``). "The newest manifest of a feed" is defined here once:
+``manifests_newest_first`` is the statement; ``manifest_latest``, ``manifest_latest_sha256``,
+the ``latest_manifest_sha256`` annotation and ``manifest_latest_sha256_sql`` (for hand-written
+hot-path SQL; a test holds it equal to the ORM) all read it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from distribution.models import BundleObject, Feed, Keyring, Manifest, Release
+from hashlist.models import Change
+
+
+def manifests_newest_first(feed_id: Any) -> QuerySet[Manifest]:
+    """A feed's manifests, newest first. ``feed_id`` is an id or an ``OuterRef``.
+
+    Manifests of a feed are created one at a time under the release lock, so the highest id
+    is the newest; served by ``manifest_feed_latest_idx`` (feed, -id)."""
+    return Manifest.objects.filter(feed_id=feed_id).order_by("-id")
+
+
+def manifest_latest(feed_id: int) -> Manifest | None:
+    """The feed's newest signed manifest (None: never published)."""
+    return manifests_newest_first(feed_id).first()
+
+
+def manifest_latest_sha256(feed_id: int) -> str | None:
+    """The SHA-256 of the feed's newest manifest, without loading the envelope."""
+    return manifests_newest_first(feed_id).values_list("sha256", flat=True).first()
+
+
+def manifest_latest_sha256_sql(feed_id_sql: str) -> str:
+    """``manifest_latest_sha256`` as a scalar SQL subquery, for hot-path SQL that reads the
+    feed's row as ``feed_id_sql`` (a column reference written by the caller, never input)."""
+    return (
+        f"(SELECT m.sha256 FROM {Manifest._meta.db_table} m"  # noqa: S608 - names are ours
+        f" WHERE m.feed_id = {feed_id_sql} ORDER BY m.id DESC LIMIT 1)"
+    )
+
+
+def _feeds_with_manifest_sha256() -> QuerySet[Feed]:
+    newest = manifests_newest_first(OuterRef("pk")).values("sha256")[:1]
+    return Feed.objects.annotate(latest_manifest_sha256=Subquery(newest))
+
+
+def feed_list() -> QuerySet[Feed]:
+    """Every feed, each with ``latest_manifest_sha256`` (None: never published)."""
+    return _feeds_with_manifest_sha256()
+
+
+def feed_get(*, name: str) -> Feed | None:
+    """The feed of that name, with ``latest_manifest_sha256``; None if there is none."""
+    return _feeds_with_manifest_sha256().filter(name=name).first()
+
+
+def feed_list_published(*, names: Iterable[str] | None = None) -> QuerySet[Feed]:
+    """Active feeds that have a published version, in creation order (optionally only those
+    named)."""
+    feeds = Feed.objects.filter(active=True).exclude(version=0).order_by("id")
+    return feeds if names is None else feeds.filter(name__in=list(names))
+
+
+def release_list() -> QuerySet[Release]:
+    return Release.objects.all()
+
+
+def bundle_exists(sha256: str) -> bool:
+    """Whether a bundle of that SHA-256 was stored (and indexed) by a release or snapshot."""
+    return BundleObject.objects.filter(sha256=sha256).exists()
+
+
+def keyring_envelopes() -> list[bytes]:
+    """Every keyring version's DSSE envelope, oldest first."""
+    return [bytes(row.envelope) for row in Keyring.objects.order_by("version")]
+
+
+def keyring_latest_envelope() -> bytes | None:
+    row = Keyring.objects.order_by("-version").first()
+    return bytes(row.envelope) if row else None
+
+
+def keyring_exists() -> bool:
+    return Keyring.objects.exists()
+
+
+def changes_unreleased_exist() -> bool:
+    """Whether approved changes wait for a release (the cutter takes a bounded batch)."""
+    return Change.objects.filter(release__isnull=True).exists()
