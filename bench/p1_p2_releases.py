@@ -670,8 +670,7 @@ class Bench:
         from django.db import transaction
         from django.utils import timezone
 
-        from distribution.feeds import grading_code
-        from hashlist.grading import canonical_pairs
+        from hashlist.changelog import EntryState
         from hashlist.models import (
             Change,
             Entry,
@@ -681,7 +680,7 @@ class Bench:
             ProposalKind,
             ProposalStatus,
         )
-        from hashsync_client.format import GRADING_FIELDS, decode_grading
+        from hashsync_client.format import GRADING_FIELD_NAMES, decode_grading
 
         kinds = [kind for kind, share in MIX for _ in range(round(count * share))]
         kinds = (kinds + [NEW] * count)[:count]
@@ -689,15 +688,7 @@ class Bench:
         now = timezone.now()
 
         def state(entry: Entry, pairs: list[tuple[str, bytes]]) -> dict:
-            return {
-                "category": entry.category,
-                "age_group": entry.age_group,
-                "baseline": entry.baseline,
-                "industry_class": entry.industry_class,
-                "content_type": entry.content_type,
-                "status": entry.status,
-                "hashes": canonical_pairs(pairs),
-            }
+            return EntryState.of(entry, pairs).to_json()
 
         def approved(kind: str, entry: Entry | None, base: int | None, payload: dict) -> Proposal:
             return Proposal(
@@ -744,7 +735,7 @@ class Bench:
                     entry = next(new)
                     after = state(entry, pairs_of[entry.pk])
                     payload = {
-                        "grading": {f: after[f] for f in GRADING_FIELDS},
+                        "grading": {f: after[f] for f in GRADING_FIELD_NAMES},
                         "hashes": after["hashes"],
                         "source": "synthetic-bench",
                         "notes": "",
@@ -764,7 +755,7 @@ class Bench:
                 before = state(entry, pairs)
                 base = entry.revision
                 if kind == REGRADE:
-                    current = decode_grading(grading_code(before))
+                    current = EntryState.of(entry, pairs).grading
                     while True:
                         grading = decode_grading(self.codes(1)[0])
                         if grading != current:
@@ -783,16 +774,7 @@ class Bench:
 
             Entry.objects.bulk_update(
                 list(touched.values()),
-                [
-                    "category",
-                    "age_group",
-                    "baseline",
-                    "industry_class",
-                    "content_type",
-                    "status",
-                    "revision",
-                    "updated_at",
-                ],
+                [*GRADING_FIELD_NAMES, "status", "revision", "updated_at"],
             )
             proposals = Proposal.objects.bulk_create([p for p, *_ in plan])
             Change.objects.bulk_create(

@@ -12,6 +12,7 @@ from django.db.models import F, Q
 # Re-exported only while tests/distribution/test_sync_api.py, which another change is splitting,
 # still imports it from here (issue 9); remove with that split.
 from audit.models import AuditEvent as AuditEvent
+from hashlist.changelog import EntryState
 from hashsync_client.algorithms import ALGORITHM_CHOICES
 from hashsync_client.format import AGE_GROUPS, CATEGORIES, CONTENT_TYPES, INDUSTRY_CLASSES
 
@@ -228,6 +229,14 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"Change {self.pk} ({self.kind} of entry {self.entry_id})"
+
+    @property
+    def state_before(self) -> EntryState | None:
+        return EntryState.from_json(self.before)
+
+    @property
+    def state_after(self) -> EntryState | None:
+        return EntryState.from_json(self.after)
 
 
 class ImportFormat(models.TextChoices):

@@ -43,11 +43,6 @@ PROPOSE = "hashlist.propose_change"
 REVIEW = "hashlist.review_proposal"
 
 
-def entry_state(entry: Entry) -> dict[str, Any]:
-    """The change log's JSON form of ``entry``'s distributable state."""
-    return EntryState.of(entry).to_json()
-
-
 def _grading_of(entry: Entry) -> dict[str, Any]:
     return {field: getattr(entry, field) for field in GRADING_FIELDS}
 
@@ -388,13 +383,13 @@ def _apply(proposal: Proposal, *, approved_at: Any) -> None:
             proposal=proposal,
             kind=ChangeKind.CREATE,
             before=None,
-            after=entry_state(entry),
+            after=EntryState.of(entry).to_json(),
             approved_at=approved_at,
         )
         return
 
     entry = _stale_check(proposal)
-    before = entry_state(entry)
+    before = EntryState.of(entry).to_json()
     if proposal.kind == ProposalKind.REGRADE:
         for field, value in payload["grading"].items():
             setattr(entry, field, value)
@@ -419,6 +414,6 @@ def _apply(proposal: Proposal, *, approved_at: Any) -> None:
         proposal=proposal,
         kind=proposal.kind,
         before=before,
-        after=entry_state(entry),
+        after=EntryState.of(entry).to_json(),
         approved_at=approved_at,
     )

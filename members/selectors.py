@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from distribution.feeds import FeedFilter, records_in_feed
 from distribution.models import Feed, FeedEntry, FeedVersion, Manifest
+from hashlist.changelog import EntryState
 from hashlist.models import Change, Hash
-from hashsync_client.format import ALGORITHM_IDS
+from hashsync_client.format import ALGORITHM_NAMES
 from members.models import Ack, Entitlement, Licence, LicenceKind, Member, SyncClient
 
 PHOTODNA = "photodna"
@@ -193,7 +194,7 @@ def _listed_intervals(
     for change in changes:
         in_feed = any(
             key[1] == value and name == algorithm
-            for name, key in _keys_in(feed_filter, change.after)
+            for name, key in _keys_in(feed_filter, change.state_after)
         )
         version = max(change.release or 0, first.version)
         if in_feed and not inside:
@@ -205,11 +206,10 @@ def _listed_intervals(
     return [(s, e) for s, e in intervals if e is None or e > s]
 
 
-_ALGORITHM_NAMES = {number: name for name, number in ALGORITHM_IDS.items()}
-
-
-def _keys_in(feed_filter: FeedFilter, state: Any) -> Iterable[tuple[str, tuple[int, bytes]]]:
-    return [(_ALGORITHM_NAMES[key[0]], key) for key in records_in_feed(feed_filter, state)]
+def _keys_in(
+    feed_filter: FeedFilter, state: EntryState | None
+) -> Iterable[tuple[str, tuple[int, bytes]]]:
+    return [(ALGORITHM_NAMES[key[0]], key) for key in records_in_feed(feed_filter, state)]
 
 
 def _in_intervals(version: int, intervals: Sequence[tuple[int, int | None]]) -> bool:

@@ -25,8 +25,8 @@ from distribution.releases.bundles import index_bundle, store_bundle
 from distribution.releases.lock import lock_release_state
 from distribution.releases.manifests import manifest_publish
 from distribution.releases.snapshots import feed_rows
+from hashlist.changelog import EntryState
 from hashlist.models import Change, Entry, EntryStatus
-from hashlist.services import entry_state
 from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_NAMES, Op, Record
 from hashsync_client.lthash import LtHash16, element
 from hashsync_client.signing import SigningKey
@@ -65,10 +65,11 @@ def _net_effect(feed_filter: FeedFilter, changes: Sequence[Change]) -> dict[Key,
     lock), and a hash can only move between entries after its removal committed."""
     final: dict[Key, tuple] = {}
     for change in changes:
-        before = records_in_feed(feed_filter, change.before)
-        after = records_in_feed(feed_filter, change.after)
+        state_after = change.state_after
+        before = records_in_feed(feed_filter, change.state_before)
+        after = records_in_feed(feed_filter, state_after)
         for key in before.keys() - after.keys():
-            final[key] = (None, removal_reason(key, change.after), change.entry_id)
+            final[key] = (None, removal_reason(key, state_after), change.entry_id)
         for key, code in after.items():
             final[key] = (code, None, change.entry_id)
     return final
@@ -140,11 +141,11 @@ def _cut_feed(
     return True
 
 
-def _entry_states() -> Iterator[tuple[int, dict]]:
+def _entry_states() -> Iterator[tuple[int, EntryState]]:
     """(entry id, distributable state) of every active entry, in bounded memory."""
     active = Entry.objects.filter(status=EntryStatus.ACTIVE).prefetch_related("hashes")
     for entry in active.iterator(chunk_size=QUERY_CHUNK):
-        yield entry.pk, entry_state(entry)
+        yield entry.pk, EntryState.of(entry)
 
 
 def _populate_feed(feed: Feed, version: int, signer: SigningKey, now: dt.datetime) -> None:

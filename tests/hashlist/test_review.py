@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from audit.verify import verify_chain
 from hashlist import imports, services
+from hashlist.changelog import EntryState
 from hashlist.models import (
     Change,
     Entry,
@@ -106,7 +107,7 @@ def two_hash_entry(analyst2: Any, reviewer2: Any) -> Entry:
 
 
 def _hash_pairs(entry: Entry) -> list[list[str]]:
-    return services.entry_state(entry)["hashes"]
+    return EntryState.of(entry).to_json()["hashes"]
 
 
 def _approve(reviewer: Any, proposal: Proposal) -> Proposal:
@@ -162,7 +163,7 @@ def test_approved_create_proposal_creates_entry_with_one_change(analyst, reviewe
     assert entry.notes == SECRET_NOTE  # kept for analysts, but never in the change log
     change = _only_change(proposal, "create")
     assert change.before is None
-    assert change.after == services.entry_state(entry)
+    assert change.after == EntryState.of(entry).to_json()
     assert change.after["hashes"] == [["md5", md5], ["sha256", sha256]]  # canonical lowercase
     assert verify_chain().ok
 
@@ -184,7 +185,7 @@ def test_approved_regrade_changes_grading_and_bumps_revision(entry, analyst, rev
     assert change.before["category"] == "A"
     assert change.after["category"] == "B"
     assert change.before["hashes"] == change.after["hashes"]
-    assert change.after == services.entry_state(entry)
+    assert change.after == EntryState.of(entry).to_json()
     assert verify_chain().ok
 
 
