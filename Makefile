@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml client/pyproject.toml
 
 install: $(STAMP) ## Create .venv and install hashsync with its development tools
 
-run: $(STAMP) ## Run hashsync on the embedded default (SQLite, local storage, in-process tasks, synthetic demo data)
+run: $(STAMP) ## Run hashsync on the embedded default (SQLite, local storage, in-process tasks, synthetic demo data); HOST=… PORT=… to listen elsewhere (default 127.0.0.1:8000)
 	@$(BIN)/python manage.py migrate --verbosity 0
-	@$(BIN)/python manage.py seed_demo --url http://$(HOST):$(PORT)/
+	@$(BIN)/python manage.py seed_demo --check-port --url http://$(HOST):$(PORT)/
 	@$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP) ## Run the tests: SQLite pass, then PostgreSQL + Redis + real Celery worker pass

@@ -46,6 +46,23 @@ class SigningUnavailable(DomainError):
     http_status = 503
 
 
+def first_keyring() -> Keyring | None:
+    """Keyring version 1: a member's client pins its root, since a client walks the chain from
+    the first keyring (docs/signing.md §3) however often the root has rotated since."""
+    envelopes = keyring_envelopes()
+    return parse_keyring_unverified(envelopes[0]) if envelopes else None
+
+
+def client_init_command(
+    keyring: Keyring, *, server_url: str, options: str = "--token-file /etc/hashsync/token"
+) -> str:
+    """The ``hashsync-client init`` command a member runs to pin ``keyring``'s root
+    (``options``: where the token is, and any other init options)."""
+    pins = " ".join(f"--root-keyid {keyid}" for keyid in sorted(keyring.root_keyids))
+    threshold = f" --root-threshold {keyring.root_threshold}" if keyring.root_threshold > 1 else ""
+    return f"hashsync-client init --server {server_url} {pins}{threshold} {options}"
+
+
 def current_keyring() -> Keyring | None:
     envelope = keyring_latest_envelope()
     return parse_keyring_unverified(envelope) if envelope is not None else None

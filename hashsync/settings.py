@@ -282,6 +282,10 @@ CACHES = {
 # transaction that enqueued them commits.
 CELERY_BROKER_URL = _required_in_production("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_TASK_ALWAYS_EAGER:
+    # Eager tasks still build a producer to serialise their arguments; without a URL kombu
+    # assumes an AMQP broker on localhost and warns on every task. Nothing is ever sent.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "hashsync")
 CELERY_TASK_ACKS_LATE = True
@@ -371,5 +375,8 @@ LOGGING = {
         # django.request logs the full path of failed requests; paths never carry hashes here,
         # but keep it at WARNING so 4xx noise does not drown real problems.
         "django.request": {"level": "ERROR"},
+        # In-process tasks (the embedded default) would log a "Task ... succeeded" line per
+        # task into the server's console; a worker's own log keeps them.
+        **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),
     },
 }

@@ -5,7 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from hashsync import api
+from hashsync import api, views
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -15,6 +15,8 @@ def health(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
+    path("", views.front_page, name="front"),
+    path("api/v1/", views.ApiIndexApi.as_view(), name="api-index"),
     path("api/v1/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("api/v1/", include("audit.urls")),
     path("api/v1/", include("hashlist.urls")),

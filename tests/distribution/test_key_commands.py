@@ -594,3 +594,44 @@ def test_development_bootstrap_key_signs_even_when_a_second_ticks_over(monkeypat
 
     assert development_root().exists()
     assert key.keyid in listed_signing_keyids()
+
+
+# --- keys_show ----------------------------------------------------------------------------------
+
+
+def test_keys_show_names_the_root_to_pin_even_after_rotation_and_the_init_command(offline):
+    a_path, a = create_root(offline, "a")
+    b_path, b = create_root(offline, "b")
+    run("keys_issue_signing", "--root-key", str(a_path))
+    run("keys_rotate_root", "--old-root", str(a_path), "--new-root", str(b_path))
+
+    output = run("keys_show", "--server", "https://hotline.example/")
+    shown = json.loads(run("keys_show", "--json", "--server", "https://hotline.example/"))
+
+    # Clients walk the chain from keyring v1, so new members pin A, not the current root B.
+    assert shown["pin"] == {"root_keyids": [a.keyid], "root_threshold": 1}
+    assert shown["current_keyring"]["root_keyids"] == [b.keyid]
+    assert shown["client_init"] == (
+        f"hashsync-client init --server https://hotline.example/ --root-keyid {a.keyid} "
+        "--token-file /etc/hashsync/token"
+    )
+    assert shown["client_init"] in output and a.keyid in output
+    # What it prints verifies: the pinned root leads to the current keyring.
+    assert verify_keyring_chain(
+        selectors.keyring_envelopes(), pinned_root_keyids={a.keyid}, now=timezone.now()
+    ).root_keyids == {b.keyid}
+
+
+def test_keys_show_without_a_keyring_says_how_to_make_one():
+    with pytest.raises(CommandError, match="keys_create_root"):
+        run("keys_show")
+
+
+def test_keys_show_prints_no_private_key_material(offline):
+    a_path, _ = create_root(offline, "a")
+    run("keys_issue_signing", "--root-key", str(a_path))
+
+    output = run("keys_show") + run("keys_show", "--json")
+
+    assert "PRIVATE" not in output
+    assert a_path.read_text().strip() not in output

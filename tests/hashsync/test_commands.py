@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -8,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
 from audit.verify import verify_chain
-from distribution import releases
+from distribution import keys, releases
 from distribution.models import Feed
 from hashlist.models import Entry, Hash, Proposal, ProposalStatus
 from members import tokens
@@ -65,6 +66,12 @@ def test_seed_demo_creates_users_and_a_synthetic_list_through_review(settings, t
         assert get_user_model().objects.get(username=username).check_password(password)
     # The demo member's sync token works, and only its digest is stored.
     assert f"Bearer {token}" in out
+    # The root key a member's client pins, and the exact init command, are in the banner.
+    first = keys.first_keyring()
+    assert first is not None
+    [root] = first.root_keyids
+    assert f"Root key members pin: {root}" in out
+    assert f"init --server http://127.0.0.1:8000/ --root-keyid {root} --token-env" in out
     assert ApiToken.objects.get().digest == tokens.digest(token)
     assert not ApiToken.objects.filter(digest=token).exists()
     assert Entry.objects.filter(source="synthetic-demo").count() == 4
@@ -89,6 +96,17 @@ def test_seed_demo_is_idempotent_and_keeps_passwords(settings, tmp_path):
     call_command("seed_demo", entries=2, pending=0)
     assert (tmp_path / "demo-logins.json").read_text() == first
     assert Entry.objects.filter(source="synthetic-demo").count() == 2
+
+
+def test_seed_demo_refuses_a_busy_port_before_printing_the_banner(settings, tmp_path, capsys):
+    settings.VAR_DIR = tmp_path
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(CommandError, match=f"Port {port} .* in use.*PORT={port + 1}"):
+            call_command("seed_demo", check_port=True, url=f"http://127.0.0.1:{port}/")
+    assert "starting at" not in capsys.readouterr().out
 
 
 def test_seed_demo_refuses_production(settings):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import random
 import secrets
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,6 +20,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from distribution import keys
 from distribution.models import Feed
 from distribution.services import feed_create
 from hashlist import services
@@ -48,7 +51,23 @@ DEMO_FEEDS: list[dict[str, Any]] = [
 DEMO_MEMBER = "demo-member"
 # No PhotoDNA licence: the demo member receives the feeds that cannot carry PhotoDNA.
 DEMO_MEMBER_FEEDS = ["md5-sha1-category-a", "pdq-baseline"]
+CLIENT_DIR = "var/client"
+CLIENT_CONFIG = f"--config {CLIENT_DIR}/config.json"
 TOKEN_KEY = "demo-member-token"  # noqa: S105 - a key of the logins file, not a secret
+
+
+def _refuse_busy_port(url: str) -> None:
+    """Say so before the banner when the server could not start (another hashsync running)."""
+    where = urlsplit(url)
+    host, port = where.hostname or "127.0.0.1", where.port or 80
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise CommandError(
+                f"Port {port} on {host} is already in use (another hashsync, or another "
+                f"program). Stop it, or start on another port: make run PORT={port + 1}"
+            ) from None
 
 
 def synthetic_hash(rng: random.Random, algorithm: str) -> str:
@@ -63,10 +82,17 @@ class Command(BaseCommand):
         parser.add_argument("--entries", type=int, default=120, help="approved demo entries")
         parser.add_argument("--pending", type=int, default=3, help="proposals left for review")
         parser.add_argument("--url", default="http://127.0.0.1:8000/", help="URL to print")
+        parser.add_argument(
+            "--check-port",
+            action="store_true",
+            help="refuse to start when the URL's host and port are already in use (make run)",
+        )
 
     def handle(self, *args: Any, entries: int, pending: int, url: str, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("seed_demo refuses to run with HASHSYNC_ENV=production.")
+        if options["check_port"]:
+            _refuse_busy_port(url)
         logins = self._users()
         users = {name: get_user_model().objects.get(username=name) for name, _ in DEMO_USERS}
         for feed in DEMO_FEEDS:
@@ -78,6 +104,7 @@ class Command(BaseCommand):
             with transaction.atomic():
                 self._demo_list(users, entries, pending)
         self._demo_member(users["member-admin"], logins)
+        keys.ensure_development_keys()  # normally made by the first release cut, above
         self._print(url, logins)
 
     def _demo_member(self, admin: Any, logins: dict[str, str]) -> None:
@@ -169,4 +196,17 @@ class Command(BaseCommand):
             f'  Sync:    curl -H "Authorization: Bearer {token}" {url}api/v1/sync/feeds/'
         )
         self.stdout.write("           (docs/sync-api.md walks through a whole sync with curl)")
+        first = keys.first_keyring()
+        if first is not None:
+            pins = ", ".join(sorted(first.root_keyids))
+            self.stdout.write(f"  Root key members pin: {pins}   (again: manage.py keys_show)")
+            init = keys.client_init_command(
+                first,
+                server_url=url,
+                options=f"--token-env HASHSYNC_TOKEN --store {CLIENT_DIR}/store.sqlite3",
+            )
+            self.stdout.write("  Client (client/README.md), in another terminal:")
+            self.stdout.write(f"    export HASHSYNC_TOKEN={token}")
+            self.stdout.write(f"    .venv/bin/{init.replace('init', CLIENT_CONFIG + ' init', 1)}")
+            self.stdout.write(f"    .venv/bin/hashsync-client {CLIENT_CONFIG} sync")
         self.stdout.write("")
