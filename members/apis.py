@@ -1,5 +1,5 @@
 """Staff API for members (member administrators), disputes (analysts) and the auditors'
-"who held hash X at time T". Member clients use the sync API (``distribution.sync_apis``)."""
+"who held hash X at time T". Member clients use the sync API (``sync.apis``)."""
 
 from __future__ import annotations
 
@@ -158,14 +158,14 @@ class MemberDetailApi(APIView):
 
     @extend_schema(responses=MemberDetailOutput)
     def get(self, request: Request, name: str) -> Response:
-        return Response(MemberDetailOutput(services.member_get(name)).data)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data)
 
 
 _REASON = inline_serializer("ReasonInput", {"reason": serializers.CharField()})
 
 
 def _detail(name: str) -> Response:
-    return Response(MemberDetailOutput(services.member_get(name)).data)
+    return Response(MemberDetailOutput(selectors.member_get(name)).data)
 
 
 class MemberSuspendApi(APIView):
@@ -211,7 +211,7 @@ class ContactAddApi(APIView):
             email=data.get("email"),
             role=data.get("role"),
         )
-        return Response(MemberDetailOutput(services.member_get(name)).data, status=201)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
 
 class ContactRemoveApi(APIView):
@@ -237,7 +237,7 @@ class LicenceGrantApi(APIView):
         serializer = self.InputSerializer(data=_body(request))
         serializer.is_valid(raise_exception=True)
         services.licence_grant(actor=request.user, member_name=name, **serializer.validated_data)
-        return Response(MemberDetailOutput(services.member_get(name)).data, status=201)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
 
 class LicenceRevokeApi(APIView):
@@ -260,7 +260,7 @@ class EntitlementGrantApi(APIView):
         services.entitlement_grant(
             actor=request.user, member_name=name, feed=_body(request).get("feed")
         )
-        return Response(MemberDetailOutput(services.member_get(name)).data, status=201)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
 
 class EntitlementRevokeApi(APIView):
@@ -283,7 +283,7 @@ class ClientCreateApi(APIView):
         services.client_create(
             actor=request.user, member_name=name, name=_body(request).get("name")
         )
-        return Response(MemberDetailOutput(services.member_get(name)).data, status=201)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
 
 class TokenCreateApi(APIView):
