@@ -30,7 +30,6 @@ from rest_framework.test import APIClient
 from distribution import keys, releases, urls
 from distribution import services as feed_services
 from distribution.models import Feed, FeedVersion
-from distribution.sync_apis import MemberApi
 from hashlist import urls as hashlist_urls
 from hashlist.models import AuditEvent
 from hashsync_client.format import read_bundle
@@ -39,6 +38,7 @@ from members import services as member_services
 from members import tokens
 from members import urls as member_urls
 from members.models import Ack, ApiToken, Feedback, Holding, SyncClient
+from sync.apis import MemberApi
 from tests.conftest import synthetic
 from tests.factories import approved_entry, member_with_token
 from tests.utils import assert_error

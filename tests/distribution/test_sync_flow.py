@@ -366,18 +366,18 @@ def test_a_member_has_one_open_dispute_per_entry(world):
     ],
 )
 def test_bad_tokens_from_ipv6_are_counted_per_64(address, counted_as, settings, rf):
-    from members.auth import client_ip
+    from sync.auth import client_ip
 
     settings.HASHSYNC_CLIENT_IP_HEADER = None
     assert client_ip(rf.get("/", REMOTE_ADDR=address)) == counted_as
 
 
 def test_a_poll_within_the_tolerance_of_the_interval_is_allowed(world, settings, monkeypatch):
-    import members.auth
+    import sync.auth
 
     settings.HASHSYNC_POLL_INTERVAL_SECONDS = 5
     clock = [1_000_000.0]
-    monkeypatch.setattr(members.auth.time, "time", lambda: clock[0])
+    monkeypatch.setattr(sync.auth.time, "time", lambda: clock[0])
     url = "/api/v1/sync/feeds/md5-all/plan/?from_version=0"
     headers = {"HTTP_AUTHORIZATION": f"Bearer {world['token']}"}
     assert world["http"].get(url, **headers).status_code == 200
