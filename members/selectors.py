@@ -73,7 +73,7 @@ class FeedHead:
 FEED_HEAD_COLUMNS = ("member_id", "feed_id", "feed_name", "feed_algorithms", "manifest_sha256")
 
 
-def feed_heads(*, now: dt.datetime | Expression) -> QuerySet[Entitlement, dict[str, Any]]:
+def feed_heads(*, now: dt.datetime | Expression) -> QuerySet[Entitlement, Any]:
     """``entitlements_in_force`` with what the plan poll needs of each feed: its id, name and
     algorithms and its newest manifest's SHA-256 (``FEED_HEAD_COLUMNS``)."""
     newest = Manifest.objects.filter(feed=OuterRef("feed_id")).order_by("-id").values("sha256")

@@ -226,7 +226,7 @@ def entitlement_grant(*, actor: User, member_name: Any, feed: Any) -> Entitlemen
     )
     if feed_obj is None:
         raise NotFound("No active feed has that name.")
-    if selectors.feed_can_carry_photodna(feed_obj) and not selectors.has_licence(
+    if feed_obj.carries_photodna and not selectors.has_licence(
         member, LicenceKind.PHOTODNA
     ):
         raise Conflict(

@@ -166,7 +166,9 @@ def _token_query(
             col = field.cached_col
             fields.append((col, db.ops.get_db_converters(col) + col.get_db_converters(db)))
         converters.append(fields)
-    head_join, head_params, algorithms_converters = "", [], []
+    head_join = ""
+    head_params: list[Any] = []
+    algorithms_converters: list[_Converter] = []
     if with_feed_head:
         head_sql, head_params = _feed_head_statement()
         member_id, *head_columns = (db.ops.quote_name(c) for c in selectors.FEED_HEAD_COLUMNS)
