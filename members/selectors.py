@@ -16,7 +16,16 @@ from distribution.models import Feed, FeedEntry, FeedVersion, Manifest
 from hashlist.models import Change, Hash
 from hashsync.errors import NotFound
 from hashsync_client.format import ALGORITHM_IDS
-from members.models import Ack, Entitlement, Licence, LicenceKind, Member, SyncClient
+from members.models import (
+    Ack,
+    ApiToken,
+    Entitlement,
+    Feedback,
+    Licence,
+    LicenceKind,
+    Member,
+    SyncClient,
+)
 
 
 def member_get(name: Any) -> Member:
@@ -24,6 +33,63 @@ def member_get(name: Any) -> Member:
     if member is None:
         raise NotFound("No member has that name.")
     return member
+
+
+def member_list() -> QuerySet[Member]:
+    return Member.objects.all()
+
+
+def member_contacts(member: Member) -> list[dict[str, Any]]:
+    return [
+        {"id": c.pk, "name": c.name, "email": c.email, "role": c.role}
+        for c in member.contacts.order_by("id")
+    ]
+
+
+def member_licences(member: Member) -> list[dict[str, Any]]:
+    return [
+        {"kind": lic.kind, "reference": lic.reference, "valid_until": lic.valid_until}
+        for lic in member.licences.order_by("kind")
+    ]
+
+
+def member_entitlements(member: Member) -> list[dict[str, Any]]:
+    """The member's entitlements, each with whether it is receivable now."""
+    receivable = {f.pk for f in entitled_feeds(member)}
+    return [
+        {"feed": e.feed.name, "granted_at": e.granted_at, "receivable": e.feed_id in receivable}
+        for e in member.entitlements.select_related("feed").order_by("feed__name")
+    ]
+
+
+def member_clients(member: Member) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": client.name,
+            "created_at": client.created_at,
+            "digest_mismatch_at": client.digest_mismatch_at,
+            "holdings": [
+                {
+                    "feed": h.feed.name,
+                    "version": h.version,
+                    "digest_matches": h.digest_matches,
+                    "acked_at": h.acked_at,
+                }
+                for h in client.holdings.select_related("feed").order_by("feed__name")
+            ],
+        }
+        for client in member.clients.order_by("name")
+    ]
+
+
+def member_tokens(member: Member) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(client__member=member).select_related("client").order_by("id")
+
+
+def dispute_list(*, status: str | None = None) -> QuerySet[Feedback]:
+    """Member feedback for the analysts' queue, with whatever its rows show loaded."""
+    rows = Feedback.objects.select_related("member", "client", "resolved_by")
+    return rows.filter(status=status) if status is not None else rows
 
 
 def _valid_licences(kind: str, now: dt.datetime | Expression) -> QuerySet[Licence]:

@@ -226,9 +226,7 @@ def entitlement_grant(*, actor: User, member_name: Any, feed: Any) -> Entitlemen
     )
     if feed_obj is None:
         raise NotFound("No active feed has that name.")
-    if feed_obj.carries_photodna and not selectors.has_licence(
-        member, LicenceKind.PHOTODNA
-    ):
+    if feed_obj.carries_photodna and not selectors.has_licence(member, LicenceKind.PHOTODNA):
         raise Conflict(
             f"Feed {feed_obj.name} can carry PhotoDNA hashes; grant the member a PhotoDNA "
             "licence first.",
