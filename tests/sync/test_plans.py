@@ -22,6 +22,7 @@ from members import services as member_services
 from tests.factories import member_with_token
 from tests.sync.helpers import (
     _content,
+    _current,
     _listed,
     _plan_path,
     _send,
@@ -222,3 +223,15 @@ def test_a_plan_of_a_feed_not_yet_published(world):
     assert_error(
         _send("get", _plan_path("md5-later", 3), token=world.token_a), 409, "version_unknown"
     )
+
+
+def test_an_up_to_date_poll_is_one_query(world, django_assert_num_queries):
+    """P4's hot path: the token, the entitlement and the newest manifest in one statement."""
+    path = _plan_path(world.feed_a.name, _current(world.feed_a).version)
+    first = _send("get", path, token=world.token_a)  # also notes the token's last use
+    assert first.status_code == 200
+
+    with django_assert_num_queries(1):
+        again = _send("get", path, token=world.token_a, HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert again.status_code == 304
