@@ -1,6 +1,7 @@
 """The member sync API (docs/sync-api.md): authenticated by member API tokens only.
 
-Every view starts from ``members.selectors.entitled_feeds``, so a member never receives — nor
+Every view starts from what the member may receive (``members.selectors.entitlements_in_force``,
+through ``entitled_feeds`` or the token query's feed head), so a member never receives — nor
 learns of, through an error — a feed, bundle or lookup result it is not entitled to.
 """
 
