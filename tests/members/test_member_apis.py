@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.urls import URLPattern, reverse
+from django.urls import reverse
 
 from distribution import releases
 from distribution import services as feed_services
