@@ -11,6 +11,7 @@ from typing import Any
 from hashlist.changelog import EntryState
 from hashsync_client.format import ALGORITHM_IDS, Op, encode_grading
 
+PHOTODNA = "photodna"
 Key = tuple[int, bytes]  # (algorithm id, hash bytes): the bundle sort order
 
 
@@ -45,6 +46,13 @@ class FeedFilter:
 
     def admits_algorithm(self, algorithm: str) -> bool:
         return not self.algorithms or algorithm in self.algorithms
+
+    @property
+    def carries_photodna(self) -> bool:
+        """Whether the feed can carry PhotoDNA hashes, which only members holding a PhotoDNA
+        licence may receive: stored on the feed (``Feed.carries_photodna``) when it is
+        created, since its filter never changes, so entitlement is one query."""
+        return self.admits_algorithm(PHOTODNA)
 
 
 def state_keys(state: EntryState | None) -> Iterator[tuple[str, Key]]:

@@ -9,9 +9,12 @@ the release that references them commits.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
+from distribution.feeds import FeedFilter
 from hashsync_client.algorithms import ALGORITHM_CHOICES
 from hashsync_client.lthash import LTHASH_BYTES
 
@@ -40,6 +43,17 @@ class Release(models.Model):
         return f"Release {self.version} ({self.change_count} changes)"
 
 
+class FeedManager(models.Manager["Feed"]):
+    def create(self, **kwargs: Any) -> Feed:
+        """Every way a feed is created (the feed service, tests, benchmarks) decides
+        ``carries_photodna`` from the filter by the one rule, ``FeedFilter.carries_photodna``."""
+        feed = self.model(**kwargs)
+        if "carries_photodna" not in kwargs:
+            feed.carries_photodna = FeedFilter.of(feed).carries_photodna
+        feed.save(force_insert=True, using=self.db)
+        return feed
+
+
 class Feed(models.Model):
     """A named filter over published entries. An empty list means "any".
 
@@ -55,6 +69,9 @@ class Feed(models.Model):
     industry_classes = models.JSONField(default=list, blank=True)
     content_types = models.JSONField(default=list, blank=True)
     baseline_only = models.BooleanField(default=False)
+    # Decided by the filter above when the feed is created (FeedManager.create); True unless
+    # the feed's algorithms exclude PhotoDNA, so a feed created otherwise asks for the licence.
+    carries_photodna = models.BooleanField(default=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Set by the release that first published the feed (its membership over the whole list).
@@ -63,6 +80,8 @@ class Feed(models.Model):
     version = models.PositiveBigIntegerField(default=0)
     entry_count = models.PositiveBigIntegerField(default=0)
     lthash = models.BinaryField(default=bytes(LTHASH_BYTES))
+
+    objects = FeedManager()
 
     class Meta:
         permissions = [("manage_feed", "Can create and retire feeds")]

@@ -9,9 +9,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-# Re-exported only while tests/distribution/test_sync_api.py, which another change is splitting,
-# still imports it from here (issue 9); remove with that split.
-from audit.models import AuditEvent as AuditEvent
 from hashlist.changelog import EntryState
 from hashsync_client.algorithms import ALGORITHM_CHOICES
 from hashsync_client.format import AGE_GROUPS, CATEGORIES, CONTENT_TYPES, INDUSTRY_CLASSES

@@ -97,7 +97,7 @@ else:
     _database["CONN_HEALTH_CHECKS"] = env_bool("DB_CONN_HEALTH_CHECKS", True)
     if env_bool("DB_PREPARED_STATEMENTS", True):
         # psycopg prepares the statements of cursors that bind parameters server-side: only
-        # the sync poll's token query does (members.auth; Django's own cursors bind
+        # the sync poll's token query does (sync.auth; Django's own cursors bind
         # client-side and never prepare). PostgreSQL then plans that query once per
         # connection instead of on every poll: 0.48 -> 0.16 ms of its CPU per poll, 970 ->
         # 1,240 polls/s (P4, docs/benchmarks.md). Off behind a pooler in transaction mode.
@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "hashlist",
     "members",
     "distribution",
+    "sync",
 ]
 
 MIDDLEWARE = [

@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include("hashlist.urls")),
     path("api/v1/", include("distribution.urls")),
     path("api/v1/", include("members.urls")),
+    path("api/v1/", include("sync.urls")),
     # Unknown API URLs answer JSON even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^api/", api.json_404),
 ]

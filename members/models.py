@@ -4,7 +4,7 @@ each client reported holding.
 A member (a company) has sync clients (its machines); each API token belongs to one client, so
 acks and downloads say which machine holds what. Entitlements say which feeds a member may
 receive; a PhotoDNA licence is additionally required for any feed that can carry PhotoDNA
-hashes (``members.selectors.entitled_feeds`` is the one place that decides).
+hashes (``members.selectors.entitlements_in_force`` is the one place that decides).
 """
 
 from __future__ import annotations

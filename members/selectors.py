@@ -7,45 +7,124 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Q
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models import Exists, Expression, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from distribution.feeds import FeedFilter, records_in_feed
 from distribution.models import Feed, FeedEntry, FeedVersion, Manifest
 from hashlist.changelog import EntryState
 from hashlist.models import Change, Hash
+from hashsync.errors import NotFound
 from hashsync_client.format import ALGORITHM_NAMES
-from members.models import Ack, Entitlement, Licence, LicenceKind, Member, SyncClient
+from members.models import (
+    Ack,
+    ApiToken,
+    Entitlement,
+    Feedback,
+    Licence,
+    LicenceKind,
+    Member,
+    SyncClient,
+)
 
-PHOTODNA = "photodna"
+
+def member_get(name: Any) -> Member:
+    member = Member.objects.filter(name=name).first() if isinstance(name, str) else None
+    if member is None:
+        raise NotFound("No member has that name.")
+    return member
 
 
-def feed_can_carry_photodna(feed: Feed) -> bool:
-    return not feed.algorithms or PHOTODNA in feed.algorithms
+def member_list() -> QuerySet[Member]:
+    return Member.objects.all()
+
+
+def member_contacts(member: Member) -> list[dict[str, Any]]:
+    return [
+        {"id": c.pk, "name": c.name, "email": c.email, "role": c.role}
+        for c in member.contacts.order_by("id")
+    ]
+
+
+def member_licences(member: Member) -> list[dict[str, Any]]:
+    return [
+        {"kind": lic.kind, "reference": lic.reference, "valid_until": lic.valid_until}
+        for lic in member.licences.order_by("kind")
+    ]
+
+
+def member_entitlements(member: Member) -> list[dict[str, Any]]:
+    """The member's entitlements, each with whether it is receivable now."""
+    receivable = {f.pk for f in entitled_feeds(member)}
+    return [
+        {"feed": e.feed.name, "granted_at": e.granted_at, "receivable": e.feed_id in receivable}
+        for e in member.entitlements.select_related("feed").order_by("feed__name")
+    ]
+
+
+def member_clients(member: Member) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": client.name,
+            "created_at": client.created_at,
+            "digest_mismatch_at": client.digest_mismatch_at,
+            "holdings": [
+                {
+                    "feed": h.feed.name,
+                    "version": h.version,
+                    "digest_matches": h.digest_matches,
+                    "acked_at": h.acked_at,
+                }
+                for h in client.holdings.select_related("feed").order_by("feed__name")
+            ],
+        }
+        for client in member.clients.order_by("name")
+    ]
+
+
+def member_tokens(member: Member) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(client__member=member).select_related("client").order_by("id")
+
+
+def dispute_list(*, status: str | None = None) -> QuerySet[Feedback]:
+    """Member feedback for the analysts' queue, with whatever its rows show loaded."""
+    rows = Feedback.objects.select_related("member", "client", "resolved_by")
+    return rows.filter(status=status) if status is not None else rows
+
+
+def _valid_licences(kind: str, now: dt.datetime | Expression) -> QuerySet[Licence]:
+    return Licence.objects.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now), kind=kind)
 
 
 def has_licence(member: Member, kind: str, *, now: dt.datetime | None = None) -> bool:
-    now = now or timezone.now()
-    return member.licences.filter(
-        Q(valid_until__isnull=True) | Q(valid_until__gt=now), kind=kind
-    ).exists()
+    return _valid_licences(kind, now or timezone.now()).filter(member=member).exists()
+
+
+def entitlements_in_force(*, now: dt.datetime | Expression) -> QuerySet[Entitlement]:
+    """Which feeds members may receive at ``now``, for every member: the one statement of the
+    rule. An entitlement to a feed that is not retired; for a feed that can carry PhotoDNA
+    hashes (``Feed.carries_photodna``), only with a PhotoDNA licence valid at ``now``.
+
+    Every sync endpoint goes through it: ``entitled_feeds`` and ``entitled_feed_head`` here,
+    and the up-to-date poll's token query (``sync.auth``), which embeds the SQL Django compiles
+    from ``feed_heads``. A suspended member keeps its entitlements (staff see what it would
+    receive again); the token check refuses it before any feed is read."""
+    licensed = _valid_licences(LicenceKind.PHOTODNA, now).filter(member=OuterRef("member"))
+    return Entitlement.objects.filter(
+        Q(feed__carries_photodna=False) | Exists(licensed), feed__active=True
+    ).order_by()
 
 
 def entitled_feeds(member: Member) -> list[Feed]:
-    """The active feeds the member may receive now: entitled, and — for any feed that can
-    carry PhotoDNA hashes — licensed for PhotoDNA. The one place that decides; every sync
-    endpoint (feeds, plans, bundles, lookup, feedback) goes through it."""
-    feeds = list(Feed.objects.filter(entitlements__member=member, active=True).order_by("name"))
-    if any(feed_can_carry_photodna(f) for f in feeds) and not has_licence(
-        member, LicenceKind.PHOTODNA
-    ):
-        feeds = [f for f in feeds if not feed_can_carry_photodna(f)]
-    return feeds
+    """The feeds the member may receive now (``entitlements_in_force``), by name."""
+    in_force = entitlements_in_force(now=timezone.now()).filter(member=member)
+    return list(Feed.objects.filter(pk__in=in_force.values("feed_id")).order_by("name"))
 
 
 def entitled_feed(member: Member, name: str) -> Feed | None:
-    return next((f for f in entitled_feeds(member) if f.name == name), None)
+    in_force = entitlements_in_force(now=timezone.now()).filter(member=member)
+    return Feed.objects.filter(pk__in=in_force.values("feed_id"), name=name).first()
 
 
 @dataclass(frozen=True)
@@ -56,69 +135,41 @@ class FeedHead:
     manifest_sha256: str | None
 
 
-def feed_head_sql(member_id: str) -> tuple[str, str]:
-    """The read behind ``entitled_feed_head``, as SQL to embed in a query that has the member's
-    id as the SQL expression ``member_id`` (the token query of ``members.auth`` does, so the
-    up-to-date poll reads the token, entitlement and manifest in one query; P4).
+# The columns of ``feed_heads``, in this order: ``feed_head_of`` reads them, and so does the
+# token query that embeds the statement (``sync.auth``).
+FEED_HEAD_COLUMNS = ("member_id", "feed_id", "feed_name", "feed_algorithms", "manifest_sha256")
 
-    Returns (five select-list columns, a LEFT JOIN clause aliasing the feed ``f``); their
-    parameters, in this order: ``feed_head_params(now)`` for the columns, then the feed's name
-    for the join. ``feed_head_from_row`` reads the five columns. The rule is the one of
-    ``entitled_feeds``: entitled, active, and for a feed that can carry PhotoDNA a licence
-    valid now (decided in Python by ``feed_can_carry_photodna``, as there)."""
-    columns = (
-        # Table names from the models, ``member_id`` from the caller's code: no input here.
-        f"f.id, f.name, f.algorithms, EXISTS (SELECT 1 FROM {Licence._meta.db_table} l"  # noqa: S608
-        f" WHERE l.member_id = {member_id} AND l.kind = %s"
-        " AND (l.valid_until IS NULL OR l.valid_until > %s)),"
-        f" (SELECT x.sha256 FROM {Manifest._meta.db_table} x WHERE x.feed_id = f.id"
-        " ORDER BY x.id DESC LIMIT 1)"
+
+def feed_heads(*, now: dt.datetime | Expression) -> QuerySet[Entitlement, Any]:
+    """``entitlements_in_force`` with what the plan poll needs of each feed: its id, name and
+    algorithms and its newest manifest's SHA-256 (``FEED_HEAD_COLUMNS``)."""
+    newest = Manifest.objects.filter(feed=OuterRef("feed_id")).order_by("-id").values("sha256")
+    return entitlements_in_force(now=now).values(
+        "member_id",
+        "feed_id",
+        feed_name=F("feed__name"),
+        feed_algorithms=F("feed__algorithms"),
+        manifest_sha256=Subquery(newest[:1]),
     )
-    join = (
-        f" LEFT JOIN {Feed._meta.db_table} f ON f.name = %s AND f.active AND EXISTS ("  # noqa: S608
-        f"SELECT 1 FROM {Entitlement._meta.db_table} e"
-        f" WHERE e.member_id = {member_id} AND e.feed_id = f.id)"
-    )
-    return columns, join
 
 
-def feed_head_params(now: dt.datetime) -> list[Any]:
-    """The parameters of ``feed_head_sql``'s columns (the join's is the feed's name)."""
-    return [LicenceKind.PHOTODNA, connections[DEFAULT_DB_ALIAS].ops.adapt_datetimefield_value(now)]
-
-
-def feed_head_from_row(values: Sequence[Any]) -> FeedHead | None:
-    """The ``FeedHead`` of the five columns of ``feed_head_sql``, or None: not entitled."""
-    feed_id, feed_name, raw_algorithms, licensed, manifest_sha256 = values
-    if feed_id is None:  # no active feed of that name, or not entitled to it
-        return None
-    db = connections[DEFAULT_DB_ALIAS]
-    algorithms = Feed._meta.get_field("algorithms")
-    feed = Feed.from_db(
-        db.alias,
-        ["id", "name", "algorithms"],
-        [feed_id, feed_name, algorithms.from_db_value(raw_algorithms, algorithms.cached_col, db)],
-    )
-    if feed_can_carry_photodna(feed) and not licensed:
-        return None
+def feed_head_of(feed_id: int, name: str, algorithms: Any, manifest_sha256: str | None) -> FeedHead:
+    """The ``FeedHead`` of one row of ``feed_heads`` (``algorithms`` already converted)."""
+    feed = Feed.from_db(DEFAULT_DB_ALIAS, ["id", "name", "algorithms"], [feed_id, name, algorithms])
     return FeedHead(feed, manifest_sha256)
 
 
 def entitled_feed_head(
     member: Member, name: str, *, now: dt.datetime | None = None
 ) -> FeedHead | None:
-    """``entitled_feed(member, name)`` and the feed's newest manifest, in one query: what the
-    up-to-date poll reads besides the token (P4, docs/benchmarks.md).
-
-    Raw SQL because this runs on every poll: ``entitled_feed`` and a query for the manifest
-    took ~1.1 ms of Python CPU through the ORM (three or four queries), this ~0.07 ms.
-    """
-    columns, join = feed_head_sql("m.id")
-    sql = f"SELECT {columns} FROM {Member._meta.db_table} m{join} WHERE m.id = %s"  # noqa: S608
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(sql, [*feed_head_params(now or timezone.now()), name, member.pk])
-        row = cursor.fetchone()
-    return feed_head_from_row(row) if row is not None else None
+    """``entitled_feed(member, name)`` and the feed's newest manifest, in one query. The
+    up-to-date poll reads the same row with the token instead (``sync.auth``, P4)."""
+    row = feed_heads(now=now or timezone.now()).filter(member=member, feed__name=name).first()
+    if row is None:
+        return None
+    return feed_head_of(
+        row["feed_id"], row["feed_name"], row["feed_algorithms"], row["manifest_sha256"]
+    )
 
 
 def feeds_holding_bundle(sha256: str) -> set[int]:

@@ -45,9 +45,10 @@ from distribution import services as feed_services
 from distribution.models import FeedVersion
 from hashsync_client.algorithms import ALGORITHMS, get_algorithm
 from members import services as member_services
-from members.auth import MemberPrincipal
 from members.models import ApiToken
 from members.tokens import digest
+from sync import services as sync_services
+from sync.auth import MemberPrincipal
 from tests.conftest import synthetic
 from tests.factories import (
     approved_entry,
@@ -308,7 +309,7 @@ def seeded(
         role="technical",
     )
     row = ApiToken.objects.get(digest=digest(token))
-    dispute = member_services.feedback_create(
+    dispute = sync_services.feedback_create(
         principal=MemberPrincipal(row),
         kind="false_positive",
         reason="synthetic: seeded for the fuzzer",

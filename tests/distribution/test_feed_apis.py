@@ -20,19 +20,17 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from distribution import releases, services, urls
 from distribution.models import BundleObject, Feed, Manifest, Release
-from distribution.sync_apis import MemberApi
 from hashsync.errors import InvalidInput
 from hashsync.roles import MEMBER_ADMIN
 from tests.conftest import synthetic
 from tests.factories import approved_entry
+from tests.role_matrix import ROLES, assert_role_refused, served
 from tests.utils import assert_error
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("analyst", "reviewer", "member_admin", "auditor", "outsider", "anonymous")
 VIEWERS = frozenset({"analyst", "reviewer", "member_admin", "auditor"})
 MANAGERS = frozenset({"member_admin"})
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -152,15 +150,8 @@ ENDPOINTS: dict[str, Endpoint] = {
 
 
 def test_role_matrix_covers_every_endpoint_and_method():
-    # Member (token) endpoints have their own matrix in tests/distribution/test_sync_api.py.
-    served = {
-        (pattern.name, method)
-        for pattern in urls.urlpatterns
-        for method in HTTP_METHODS
-        if hasattr(pattern.callback.view_class, method)
-        and not issubclass(pattern.callback.view_class, MemberApi)
-    }
-    assert served == {(e.url_name, e.method) for e in ENDPOINTS.values()}
+    # Member (token) endpoints have their own matrix in tests/sync/test_auth.py.
+    assert served(urls.urlpatterns) == {(e.url_name, e.method) for e in ENDPOINTS.values()}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -180,11 +171,7 @@ def test_role_gets_exactly_the_endpoints_it_is_entitled_to(name, role, request, 
         else:  # a bundle, streamed
             assert _content(response)
         return
-    if role == "anonymous":
-        assert_error(response, 401, "not_authenticated")
-        assert response["WWW-Authenticate"].startswith("Basic")
-    else:
-        assert_error(response, 403, "permission_denied")
+    assert_role_refused(response, role)
     # A refused request changes nothing: no audit event, no new feed, no feed retired.
     assert (_last_seq(), sorted(Feed.objects.values_list("name", "active"))) == before
 

@@ -1,7 +1,7 @@
 """A fake hashsync server for the client tests: the member sync API of docs/sync-api.md on a
 real HTTP server on 127.0.0.1 (random port), serving real bundles (``write_bundle``), LtHash16
 digests, keyrings and manifests signed with real Ed25519 keys, in the server's exact shapes
-(``distribution/sync.py``, ``distribution/sync_apis.py``, ``distribution/releases.py``'s
+(``distribution/plans.py``, ``sync/apis.py``, ``distribution/releases.py``'s
 ``manifest_payload``). Tests control every byte, so they can also make it lie.
 
 No Django: the client must work against any server that follows the contract.
@@ -371,7 +371,7 @@ class FakeHashsync:
     # --- the API ----------------------------------------------------------------------------
 
     def plan(self, name: str, from_version: int) -> dict[str, Any] | Reply:
-        """The logic of distribution/sync.py's plan_build."""
+        """The logic of distribution/plans.py's plan_build."""
         feed = self.feeds[name]
         base = {
             "feed": name,

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from django.urls import URLPattern, reverse
+from django.urls import reverse
 
 from audit.models import AuditEvent
 from distribution import releases
 from distribution import services as feed_services
 from members import services, tokens, urls
-from members.auth import MemberPrincipal
 from members.models import (
     ApiToken,
     Contact,
@@ -33,19 +32,20 @@ from members.models import (
     Member,
     SyncClient,
 )
+from sync import services as sync_services
+from sync.auth import MemberPrincipal
 from tests.conftest import synthetic
 from tests.factories import approved_entry
+from tests.role_matrix import ROLES, assert_role_refused, served
 from tests.utils import assert_error, audit_events_since, last_audit_event, last_audit_seq
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ("analyst", "reviewer", "member_admin", "auditor", "outsider", "anonymous")
 MEMBER_VIEWERS = frozenset({"member_admin", "auditor"})
 MANAGERS = frozenset({"member_admin"})
 DISPUTE_VIEWERS = frozenset({"analyst", "reviewer", "auditor"})
 DISPUTE_RESOLVERS = frozenset({"analyst", "reviewer"})
 HOLDER_READERS = frozenset({"auditor"})
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 REASON = "synthetic test: what the member saw"
 
 
@@ -104,7 +104,7 @@ def world(analyst: Any, reviewer: Any, member_admin: Any) -> World:
     token, secret = services.token_create(
         actor=admin, member_name="acme", client_name="edge-1", scopes=["sync", "feedback"]
     )
-    feedback = services.feedback_create(
+    feedback = sync_services.feedback_create(
         principal=MemberPrincipal(token),
         algorithm="md5",
         value=listed,
@@ -260,17 +260,8 @@ ENDPOINTS: dict[str, Endpoint] = {
 }
 
 
-def _served() -> set[tuple[str, str]]:
-    found = set()
-    for pattern in urls.urlpatterns:
-        assert isinstance(pattern, URLPattern)
-        view = pattern.callback.view_class  # type: ignore[attr-defined]
-        found |= {(pattern.name or "", m) for m in HTTP_METHODS if hasattr(view, m)}
-    return found
-
-
 def test_role_matrix_covers_every_endpoint_and_method():
-    assert _served() == {(e.url_name, e.method) for e in ENDPOINTS.values()}
+    assert served(urls.urlpatterns) == {(e.url_name, e.method) for e in ENDPOINTS.values()}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -289,11 +280,7 @@ def test_role_gets_exactly_the_endpoints_it_is_entitled_to(name, role, request, 
         if endpoint.method == "post" and name != "hash-holders":
             assert _state() != before  # the write happened
         return
-    if role == "anonymous":
-        assert_error(response, 401, "not_authenticated")
-        assert response["WWW-Authenticate"].startswith("Basic")
-    else:
-        assert_error(response, 403, "permission_denied")
+    assert_role_refused(response, role)
     assert _state() == before  # a refused request changes nothing
 
 
@@ -804,7 +791,7 @@ def test_an_auditor_learns_who_holds_a_hash(api, auditor, world):
     token = ApiToken.objects.get(pk=world.token_id)
     feed = Entitlement.objects.get(member__name="acme").feed
     version = feed.versions.get(version=feed.version)
-    services.ack_record(
+    sync_services.ack_record(
         principal=MemberPrincipal(token),
         feed=feed,
         version=version.version,

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
-from audit.services import audit_record
 from distribution.models import Feed, FeedVersion, Manifest
 from hashsync.errors import Conflict
 
@@ -163,59 +161,9 @@ def plan_build(feed: Feed, from_version: int) -> Plan:
     )
 
 
-@transaction.atomic
-def record_plan_served(*, actor_label: str, feed: Feed, plan: Plan, token_prefix: str) -> None:
-    """A signed manifest (and the bundles it names) was handed to a member: on the trail."""
-    audit_record(
-        actor=None,
-        actor_label=actor_label,
-        action="sync.plan",
-        object_type="feed",
-        object_id=feed.pk,
-        after={
-            "feed": feed.name,
-            "from_version": plan.from_version,
-            "version": plan.version,
-            "status": plan.status,
-            "manifest_sha256": plan.manifest_sha256,
-            "bundles": [s.sha256 for s in plan.steps],
-            "token": token_prefix,
-        },
-    )
-
-
-@transaction.atomic
-def record_bundle_served(
-    *, actor_label: str, sha256: str, feeds: list[str], token_prefix: str
-) -> None:
-    audit_record(
-        actor=None,
-        actor_label=actor_label,
-        action="sync.bundle",
-        object_type="bundle",
-        object_id=sha256,
-        after={"feeds": feeds, "token": token_prefix},
-    )
-
-
 def state_digest_of(feed: Feed, version: int) -> str | None:
     return (
         FeedVersion.objects.filter(feed=feed, version=version)
         .values_list("state_digest", flat=True)
         .first()
-    )
-
-
-@transaction.atomic
-def record_lookup(
-    *, actor_label: str, token_prefix: str, asked: int, matched: int, feeds: list[str]
-) -> None:
-    """A member learnt whether hashes are listed: on the trail, by count and feed — never the
-    hash values themselves (the trail is read by more people than the list is)."""
-    audit_record(
-        actor=None,
-        actor_label=actor_label,
-        action="sync.lookup",
-        object_type="lookup",
-        after={"asked": asked, "matched": matched, "feeds": feeds, "token": token_prefix},
     )

@@ -12,8 +12,8 @@ from distribution import keys
 from distribution.models import Feed, FeedVersion
 from members.models import Holding
 from tests.conftest import synthetic
-from tests.distribution.test_sync_flow import Replica
 from tests.factories import member_with_token
+from tests.sync.test_flow import Replica
 from tests.utils import wait_for
 from tests.workers import celery_worker
 

@@ -9,7 +9,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class MemberTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "members.auth.MemberTokenAuthentication"
+    target_class = "sync.auth.MemberTokenAuthentication"
     name = "memberToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:

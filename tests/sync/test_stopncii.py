@@ -25,13 +25,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from distribution import releases, stopncii
+from distribution import releases
 from distribution.models import Feed, FeedEntry, FeedVersion
 from hashlist import services
 from hashlist.models import Entry
 from members import services as member_services
 from members import tokens
 from members.models import ApiToken
+from sync.stopncii import paging
 from tests.conftest import synthetic
 from tests.factories import approved_entry, member_with_token
 from tests.utils import assert_error
@@ -347,7 +348,7 @@ def test_a_fetch_interrupted_after_any_page_resumes_from_its_timestamp(busy, pag
 def test_a_run_of_versions_is_read_over_several_requests_when_one_would_read_too_many(
     busy, monkeypatch
 ):
-    monkeypatch.setattr(stopncii, "BUNDLES_PER_PAGE", 1)
+    monkeypatch.setattr(paging, "BUNDLES_PER_PAGE", 1)
     subscriber = Subscriber(busy["http"], busy["token"])
     subscriber.checkpoint = busy["start"]
     subscriber.held = {h: {} for h in {pdq_of(e) for e in busy["entries"]}}

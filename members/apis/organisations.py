@@ -1,5 +1,5 @@
-"""Staff API for members (member administrators), disputes (analysts) and the auditors'
-"who held hash X at time T". Member clients use the sync API (``distribution.sync_apis``)."""
+"""Staff API for member organisations: contacts, licences, entitlements, sync clients and
+tokens (member administrators)."""
 
 from __future__ import annotations
 
@@ -13,22 +13,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hashlist.grading import parse_hash
 from hashsync.errors import InvalidInput
 from hashsync.fields import QuietChoiceField
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
 from members import selectors, services
-from members.models import ApiToken, Feedback, FeedbackStatus, Member
+from members.models import ApiToken, Member
 
 VIEW = has_perm("members.view_member")
 MANAGE = has_perm("members.manage_member")
-VIEW_FEEDBACK = has_perm("members.view_feedback")
-RESOLVE_FEEDBACK = has_perm("members.resolve_feedback")
-VIEW_ACKS = has_perm("members.view_ack")
 
 
-def _body(request: Request) -> dict[str, Any]:
+def json_object(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise InvalidInput("The request body must be a JSON object.")
     return request.data
@@ -86,46 +82,19 @@ class MemberDetailOutput(MemberOutput):
         ]
 
     def get_contacts(self, member: Member) -> list[dict[str, Any]]:
-        return [
-            {"id": c.pk, "name": c.name, "email": c.email, "role": c.role}
-            for c in member.contacts.order_by("id")
-        ]
+        return selectors.member_contacts(member)
 
     def get_licences(self, member: Member) -> list[dict[str, Any]]:
-        return [
-            {"kind": lic.kind, "reference": lic.reference, "valid_until": lic.valid_until}
-            for lic in member.licences.order_by("kind")
-        ]
+        return selectors.member_licences(member)
 
     def get_entitlements(self, member: Member) -> list[dict[str, Any]]:
-        receivable = {f.pk for f in selectors.entitled_feeds(member)}
-        return [
-            {"feed": e.feed.name, "granted_at": e.granted_at, "receivable": e.feed_id in receivable}
-            for e in member.entitlements.select_related("feed").order_by("feed__name")
-        ]
+        return selectors.member_entitlements(member)
 
     def get_clients(self, member: Member) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": client.name,
-                "created_at": client.created_at,
-                "digest_mismatch_at": client.digest_mismatch_at,
-                "holdings": [
-                    {
-                        "feed": h.feed.name,
-                        "version": h.version,
-                        "digest_matches": h.digest_matches,
-                        "acked_at": h.acked_at,
-                    }
-                    for h in client.holdings.select_related("feed").order_by("feed__name")
-                ],
-            }
-            for client in member.clients.order_by("name")
-        ]
+        return selectors.member_clients(member)
 
     def get_tokens(self, member: Member) -> list[Any]:
-        rows = ApiToken.objects.filter(client__member=member).select_related("client")
-        return list(TokenOutput(rows.order_by("id"), many=True).data)
+        return list(TokenOutput(selectors.member_tokens(member), many=True).data)
 
 
 class MemberListApi(APIView):
@@ -142,11 +111,11 @@ class MemberListApi(APIView):
         def serialize(rows: Sequence[Member]) -> list[Any]:
             return list(MemberOutput(rows, many=True).data)
 
-        return Response(keyset_page(request, Member.objects.all(), serialize))
+        return Response(keyset_page(request, selectors.member_list(), serialize))
 
     @extend_schema(request=InputSerializer, responses={201: MemberDetailOutput})
     def post(self, request: Request) -> Response:
-        data = _body(request)
+        data = json_object(request)
         member = services.member_create(
             actor=request.user, name=data.get("name"), display_name=data.get("display_name")
         )
@@ -158,14 +127,14 @@ class MemberDetailApi(APIView):
 
     @extend_schema(responses=MemberDetailOutput)
     def get(self, request: Request, name: str) -> Response:
-        return Response(MemberDetailOutput(services.member_get(name)).data)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data)
 
 
 _REASON = inline_serializer("ReasonInput", {"reason": serializers.CharField()})
 
 
 def _detail(name: str) -> Response:
-    return Response(MemberDetailOutput(services.member_get(name)).data)
+    return Response(MemberDetailOutput(selectors.member_get(name)).data)
 
 
 class MemberSuspendApi(APIView):
@@ -173,7 +142,9 @@ class MemberSuspendApi(APIView):
 
     @extend_schema(request=_REASON, responses=MemberDetailOutput)
     def post(self, request: Request, name: str) -> Response:
-        services.member_suspend(actor=request.user, name=name, reason=_body(request).get("reason"))
+        services.member_suspend(
+            actor=request.user, name=name, reason=json_object(request).get("reason")
+        )
         return _detail(name)
 
 
@@ -183,7 +154,7 @@ class MemberReinstateApi(APIView):
     @extend_schema(request=_REASON, responses=MemberDetailOutput)
     def post(self, request: Request, name: str) -> Response:
         services.member_reinstate(
-            actor=request.user, name=name, reason=_body(request).get("reason")
+            actor=request.user, name=name, reason=json_object(request).get("reason")
         )
         return _detail(name)
 
@@ -203,7 +174,7 @@ class ContactAddApi(APIView):
         responses={201: MemberDetailOutput},
     )
     def post(self, request: Request, name: str) -> Response:
-        data = _body(request)
+        data = json_object(request)
         services.contact_add(
             actor=request.user,
             member_name=name,
@@ -211,7 +182,7 @@ class ContactAddApi(APIView):
             email=data.get("email"),
             role=data.get("role"),
         )
-        return Response(MemberDetailOutput(services.member_get(name)).data, status=201)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
 
 class ContactRemoveApi(APIView):
@@ -234,10 +205,10 @@ class LicenceGrantApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: MemberDetailOutput})
     def post(self, request: Request, name: str) -> Response:
-        serializer = self.InputSerializer(data=_body(request))
+        serializer = self.InputSerializer(data=json_object(request))
         serializer.is_valid(raise_exception=True)
         services.licence_grant(actor=request.user, member_name=name, **serializer.validated_data)
-        return Response(MemberDetailOutput(services.member_get(name)).data, status=201)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
 
 class LicenceRevokeApi(APIView):
@@ -258,9 +229,9 @@ class EntitlementGrantApi(APIView):
     )
     def post(self, request: Request, name: str) -> Response:
         services.entitlement_grant(
-            actor=request.user, member_name=name, feed=_body(request).get("feed")
+            actor=request.user, member_name=name, feed=json_object(request).get("feed")
         )
-        return Response(MemberDetailOutput(services.member_get(name)).data, status=201)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
 
 class EntitlementRevokeApi(APIView):
@@ -281,9 +252,9 @@ class ClientCreateApi(APIView):
     )
     def post(self, request: Request, name: str) -> Response:
         services.client_create(
-            actor=request.user, member_name=name, name=_body(request).get("name")
+            actor=request.user, member_name=name, name=json_object(request).get("name")
         )
-        return Response(MemberDetailOutput(services.member_get(name)).data, status=201)
+        return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
 
 class TokenCreateApi(APIView):
@@ -308,7 +279,7 @@ class TokenCreateApi(APIView):
         },
     )
     def post(self, request: Request, name: str, client: str) -> Response:
-        data = _body(request)
+        data = json_object(request)
         token, secret = services.token_create(
             actor=request.user,
             member_name=name,
@@ -330,107 +301,3 @@ class TokenRevokeApi(APIView):
     def post(self, request: Request, name: str, token_id: int) -> Response:
         token = services.token_revoke(actor=request.user, member_name=name, token_id=token_id)
         return Response(TokenOutput(token).data)
-
-
-# --- Disputes (analysts) ---------------------------------------------------------------------
-
-
-class DisputeOutput(serializers.ModelSerializer):
-    member = serializers.CharField(source="member.name")
-    client = serializers.CharField(source="client.name")
-    entry = serializers.IntegerField(source="entry_id")
-    resolved_by = serializers.CharField(source="resolved_by.username", allow_null=True)
-
-    class Meta:
-        model = Feedback
-        fields = [
-            "id",
-            "member",
-            "client",
-            "entry",
-            "algorithm",
-            "kind",
-            "reason",
-            "status",
-            "created_at",
-            "resolved_at",
-            "resolved_by",
-            "resolution",
-        ]
-
-
-class DisputeListApi(APIView):
-    permission_classes = [VIEW_FEEDBACK]
-
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_schema("DisputePage", DisputeOutput))
-    def get(self, request: Request) -> Response:
-        rows = Feedback.objects.select_related("member", "client", "resolved_by")
-        wanted = request.query_params.get("status")
-        if wanted is not None:
-            if wanted not in FeedbackStatus.values:
-                raise InvalidInput(f"status must be one of {', '.join(FeedbackStatus.values)}.")
-            rows = rows.filter(status=wanted)
-
-        def serialize(page: Sequence[Feedback]) -> list[Any]:
-            return list(DisputeOutput(page, many=True).data)
-
-        return Response(keyset_page(request, rows, serialize))
-
-
-class DisputeResolveApi(APIView):
-    permission_classes = [RESOLVE_FEEDBACK]
-
-    @extend_schema(
-        request=inline_serializer(
-            "DisputeResolveInput",
-            {
-                "status": serializers.ChoiceField(choices=["upheld", "dismissed"]),
-                "resolution": serializers.CharField(),
-            },
-        ),
-        responses=DisputeOutput,
-    )
-    def post(self, request: Request, feedback_id: int) -> Response:
-        data = _body(request)
-        feedback = services.feedback_resolve(
-            actor=request.user,
-            feedback_id=feedback_id,
-            status=data.get("status"),
-            resolution=data.get("resolution"),
-        )
-        return Response(DisputeOutput(feedback).data)
-
-
-# --- Auditors --------------------------------------------------------------------------------
-
-
-class HashHoldersApi(APIView):
-    """Which member clients held a hash at a moment, and when each acked its removal. The
-    hash goes in the body, never the URL."""
-
-    permission_classes = [VIEW_ACKS]
-
-    @extend_schema_serializer(component_name="HashHoldersInput")
-    class InputSerializer(serializers.Serializer):
-        algorithm = serializers.CharField(max_length=32)
-        value = serializers.CharField(max_length=4096)
-        at = serializers.DateTimeField(required=False)
-
-    @extend_schema(
-        request=InputSerializer,
-        responses=inline_serializer(
-            "HashHolders",
-            {
-                "listed": serializers.BooleanField(),
-                "at": serializers.DateTimeField(),
-                "holders": serializers.ListField(child=serializers.DictField()),
-            },
-        ),
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=_body(request))
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        algorithm, value = parse_hash(data["algorithm"], data["value"])
-        at = data.get("at") or timezone.now()
-        return Response(selectors.hash_holders(algorithm=algorithm, value=value, at=at))

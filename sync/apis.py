@@ -1,6 +1,7 @@
 """The member sync API (docs/sync-api.md): authenticated by member API tokens only.
 
-Every view starts from ``members.selectors.entitled_feeds``, so a member never receives — nor
+Every view starts from what the member may receive (``members.selectors.entitlements_in_force``,
+through ``entitled_feeds`` or the token query's feed head), so a member never receives — nor
 learns of, through an error — a feed, bundle or lookup result it is not entitled to.
 """
 
@@ -25,19 +26,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from distribution import keys, sync
-from distribution.models import BundleObject, Feed
+from distribution import keys, plans
+from distribution.models import Feed
 from distribution.storage import object_url, open_object
 from hashlist.grading import parse_hash
 from hashsync.api import BinaryContentNegotiation
 from hashsync.errors import InvalidInput, NotFound
 from hashsync.fields import QuietChoiceField
-from hashsync_client.algorithms import get_algorithm
-from hashsync_client.format import decode_grading
-from members import selectors, services
-from members.auth import MemberTokenAuthentication, pace, principal_of, require_scope
-from members.limits import spend
+from members import selectors as member_selectors
 from members.models import Feedback, TokenScope
+from sync import selectors, services
+from sync.auth import MemberTokenAuthentication, pace, principal_of, require_scope
+from sync.limits import spend
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_VERSION = 2**63 - 1
@@ -52,7 +52,7 @@ def _envelope(data: bytes | None) -> Any:
 
 
 def _entitled_feed(request: Request, name: str) -> Feed:
-    feed = selectors.entitled_feed(principal_of(request).member, name)
+    feed = member_selectors.entitled_feed(principal_of(request).member, name)
     if feed is None:
         raise NotFound("You receive no feed of that name.")
     return feed
@@ -85,24 +85,7 @@ class SyncFeedListApi(MemberApi):
     def get(self, request: Request) -> Response:
         principal = principal_of(request)
         pace(principal, "feeds")
-        feeds = []
-        for feed in selectors.entitled_feeds(principal.member):
-            manifest = sync.latest_manifest(feed)
-            published = manifest is not None
-            feeds.append(
-                {
-                    "name": feed.name,
-                    "description": feed.description,
-                    "algorithms": feed.algorithms or [],
-                    "version": manifest.version if manifest else 0,
-                    "entry_count": feed.entry_count if published else 0,
-                    "state_digest": sync.state_digest_of(feed, manifest.version)
-                    if manifest
-                    else None,
-                    "manifest_sha256": manifest.sha256 if manifest else None,
-                    "published": published,
-                }
-            )
+        feeds = selectors.feed_list(principal.member)
         return Response(
             {"poll_interval_seconds": settings.HASHSYNC_POLL_INTERVAL_SECONDS, "feeds": feeds}
         )
@@ -177,13 +160,13 @@ class SyncPlanApi(MemberApi):
             raise NotFound("You receive no feed of that name.")
         feed = head.feed
         pace(principal, f"plan:{feed.pk}")
-        etag = sync.plan_etag(head.manifest_sha256, from_version)
+        etag = plans.plan_etag(head.manifest_sha256, from_version)
         if _etag_matches(request, etag):
             response: HttpResponseBase = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
         else:
-            plan = sync.plan_build(feed, from_version)
+            plan = plans.plan_build(feed, from_version)
             if plan.manifest is not None:
-                sync.record_plan_served(
+                services.record_plan_served(
                     actor_label=principal.label,
                     feed=feed,
                     plan=plan,
@@ -235,14 +218,13 @@ class SyncBundleApi(MemberApi):
         not_found = NotFound("None of your feeds has a bundle with that SHA-256.")
         if not SHA256.fullmatch(sha256):
             raise not_found
-        entitled = {f.pk: f.name for f in selectors.entitled_feeds(principal.member)}
-        holders = selectors.feeds_holding_bundle(sha256) & set(entitled)
-        if not holders or not BundleObject.objects.filter(sha256=sha256).exists():
+        feeds = selectors.bundle_feeds(principal.member, sha256)
+        if not feeds:
             raise not_found
-        sync.record_bundle_served(
+        services.record_bundle_served(
             actor_label=principal.label,
             sha256=sha256,
-            feeds=sorted(entitled[pk] for pk in holders),
+            feeds=feeds,
             token_prefix=principal.token.prefix,
         )
         url = object_url(sha256)
@@ -349,34 +331,7 @@ class SyncLookupApi(MemberApi):
             pairs.append(
                 parse_hash(item.get("algorithm"), item.get("value"), where=f"hashes[{index}]")
             )
-        feeds = selectors.entitled_feeds(principal.member)
-        found = selectors.feed_entries_for([f.pk for f in feeds], pairs)
-        results = []
-        matched_feeds: set[str] = set()
-        for algorithm, value in pairs:
-            rows = found.get((algorithm, value), [])
-            matched_feeds.update(row.feed.name for row in rows)
-            grading = decode_grading(rows[0].grading) if rows else None
-            results.append(
-                {
-                    "algorithm": algorithm,
-                    "value": get_algorithm(algorithm).canonical(value),
-                    "matched": bool(rows),
-                    "feeds": [row.feed.name for row in rows],
-                    "category": grading.category if grading else None,
-                    "age_group": grading.age_group if grading else None,
-                    "baseline": grading.baseline if grading else None,
-                    "industry_class": grading.industry_class if grading else None,
-                    "content_type": grading.content_type if grading else None,
-                }
-            )
-        sync.record_lookup(
-            actor_label=principal.label,
-            token_prefix=principal.token.prefix,
-            asked=len(pairs),
-            matched=sum(1 for r in results if r["matched"]),
-            feeds=sorted(matched_feeds),
-        )
+        results = services.lookup_answer(principal=principal, pairs=pairs)
         return Response({"results": results})
 
 
@@ -399,7 +354,7 @@ class SyncFeedbackApi(MemberApi):
     @extend_schema(operation_id="sync_feedback_list", responses=FeedbackOutput(many=True))
     def get(self, request: Request) -> Response:
         principal = principal_of(request)
-        rows = Feedback.objects.filter(member=principal.member).order_by("-id")[:1000]
+        rows = selectors.feedback_of(principal.member)
         return Response(FeedbackOutput(rows, many=True).data)
 
     @extend_schema(

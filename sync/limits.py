@@ -9,7 +9,7 @@ import time
 from django.core.cache import cache
 
 from hashsync.errors import RateLimited
-from members.auth import MemberPrincipal
+from sync.auth import MemberPrincipal
 
 
 def spend(principal: MemberPrincipal, what: str, *, per_minute: int) -> None:

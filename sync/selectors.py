@@ -1,0 +1,74 @@
+"""Reads of the member sync API. Each starts from what the member may receive
+(``members.selectors.entitled_feeds``), so nothing here answers about another member's feeds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from distribution.models import BundleObject
+from distribution.plans import latest_manifest, state_digest_of
+from hashsync_client.algorithms import get_algorithm
+from hashsync_client.format import decode_grading
+from members import selectors as member_selectors
+from members.models import Feedback, Member
+
+
+def feed_list(member: Member) -> list[dict[str, Any]]:
+    """The member's feeds as the feed list shows them: each feed's newest published state."""
+    feeds = []
+    for feed in member_selectors.entitled_feeds(member):
+        manifest = latest_manifest(feed)
+        published = manifest is not None
+        feeds.append(
+            {
+                "name": feed.name,
+                "description": feed.description,
+                "algorithms": feed.algorithms or [],
+                "version": manifest.version if manifest else 0,
+                "entry_count": feed.entry_count if published else 0,
+                "state_digest": state_digest_of(feed, manifest.version) if manifest else None,
+                "manifest_sha256": manifest.sha256 if manifest else None,
+                "published": published,
+            }
+        )
+    return feeds
+
+
+def bundle_feeds(member: Member, sha256: str) -> list[str]:
+    """The names of the member's feeds that published the bundle with this SHA-256 (empty if
+    none did, or if the bundle is not in storage's index)."""
+    entitled = {f.pk: f.name for f in member_selectors.entitled_feeds(member)}
+    holders = member_selectors.feeds_holding_bundle(sha256) & set(entitled)
+    if not holders or not BundleObject.objects.filter(sha256=sha256).exists():
+        return []
+    return sorted(entitled[pk] for pk in holders)
+
+
+def lookup_results(member: Member, pairs: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    """For each (algorithm, value), in order: whether a feed the member receives lists it,
+    which feeds, and its grading (from the first of them, by name)."""
+    feeds = member_selectors.entitled_feeds(member)
+    found = member_selectors.feed_entries_for([f.pk for f in feeds], pairs)
+    results = []
+    for algorithm, value in pairs:
+        rows = found.get((algorithm, value), [])
+        grading = decode_grading(rows[0].grading) if rows else None
+        results.append(
+            {
+                "algorithm": algorithm,
+                "value": get_algorithm(algorithm).canonical(value),
+                "matched": bool(rows),
+                "feeds": [row.feed.name for row in rows],
+                "category": grading.category if grading else None,
+                "age_group": grading.age_group if grading else None,
+                "baseline": grading.baseline if grading else None,
+                "industry_class": grading.industry_class if grading else None,
+                "content_type": grading.content_type if grading else None,
+            }
+        )
+    return results
+
+
+def feedback_of(member: Member) -> list[Feedback]:
+    """The member's own feedback, newest first (at most 1,000)."""
+    return list(Feedback.objects.filter(member=member).order_by("-id")[:1000])

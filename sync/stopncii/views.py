@@ -1,0 +1,130 @@
+"""The StopNCII ``FetchHashes`` endpoint (the package's docstring explains the protocol)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hashsync.errors import InvalidInput, NotFound
+from members import selectors
+from members.models import TokenScope
+from sync import services
+from sync.apis import MemberApi
+from sync.auth import pace, principal_of, require_scope
+from sync.stopncii.auth import StopNCIIKeyAuthentication
+from sync.stopncii.cursor import MAX_TIMESTAMP, memo_put, token_decode, token_encode
+from sync.stopncii.paging import SIGNAL_TYPE, fetch_page
+
+DEFAULT_PAGE_SIZE = 800  # what the threatexchange client asks for
+MAX_PAGE_SIZE = 10_000
+
+
+def _query_int(
+    request: Request, name: str, *, default: int, minimum: int, maximum: int, code: str
+) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and minimum <= int(raw) <= maximum):
+        raise InvalidInput(
+            f"{name} must be an integer from {minimum} to {maximum}.",
+            code=code,
+            details={"parameter": name, "minimum": minimum, "maximum": maximum},
+        )
+    return int(raw)
+
+
+_FEEDBACK = inline_serializer(
+    "StopNCIIFeedback",
+    {
+        "source": serializers.CharField(),
+        "feedbackValue": serializers.ChoiceField(choices=["Blocked", "Deleted"]),
+        "tags": serializers.ListField(child=serializers.CharField()),
+    },
+)
+_RECORD = inline_serializer(
+    "StopNCIIHashRecord",
+    {
+        "lastModtimestamp": serializers.IntegerField(),
+        "signalType": serializers.ChoiceField(choices=[SIGNAL_TYPE]),
+        "hashValue": serializers.CharField(),
+        "hashStatus": serializers.ChoiceField(choices=["Active", "Deleted"]),
+        "caseNumbers": serializers.DictField(child=serializers.CharField()),
+        "CSPFeedbacks": serializers.ListField(child=_FEEDBACK),
+    },
+)
+
+
+class StopNCIIFetchHashesApi(MemberApi):
+    """StopNCII ``FetchHashes`` over one feed's PDQ hashes (docs/sync-api.md, "StopNCII
+    compatibility")."""
+
+    authentication_classes = [StopNCIIKeyAuthentication]
+    permission_classes = [require_scope(TokenScope.SYNC)]
+
+    @extend_schema(
+        operation_id="stopncii_fetch_hashes",
+        parameters=[
+            OpenApiParameter(
+                "startTimestamp",
+                int,
+                description="The nextSetTimestamp of your last complete fetch (0: from nothing).",
+            ),
+            OpenApiParameter("pageSize", int, description=f"1..{MAX_PAGE_SIZE}, default 800."),
+            OpenApiParameter("nextPageToken", str, description="From the previous page."),
+        ],
+        responses=inline_serializer(
+            "StopNCIIFetchHashes",
+            {
+                "count": serializers.IntegerField(),
+                "nextPageToken": serializers.CharField(allow_null=True),
+                "nextSetTimestamp": serializers.IntegerField(),
+                "hasMoreRecords": serializers.BooleanField(),
+                "hashRecords": serializers.ListField(child=_RECORD),
+            },
+        ),
+    )
+    def get(self, request: Request, name: str) -> Response:
+        principal = principal_of(request)
+        start = _query_int(
+            request,
+            "startTimestamp",
+            default=0,
+            minimum=0,
+            maximum=MAX_TIMESTAMP,
+            code="invalid_start_timestamp",
+        )
+        size = _query_int(
+            request,
+            "pageSize",
+            default=DEFAULT_PAGE_SIZE,
+            minimum=1,
+            maximum=MAX_PAGE_SIZE,
+            code="invalid_page_size",
+        )
+        feed = selectors.entitled_feed(principal.member, name)
+        if feed is None:
+            raise NotFound("You receive no feed of that name.")
+        raw_token = request.query_params.get("nextPageToken", "")
+        cursor = token_decode(feed, raw_token, principal.client.pk) if raw_token else None
+        if cursor is None:
+            # Only the first page of a fetch is paced: the client pages without pausing.
+            pace(principal, f"stopncii:{feed.pk}")
+        page = fetch_page(feed, start=start, size=size, cursor=cursor)
+        if page.held is not None:
+            memo_put(feed, page.held)
+        if page.records:
+            services.record_page_served(principal=principal, feed=feed, page=page)
+        return Response(
+            {
+                "count": len(page.records),
+                "nextPageToken": (
+                    token_encode(feed, page.cursor, principal.client.pk) if page.cursor else None
+                ),
+                "nextSetTimestamp": page.next_set_timestamp,
+                "hasMoreRecords": page.cursor is not None,
+                "hashRecords": page.records,
+            }
+        )
