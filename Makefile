@@ -28,10 +28,11 @@ run: $(STAMP) ## Run hashsync on the embedded default (SQLite, local storage, in
 test: $(STAMP) ## Run the tests: SQLite pass, then PostgreSQL + Redis + real Celery worker pass
 	@scripts/run-tests
 
-lint: $(STAMP) ## ruff, mypy, and a check that no migration is missing
+lint: $(STAMP) ## ruff, mypy, the direction of imports between apps, and no missing migration
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
 	@$(BIN)/mypy .
+	@out=$$($(BIN)/lint-imports --no-cache 2>&1) || { echo "$$out"; exit 1; }
 	@$(BIN)/python manage.py makemigrations --check --dry-run --verbosity 0
 
 fmt: $(STAMP) ## Format and auto-fix the code
