@@ -19,9 +19,10 @@ from distribution import selectors, services
 from distribution.bundles import bundle_response
 from distribution.models import Feed, Release
 from hashsync.api import BinaryContentNegotiation
-from hashsync.errors import InvalidInput, NotFound
+from hashsync.errors import NotFound
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
+from hashsync.validation import MAX_TEXT, StrictTextField, validated
 
 VIEW_FEED = has_perm("distribution.view_feed")
 MANAGE_FEED = has_perm("distribution.manage_feed")
@@ -52,16 +53,6 @@ class FeedOutput(serializers.Serializer):
         return sha256
 
 
-class _StrictText(serializers.CharField):
-    """A CharField that refuses JSON numbers instead of turning them into text (DRF's default),
-    so ``{"name": 123}`` is an error rather than a feed named "123"."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
 def _feeds(rows: Sequence[Feed]) -> list[Any]:
     return list(FeedOutput(rows, many=True).data)
 
@@ -79,8 +70,8 @@ class FeedListApi(APIView):
 
     @extend_schema_serializer(component_name="FeedCreateInput")
     class InputSerializer(serializers.Serializer):
-        name = _StrictText(max_length=64)
-        description = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+        name = StrictTextField(max_length=64)
+        description = serializers.CharField(max_length=MAX_TEXT, required=False, allow_blank=True)
         algorithms = serializers.ListField(
             child=serializers.CharField(max_length=32), required=False, max_length=16
         )
@@ -106,11 +97,8 @@ class FeedListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: FeedOutput})
     def post(self, request: Request) -> Response:
-        if not isinstance(request.data, dict):
-            raise InvalidInput("The request body must be a JSON object.")
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        feed = services.feed_create(actor=request.user, **serializer.validated_data)
+        data = validated(self.InputSerializer, request.data)
+        feed = services.feed_create(actor=request.user, **data)
         return Response(FeedOutput(_read_back(feed)).data, status=status.HTTP_201_CREATED)
 
 

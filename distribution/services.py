@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,11 +12,11 @@ from distribution.models import Feed
 from distribution.tasks import schedule_release_cut
 from hashlist.services import User, require_permission
 from hashsync.errors import Conflict, InvalidInput, NotFound
+from hashsync.validation import clean_name, clean_text
 from hashsync_client.algorithms import ALGORITHMS
 from hashsync_client.format import AGE_GROUPS, CATEGORIES, CONTENT_TYPES, INDUSTRY_CLASSES
 
 MANAGE = "distribution.manage_feed"
-NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 
 def _subset(field: str, values: Any, allowed: Iterable[str]) -> list[str]:
@@ -53,17 +52,12 @@ def feed_create(*, actor: User, name: Any, description: Any = "", **filters: Any
     """Create a feed. It is published by the next release (which is asked for on commit),
     as a snapshot of every entry it admits."""
     require_permission(actor, MANAGE, "manage feeds")
-    # fullmatch: with match, "$" also matches before a trailing newline ("feed\n").
-    if not isinstance(name, str) or not NAME.fullmatch(name):
-        raise InvalidInput(
-            "name must be 1–64 lowercase letters, digits and inner hyphens, e.g. pdq-baseline."
-        )
-    if not isinstance(description, str) or len(description) > 2000:
-        raise InvalidInput("description must be text of at most 2000 characters.")
+    name = clean_name(name, "name")
+    description = clean_text(description, "description")
     clean = feed_filter_of(filters)
     try:
         with transaction.atomic():
-            feed = Feed.objects.create(name=name, description=description.strip(), **clean)
+            feed = Feed.objects.create(name=name, description=description, **clean)
     except IntegrityError:
         raise Conflict(f"A feed named {name} already exists.", code="feed_exists") from None
     audit_record(

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from hashlist.changelog import EntryState
+from hashsync.validation import MAX_LABEL
 from hashsync_client.algorithms import ALGORITHM_CHOICES
 from hashsync_client.format import AGE_GROUPS, CATEGORIES, CONTENT_TYPES, INDUSTRY_CLASSES
 
@@ -49,7 +50,7 @@ class Entry(models.Model):
         max_length=2, choices=INDUSTRY_CLASS_CHOICES, blank=True, default=""
     )
     content_type = models.CharField(max_length=8, choices=CONTENT_TYPE_CHOICES, default=IMAGE)
-    source = models.CharField(max_length=200, blank=True, default="")
+    source = models.CharField(max_length=MAX_LABEL, blank=True, default="")
     # Internal analyst notes: never distributed to members, never in bundles or the change log.
     notes = models.TextField(blank=True, default="")
     status = models.CharField(
@@ -314,7 +315,7 @@ class StagedRow(models.Model):
     baseline = models.BooleanField(null=True)
     industry_class = models.CharField(max_length=2, blank=True, default="")
     content_type = models.CharField(max_length=8)
-    source = models.CharField(max_length=200, blank=True, default="")
+    source = models.CharField(max_length=MAX_LABEL, blank=True, default="")
     notes = models.TextField(blank=True, default="")
     hashes = models.TextField()
 

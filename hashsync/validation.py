@@ -9,10 +9,12 @@ or an error report.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from hashsync.errors import InvalidInput
@@ -88,23 +90,49 @@ def query_int(
     params: Mapping[str, str],
     name: str,
     *,
-    default: int,
+    default: int | None,
     minimum: int,
     maximum: int,
     code: str = "invalid_input",
 ) -> int:
     """An integer query parameter: plain ASCII digits only (no sign, no spaces, no "1e3"),
-    within [minimum, maximum]; absent or empty means ``default``."""
+    within [minimum, maximum]; absent or empty means ``default`` (``None``: required)."""
     raw = params.get(name)
+    details = {"parameter": name, "minimum": minimum, "maximum": maximum}
     if raw is None or raw == "":
+        if default is None:
+            raise InvalidInput(
+                f"{name} is required: an integer from {minimum} to {maximum}.",
+                code=code,
+                details=details,
+            )
         return default
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and minimum <= int(raw) <= maximum):
         raise InvalidInput(
-            f"{name} must be an integer from {minimum} to {maximum}.",
-            code=code,
-            details={"parameter": name, "minimum": minimum, "maximum": maximum},
+            f"{name} must be an integer from {minimum} to {maximum}.", code=code, details=details
         )
     return int(raw)
+
+
+def clean_choice(value: Any, field: str, choices: Iterable[str]) -> str:
+    """One of ``choices`` (the values of a TextChoices, or any strings), matched exactly."""
+    allowed = [str(choice) for choice in choices]
+    if not isinstance(value, str) or value not in allowed:
+        raise InvalidInput(f"{field} must be one of {', '.join(allowed)}.")
+    return value
+
+
+def clean_future(value: Any, field: str) -> dt.datetime | None:
+    """A time-zone-aware moment in the future, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        raise InvalidInput(f"{field} must be a date-time with a time zone.")
+    if timezone.is_naive(value):
+        raise InvalidInput(f"{field} must include a time zone (e.g. 2027-01-01T00:00:00Z).")
+    if value <= timezone.now():
+        raise InvalidInput(f"{field} must be in the future.")
+    return value
 
 
 def json_object(data: Any) -> dict[str, Any]:

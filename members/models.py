@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from distribution.models import Feed
+from hashsync.validation import MAX_LABEL
 
 
 class MemberStatus(models.TextChoices):
@@ -24,7 +25,7 @@ class MemberStatus(models.TextChoices):
 
 class Member(models.Model):
     name = models.SlugField(max_length=64, unique=True, help_text="Short stable identifier.")
-    display_name = models.CharField(max_length=200)
+    display_name = models.CharField(max_length=MAX_LABEL)
     status = models.CharField(
         max_length=12, choices=MemberStatus.choices, default=MemberStatus.ACTIVE
     )
@@ -47,7 +48,7 @@ class ContactRole(models.TextChoices):
 
 class Contact(models.Model):
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="contacts")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=MAX_LABEL)
     email = models.EmailField()
     role = models.CharField(max_length=16, choices=ContactRole.choices)
 
@@ -69,7 +70,7 @@ class Licence(models.Model):
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="licences")
     kind = models.CharField(max_length=16, choices=LicenceKind.choices)
-    reference = models.CharField(max_length=200, blank=True, default="")
+    reference = models.CharField(max_length=MAX_LABEL, blank=True, default="")
     valid_until = models.DateTimeField(null=True, blank=True)
     granted_at = models.DateTimeField(auto_now_add=True)
 

@@ -14,6 +14,15 @@ from audit.services import audit_record
 from distribution.models import Feed
 from hashlist.services import User, as_staff, require_permission
 from hashsync.errors import Conflict, InvalidInput, NotFound
+from hashsync.validation import (
+    MAX_LABEL,
+    clean_choice,
+    clean_future,
+    clean_id,
+    clean_name,
+    clean_text,
+    is_name,
+)
 from members import selectors, tokens
 from members.models import (
     ApiToken,
@@ -28,14 +37,6 @@ from members.models import (
     MemberStatus,
     SyncClient,
     TokenScope,
-)
-from members.validators import (
-    NAME,
-    clean_choice,
-    clean_future,
-    clean_int,
-    clean_name,
-    clean_text,
 )
 
 MANAGE = "members.manage_member"
@@ -61,7 +62,7 @@ def _member_summary(member: Member) -> dict[str, Any]:
 def member_create(*, actor: User, name: Any, display_name: Any) -> Member:
     require_permission(actor, MANAGE, "create members")
     name = clean_name(name, "name")
-    display_name = clean_text(display_name, "display_name", limit=200)
+    display_name = clean_text(display_name, "display_name", limit=MAX_LABEL, required=True)
     if Member.objects.filter(name=name).exists():
         raise Conflict(f"A member named {name} already exists.", code="member_exists")
     member = Member.objects.create(name=name, display_name=display_name)
@@ -79,7 +80,7 @@ def member_create(*, actor: User, name: Any, display_name: Any) -> Member:
 def member_suspend(*, actor: User, name: Any, reason: Any) -> Member:
     """Suspend at once: every token of the member stops working on its next request."""
     require_permission(actor, MANAGE, "suspend members")
-    reason = clean_text(reason, "reason", limit=2000)
+    reason = clean_text(reason, "reason", required=True)
     member = _locked_member(name)
     if member.status == MemberStatus.SUSPENDED:
         raise Conflict("The member is already suspended.", code="member_suspended")
@@ -103,7 +104,7 @@ def member_suspend(*, actor: User, name: Any, reason: Any) -> Member:
 @transaction.atomic
 def member_reinstate(*, actor: User, name: Any, reason: Any) -> Member:
     require_permission(actor, MANAGE, "reinstate members")
-    reason = clean_text(reason, "reason", limit=2000)
+    reason = clean_text(reason, "reason", required=True)
     member = _locked_member(name)
     if member.status == MemberStatus.ACTIVE:
         raise Conflict("The member is not suspended.", code="member_active")
@@ -131,8 +132,8 @@ def contact_add(*, actor: User, member_name: Any, name: Any, email: Any, role: A
 
     require_permission(actor, MANAGE, "edit member contacts")
     member = _locked_member(member_name)
-    name = clean_text(name, "name", limit=200)
-    email = clean_text(email, "email", limit=254)
+    name = clean_text(name, "name", limit=MAX_LABEL, required=True)
+    email = clean_text(email, "email", limit=254, required=True)  # RFC 5321
     try:
         validate_email(email)
     except ValidationError:
@@ -155,7 +156,7 @@ def contact_add(*, actor: User, member_name: Any, name: Any, email: Any, role: A
 def contact_remove(*, actor: User, member_name: Any, contact_id: Any) -> None:
     require_permission(actor, MANAGE, "edit member contacts")
     member = _locked_member(member_name)
-    contact = Contact.objects.filter(member=member, pk=clean_int(contact_id, "contact")).first()
+    contact = Contact.objects.filter(member=member, pk=clean_id(contact_id, "contact")).first()
     if contact is None:
         raise NotFound("This member has no such contact.")
     audit_record(
@@ -178,7 +179,7 @@ def licence_grant(
     require_permission(actor, MANAGE, "grant licences")
     member = _locked_member(member_name)
     kind = clean_choice(kind, "kind", LicenceKind)
-    reference = clean_text(reference, "reference", limit=200, required=False)
+    reference = clean_text(reference, "reference", limit=MAX_LABEL)
     valid_until = clean_future(valid_until, "valid_until")
     licence, created = Licence.objects.update_or_create(
         member=member, kind=kind, defaults={"reference": reference, "valid_until": valid_until}
@@ -219,11 +220,7 @@ def entitlement_grant(*, actor: User, member_name: Any, feed: Any) -> Entitlemen
     require_permission(actor, MANAGE, "grant entitlements")
     member = _locked_member(member_name)
     # Only a name that could be a feed's is looked up: PostgreSQL refuses a query holding NUL.
-    feed_obj = (
-        Feed.objects.filter(name=feed, active=True).first()
-        if isinstance(feed, str) and NAME.fullmatch(feed)
-        else None
-    )
+    feed_obj = Feed.objects.filter(name=feed, active=True).first() if is_name(feed) else None
     if feed_obj is None:
         raise NotFound("No active feed has that name.")
     if feed_obj.carries_photodna and not selectors.has_licence(member, LicenceKind.PHOTODNA):
@@ -344,7 +341,7 @@ def token_revoke(*, actor: User, member_name: Any, token_id: Any) -> ApiToken:
     member = _locked_member(member_name)
     token = (
         ApiToken.objects.select_for_update()
-        .filter(client__member=member, pk=clean_int(token_id, "token"))
+        .filter(client__member=member, pk=clean_id(token_id, "token"))
         .first()
     )
     if token is None:
@@ -369,9 +366,9 @@ def feedback_resolve(*, actor: User, feedback_id: Any, status: Any, resolution: 
     the correction (regrade, remove hash, retract), which goes through four-eyes review."""
     require_permission(actor, RESOLVE, "resolve member feedback")
     status = clean_choice(status, "status", [FeedbackStatus.UPHELD, FeedbackStatus.DISMISSED])
-    resolution = clean_text(resolution, "resolution", limit=2000)
+    resolution = clean_text(resolution, "resolution", required=True)
     feedback = (
-        Feedback.objects.select_for_update().filter(pk=clean_int(feedback_id, "feedback")).first()
+        Feedback.objects.select_for_update().filter(pk=clean_id(feedback_id, "feedback")).first()
     )
     if feedback is None:
         raise NotFound("No feedback has that id.")

@@ -8,11 +8,10 @@ learns of, through an error — a feed, bundle or lookup result it is not entitl
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from django.conf import settings
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -27,20 +26,24 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from distribution import keys, plans
+from distribution.bundles import bundle_response
 from distribution.models import Feed
-from distribution.storage import object_url, open_object
 from hashlist.grading import parse_hash
 from hashsync.api import BinaryContentNegotiation
 from hashsync.errors import InvalidInput, NotFound
-from hashsync.fields import QuietChoiceField
+from hashsync.validation import (
+    MAX_BIGINT,
+    MAX_TEXT,
+    SHA256_HEX,
+    QuietChoiceField,
+    query_int,
+    validated,
+)
 from members import selectors as member_selectors
 from members.models import Feedback, TokenScope
 from sync import selectors, services
 from sync.auth import MemberTokenAuthentication, pace, principal_of, require_scope
 from sync.limits import spend
-
-SHA256 = re.compile(r"[0-9a-f]{64}")
-MAX_VERSION = 2**63 - 1
 
 
 class MemberApi(APIView):
@@ -92,10 +95,10 @@ class SyncFeedListApi(MemberApi):
 
 
 def _from_version(request: Request) -> int:
-    raw = request.query_params.get("from_version", "")
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_VERSION:
-        raise InvalidInput("from_version must be the version you hold: an integer ≥ 0 (0 = none).")
-    return int(raw)
+    # The version the client holds; 0: none.
+    return query_int(
+        request.query_params, "from_version", default=None, minimum=0, maximum=MAX_BIGINT
+    )
 
 
 def _etag_matches(request: Request, etag: str) -> bool:
@@ -216,7 +219,7 @@ class SyncBundleApi(MemberApi):
         spend(principal, "bundle", per_minute=settings.HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE)
         # One answer for "malformed", "no such bundle" and "not yours": nothing to probe.
         not_found = NotFound("None of your feeds has a bundle with that SHA-256.")
-        if not SHA256.fullmatch(sha256):
+        if not SHA256_HEX.fullmatch(sha256):
             raise not_found
         feeds = selectors.bundle_feeds(principal.member, sha256)
         if not feeds:
@@ -227,13 +230,7 @@ class SyncBundleApi(MemberApi):
             feeds=feeds,
             token_prefix=principal.token.prefix,
         )
-        url = object_url(sha256)
-        if url is not None:
-            return HttpResponseRedirect(url)
-        response = FileResponse(open_object(sha256), content_type="application/octet-stream")
-        response["Cache-Control"] = "private, max-age=31536000, immutable"
-        response["ETag"] = f'"{sha256}"'
-        return response
+        return bundle_response(sha256)
 
 
 class SyncAckApi(MemberApi):
@@ -241,7 +238,7 @@ class SyncAckApi(MemberApi):
 
     @extend_schema_serializer(component_name="SyncAckInput")
     class InputSerializer(serializers.Serializer):
-        version = serializers.IntegerField(min_value=1, max_value=MAX_VERSION)
+        version = serializers.IntegerField(min_value=1, max_value=MAX_BIGINT)
         state_digest = serializers.RegexField(r"^[0-9a-f]{64}\Z")
 
     @extend_schema(
@@ -260,11 +257,8 @@ class SyncAckApi(MemberApi):
         principal = principal_of(request)
         spend(principal, "member", per_minute=settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE)
         feed = _entitled_feed(request, name)
-        if not isinstance(request.data, dict):
-            raise InvalidInput("The request body must be a JSON object.")
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        ack = services.ack_record(principal=principal, feed=feed, **serializer.validated_data)
+        data = validated(self.InputSerializer, request.data)
+        ack = services.ack_record(principal=principal, feed=feed, **data)
         if ack.digest_matches:
             return Response({"status": "ok", "version": ack.version})
         return Response(
@@ -349,7 +343,7 @@ class SyncFeedbackApi(MemberApi):
         algorithm = serializers.CharField(max_length=32)
         value = serializers.CharField(max_length=4096)
         kind = QuietChoiceField(choices=["false_positive"])
-        reason = serializers.CharField(max_length=2000)
+        reason = serializers.CharField(max_length=MAX_TEXT)
 
     @extend_schema(operation_id="sync_feedback_list", responses=FeedbackOutput(many=True))
     def get(self, request: Request) -> Response:
@@ -365,9 +359,6 @@ class SyncFeedbackApi(MemberApi):
     def post(self, request: Request) -> Response:
         principal = principal_of(request)
         spend(principal, "member", per_minute=settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE)
-        if not isinstance(request.data, dict):
-            raise InvalidInput("The request body must be a JSON object.")
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        feedback = services.feedback_create(principal=principal, **serializer.validated_data)
+        data = validated(self.InputSerializer, request.data)
+        feedback = services.feedback_create(principal=principal, **data)
         return Response(FeedbackOutput(feedback).data, status=status.HTTP_201_CREATED)

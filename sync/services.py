@@ -15,9 +15,9 @@ from distribution.models import Feed, FeedVersion
 from distribution.plans import Plan
 from hashlist.grading import parse_hash
 from hashsync.errors import Conflict, InvalidInput, NotFound
+from hashsync.validation import clean_choice, clean_text
 from members import selectors as member_selectors
 from members.models import Ack, Feedback, FeedbackKind, FeedbackStatus, Holding, SyncClient
-from members.validators import clean_choice, clean_text
 from sync import selectors
 from sync.auth import MemberPrincipal
 
@@ -85,7 +85,7 @@ def feedback_create(
 ) -> Feedback:
     name, raw = parse_hash(algorithm, value)
     kind = clean_choice(kind, "kind", FeedbackKind)
-    reason = clean_text(reason, "reason", limit=2000, minimum=10)
+    reason = clean_text(reason, "reason", required=True, minimum=10)
     feeds = member_selectors.entitled_feeds(principal.member)
     rows = member_selectors.feed_entries_for([f.pk for f in feeds], [(name, raw)]).get((name, raw))
     if not rows:

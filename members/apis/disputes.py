@@ -17,8 +17,8 @@ from hashlist.grading import parse_hash
 from hashsync.errors import InvalidInput
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
+from hashsync.validation import json_object
 from members import selectors, services
-from members.apis.organisations import json_object
 from members.models import Feedback, FeedbackStatus
 
 VIEW_FEEDBACK = has_perm("members.view_feedback")
@@ -83,7 +83,7 @@ class DisputeResolveApi(APIView):
         responses=DisputeOutput,
     )
     def post(self, request: Request, feedback_id: int) -> Response:
-        data = json_object(request)
+        data = json_object(request.data)
         feedback = services.feedback_resolve(
             actor=request.user,
             feedback_id=feedback_id,
@@ -120,7 +120,7 @@ class HashHoldersApi(APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=json_object(request))
+        serializer = self.InputSerializer(data=json_object(request.data))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         algorithm, value = parse_hash(data["algorithm"], data["value"])

@@ -13,21 +13,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hashsync.errors import InvalidInput
-from hashsync.fields import QuietChoiceField
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
+from hashsync.validation import MAX_LABEL, QuietChoiceField, json_object
 from members import selectors, services
 from members.models import ApiToken, Member
 
 VIEW = has_perm("members.view_member")
 MANAGE = has_perm("members.manage_member")
-
-
-def json_object(request: Request) -> dict[str, Any]:
-    if not isinstance(request.data, dict):
-        raise InvalidInput("The request body must be a JSON object.")
-    return request.data
 
 
 class MemberOutput(serializers.ModelSerializer):
@@ -104,7 +97,7 @@ class MemberListApi(APIView):
     @extend_schema_serializer(component_name="MemberCreateInput")
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=64)
-        display_name = serializers.CharField(max_length=200)
+        display_name = serializers.CharField(max_length=MAX_LABEL)
 
     @extend_schema(parameters=PAGE_PARAMETERS, responses=page_schema("MemberPage", MemberOutput))
     def get(self, request: Request) -> Response:
@@ -115,7 +108,7 @@ class MemberListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: MemberDetailOutput})
     def post(self, request: Request) -> Response:
-        data = json_object(request)
+        data = json_object(request.data)
         member = services.member_create(
             actor=request.user, name=data.get("name"), display_name=data.get("display_name")
         )
@@ -143,7 +136,7 @@ class MemberSuspendApi(APIView):
     @extend_schema(request=_REASON, responses=MemberDetailOutput)
     def post(self, request: Request, name: str) -> Response:
         services.member_suspend(
-            actor=request.user, name=name, reason=json_object(request).get("reason")
+            actor=request.user, name=name, reason=json_object(request.data).get("reason")
         )
         return _detail(name)
 
@@ -154,7 +147,7 @@ class MemberReinstateApi(APIView):
     @extend_schema(request=_REASON, responses=MemberDetailOutput)
     def post(self, request: Request, name: str) -> Response:
         services.member_reinstate(
-            actor=request.user, name=name, reason=json_object(request).get("reason")
+            actor=request.user, name=name, reason=json_object(request.data).get("reason")
         )
         return _detail(name)
 
@@ -174,7 +167,7 @@ class ContactAddApi(APIView):
         responses={201: MemberDetailOutput},
     )
     def post(self, request: Request, name: str) -> Response:
-        data = json_object(request)
+        data = json_object(request.data)
         services.contact_add(
             actor=request.user,
             member_name=name,
@@ -200,12 +193,12 @@ class LicenceGrantApi(APIView):
     @extend_schema_serializer(component_name="LicenceGrantInput")
     class InputSerializer(serializers.Serializer):
         kind = QuietChoiceField(choices=["photodna"])
-        reference = serializers.CharField(max_length=200, required=False, allow_blank=True)
+        reference = serializers.CharField(max_length=MAX_LABEL, required=False, allow_blank=True)
         valid_until = serializers.DateTimeField(required=False, allow_null=True)
 
     @extend_schema(request=InputSerializer, responses={201: MemberDetailOutput})
     def post(self, request: Request, name: str) -> Response:
-        serializer = self.InputSerializer(data=json_object(request))
+        serializer = self.InputSerializer(data=json_object(request.data))
         serializer.is_valid(raise_exception=True)
         services.licence_grant(actor=request.user, member_name=name, **serializer.validated_data)
         return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
@@ -229,7 +222,7 @@ class EntitlementGrantApi(APIView):
     )
     def post(self, request: Request, name: str) -> Response:
         services.entitlement_grant(
-            actor=request.user, member_name=name, feed=json_object(request).get("feed")
+            actor=request.user, member_name=name, feed=json_object(request.data).get("feed")
         )
         return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
@@ -252,7 +245,7 @@ class ClientCreateApi(APIView):
     )
     def post(self, request: Request, name: str) -> Response:
         services.client_create(
-            actor=request.user, member_name=name, name=json_object(request).get("name")
+            actor=request.user, member_name=name, name=json_object(request.data).get("name")
         )
         return Response(MemberDetailOutput(selectors.member_get(name)).data, status=201)
 
@@ -279,7 +272,7 @@ class TokenCreateApi(APIView):
         },
     )
     def post(self, request: Request, name: str, client: str) -> Response:
-        data = json_object(request)
+        data = json_object(request.data)
         token, secret = services.token_create(
             actor=request.user,
             member_name=name,

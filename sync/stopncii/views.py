@@ -7,7 +7,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hashsync.errors import InvalidInput, NotFound
+from hashsync.errors import NotFound
+from hashsync.validation import query_int
 from members import selectors
 from members.models import TokenScope
 from sync import services
@@ -19,21 +20,6 @@ from sync.stopncii.paging import SIGNAL_TYPE, fetch_page
 
 DEFAULT_PAGE_SIZE = 800  # what the threatexchange client asks for
 MAX_PAGE_SIZE = 10_000
-
-
-def _query_int(
-    request: Request, name: str, *, default: int, minimum: int, maximum: int, code: str
-) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and minimum <= int(raw) <= maximum):
-        raise InvalidInput(
-            f"{name} must be an integer from {minimum} to {maximum}.",
-            code=code,
-            details={"parameter": name, "minimum": minimum, "maximum": maximum},
-        )
-    return int(raw)
 
 
 _FEEDBACK = inline_serializer(
@@ -88,16 +74,16 @@ class StopNCIIFetchHashesApi(MemberApi):
     )
     def get(self, request: Request, name: str) -> Response:
         principal = principal_of(request)
-        start = _query_int(
-            request,
+        start = query_int(
+            request.query_params,
             "startTimestamp",
             default=0,
             minimum=0,
             maximum=MAX_TIMESTAMP,
             code="invalid_start_timestamp",
         )
-        size = _query_int(
-            request,
+        size = query_int(
+            request.query_params,
             "pageSize",
             default=DEFAULT_PAGE_SIZE,
             minimum=1,

@@ -40,7 +40,7 @@ def test_feedback_on_an_own_hash_lands_in_the_queue(world):
         {"kind": "true_positive"},
         {"kind": None},
         {"reason": "too short"},
-        {"reason": "x" * 2001},
+        {"reason": "x" * 4001},
         {"reason": 5},
         {"algorithm": "nope"},
         {"value": None},
