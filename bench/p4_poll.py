@@ -824,7 +824,7 @@ def stage_prepare() -> int:
     from django.db import transaction
     from p1_p2_releases import Bench
 
-    from distribution import keys, plans
+    from distribution import keys, plans, selectors
     from distribution.models import Feed
     from members import tokens as token_format
     from members.models import ApiToken, Entitlement, Licence, Member, SyncClient
@@ -880,7 +880,7 @@ def stage_prepare() -> int:
     tokens_file = workdir / "tokens.txt"
     with os.fdopen(os.open(tokens_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
         f.write("\n".join(secrets_out[extra:]) + "\n")
-    etag = plans.plan_etag(plans.latest_manifest_sha256(feed.pk), feed.version)
+    etag = plans.plan_etag(selectors.manifest_latest_sha256(feed.pk), feed.version)
     print(
         json.dumps(
             {

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
+from distribution import selectors
 from distribution.models import Feed, FeedVersion, Manifest
 from hashsync.errors import Conflict
 
@@ -38,19 +39,6 @@ class Plan:
     manifest: bytes | None
     steps: list[Step] = field(default_factory=list)
     manifest_sha256: str | None = None
-
-
-def latest_manifest(feed: Feed) -> Manifest | None:
-    return Manifest.objects.filter(feed=feed).order_by("-id").first()
-
-
-def latest_manifest_sha256(feed_id: int) -> str | None:
-    return (
-        Manifest.objects.filter(feed_id=feed_id)
-        .order_by("-id")
-        .values_list("sha256", flat=True)
-        .first()
-    )
 
 
 def plan_etag(manifest_sha256: str | None, from_version: int) -> str:
@@ -92,7 +80,7 @@ def _step_manifests(feed: Feed, versions: set[int]) -> dict[int, bytes]:
 
 
 def plan_build(feed: Feed, from_version: int) -> Plan:
-    manifest = latest_manifest(feed)
+    manifest = selectors.manifest_latest(feed.pk)
     current = manifest.version if manifest is not None else 0
     # Checked before the "not yet published" answer too: a client holding a version of a feed
     # that has none must be told to discard it, not that it is up to date.

@@ -3,8 +3,8 @@
 Views, serializers, tasks and commands read through these (writes are in ``services``,
 ``releases`` and ``keys``). "The newest manifest of a feed" is defined here once:
 ``manifests_newest_first`` is the statement; ``manifest_latest``, ``manifest_latest_sha256``,
-the ``latest_manifest_sha256`` annotation and ``manifest_latest_sha256_sql`` (for hand-written
-hot-path SQL; a test holds it equal to the ORM) all read it.
+the ``latest_manifest_sha256`` annotation and the member poll's feed head
+(``members.selectors.feed_heads``, compiled into the poll's one query) all read it.
 """
 
 from __future__ import annotations
@@ -34,15 +34,6 @@ def manifest_latest(feed_id: int) -> Manifest | None:
 def manifest_latest_sha256(feed_id: int) -> str | None:
     """The SHA-256 of the feed's newest manifest, without loading the envelope."""
     return manifests_newest_first(feed_id).values_list("sha256", flat=True).first()
-
-
-def manifest_latest_sha256_sql(feed_id_sql: str) -> str:
-    """``manifest_latest_sha256`` as a scalar SQL subquery, for hot-path SQL that reads the
-    feed's row as ``feed_id_sql`` (a column reference written by the caller, never input)."""
-    return (
-        f"(SELECT m.sha256 FROM {Manifest._meta.db_table} m"  # noqa: S608 - names are ours
-        f" WHERE m.feed_id = {feed_id_sql} ORDER BY m.id DESC LIMIT 1)"
-    )
 
 
 def _feeds_with_manifest_sha256() -> QuerySet[Feed]:

@@ -126,23 +126,3 @@ def _storages_changed(*, setting: str, **kwargs: Any) -> None:
     # Django rebuilds ``storages`` when a test overrides STORAGES; follow it.
     if setting == "STORAGES":
         bundle_storage.cache_clear()
-
-
-# The module-level names the code used before ``BundleStorage`` existed. The member sync view
-# (moving to the ``sync`` app) still imports ``open_object`` and ``object_url``.
-
-
-def put_object(handle: IO[bytes], *, sha256: str, size: int) -> None:
-    bundle_storage().put(handle, sha256=sha256, size=size)
-
-
-def open_object(sha256: str) -> BinaryIO:
-    return bundle_storage().open(sha256)
-
-
-def object_is_intact(sha256: str, size: int) -> bool:
-    return bundle_storage().is_intact(sha256, size)
-
-
-def object_url(sha256: str) -> str | None:
-    return bundle_storage().url_for(sha256)

@@ -12,7 +12,8 @@ from django.db.models import Exists, Expression, F, OuterRef, Q, QuerySet, Subqu
 from django.utils import timezone
 
 from distribution.feeds import FeedFilter, records_in_feed
-from distribution.models import Feed, FeedEntry, FeedVersion, Manifest
+from distribution.models import Feed, FeedEntry, FeedVersion
+from distribution.selectors import manifests_newest_first
 from hashlist.changelog import EntryState
 from hashlist.models import Change, Hash
 from hashsync.errors import NotFound
@@ -143,7 +144,7 @@ FEED_HEAD_COLUMNS = ("member_id", "feed_id", "feed_name", "feed_algorithms", "ma
 def feed_heads(*, now: dt.datetime | Expression) -> QuerySet[Entitlement, Any]:
     """``entitlements_in_force`` with what the plan poll needs of each feed: its id, name and
     algorithms and its newest manifest's SHA-256 (``FEED_HEAD_COLUMNS``)."""
-    newest = Manifest.objects.filter(feed=OuterRef("feed_id")).order_by("-id").values("sha256")
+    newest = manifests_newest_first(OuterRef("feed_id")).values("sha256")
     return entitlements_in_force(now=now).values(
         "member_id",
         "feed_id",

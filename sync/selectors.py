@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from distribution.models import BundleObject
-from distribution.plans import latest_manifest, state_digest_of
+from distribution.plans import state_digest_of
+from distribution.selectors import manifest_latest
 from hashsync_client.algorithms import get_algorithm
 from hashsync_client.format import decode_grading
 from members import selectors as member_selectors
@@ -17,7 +18,7 @@ def feed_list(member: Member) -> list[dict[str, Any]]:
     """The member's feeds as the feed list shows them: each feed's newest published state."""
     feeds = []
     for feed in member_selectors.entitled_feeds(member):
-        manifest = latest_manifest(feed)
+        manifest = manifest_latest(feed.pk)
         published = manifest is not None
         feeds.append(
             {

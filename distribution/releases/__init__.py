@@ -17,8 +17,6 @@ from distribution.releases.bundles import index_bundle, store_bundle
 from distribution.releases.cutter import QUERY_CHUNK, release_cut
 from distribution.releases.lock import lock_release_state
 from distribution.releases.manifests import (
-    FORMAT_VERSION,
-    iso,
     manifest_payload,
     manifest_publish,
     manifest_resign,
@@ -31,12 +29,10 @@ from distribution.releases.snapshots import (
 )
 
 __all__ = [
-    "FORMAT_VERSION",
     "QUERY_CHUNK",
     "SNAPSHOT_DELTA_RATIO",
     "feed_rows",
     "index_bundle",
-    "iso",
     "lock_release_state",
     "manifest_payload",
     "manifest_publish",

@@ -12,16 +12,18 @@ from django.utils import timezone
 from distribution import keys, selectors
 from distribution.models import Feed, FeedVersion, Manifest
 from distribution.releases.lock import lock_release_state
-from hashsync_client.signing import SigningKey, manifest_sha256, sign_manifest
-
-FORMAT_VERSION = 1
-
-
-def iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+from hashsync_client.signing import (
+    DeltaRef,
+    SigningKey,
+    SnapshotRef,
+    manifest_sha256,
+    sign_manifest,
+)
+from hashsync_client.signing import manifest_payload as core_manifest_payload
 
 
 def manifest_payload(feed: Feed, *, now: dt.datetime, previous: Manifest | None) -> dict:
+    """The feed's next manifest (the layout is the protocol core's ``manifest_payload``)."""
     latest = FeedVersion.objects.filter(feed=feed).order_by("-version").first()
     if latest is None:
         raise ValueError(f"feed {feed.name} has no published version")
@@ -31,37 +33,34 @@ def manifest_payload(feed: Feed, *, now: dt.datetime, previous: Manifest | None)
         .order_by("-version")
         .first()
     )
-    ttl = dt.timedelta(hours=settings.HASHSYNC_MANIFEST_TTL_HOURS)
-    return {
-        "type": "hashsync/manifest",
-        "format": FORMAT_VERSION,
-        "feed": feed.name,
-        "version": latest.version,
-        "previous_manifest_sha256": previous.sha256 if previous else None,
-        "issued_at": iso(now),
-        "expires_at": iso(now + ttl),
-        "entry_count": latest.entry_count,
-        "state_digest": latest.state_digest,
-        "delta": (
-            {
-                "from_version": latest.previous_version or 0,
-                "sha256": latest.delta_sha256,
-                "size": latest.delta_size,
-                "records": latest.delta_records,
-            }
-            if latest.delta_sha256
-            else None
-        ),
-        "snapshot": (
-            {
-                "version": snapshot.version,
-                "sha256": snapshot.snapshot_sha256,
-                "size": snapshot.snapshot_size,
-            }
-            if snapshot
-            else None
-        ),
-    }
+    delta = snapshot_ref = None
+    if latest.delta_sha256:
+        # A version's delta columns are written together (FeedVersion), so all are set here.
+        assert latest.delta_size is not None and latest.delta_records is not None
+        delta = DeltaRef(
+            from_version=latest.previous_version or 0,
+            sha256=latest.delta_sha256,
+            size=latest.delta_size,
+            records=latest.delta_records,
+        )
+    if snapshot is not None:
+        assert snapshot.snapshot_size is not None
+        snapshot_ref = SnapshotRef(
+            version=snapshot.version,
+            sha256=snapshot.snapshot_sha256,
+            size=snapshot.snapshot_size,
+        )
+    return core_manifest_payload(
+        feed=feed.name,
+        version=latest.version,
+        previous_manifest_sha256=previous.sha256 if previous else None,
+        issued_at=now,
+        expires_at=now + dt.timedelta(hours=settings.HASHSYNC_MANIFEST_TTL_HOURS),
+        entry_count=latest.entry_count,
+        state_digest=latest.state_digest,
+        delta=delta,
+        snapshot=snapshot_ref,
+    )
 
 
 def manifest_publish(feed: Feed, *, signer: SigningKey, now: dt.datetime) -> Manifest:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from distribution.models import Feed, FeedEntry
-from distribution.storage import open_object
+from distribution.storage import bundle_storage
 from hashsync_client.format import ALGORITHM_IDS, Op, Record, decode_grading, read_bundle
 from sync.stopncii.cursor import Clocked, Cursor, clocked_versions, locate
 
@@ -74,7 +74,7 @@ def _delta_pdq(feed: Feed, at: Clocked, *, after: bytes | None, limit: int) -> l
     if not at.delta_sha256:
         raise RuntimeError(f"feed {feed.name} version {at.version} has no delta bundle")
     found: list[Record] = []
-    with open_object(at.delta_sha256) as handle:
+    with bundle_storage().open(at.delta_sha256) as handle:
         header, records = read_bundle(handle)
         if (header.kind, header.feed, header.to_version) != ("delta", feed.name, at.version):
             raise RuntimeError(f"bundle of feed {feed.name} version {at.version} is not its delta")

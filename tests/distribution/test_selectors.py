@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from distribution import keys, releases, selectors
 from distribution.models import BundleObject, Feed, Manifest
@@ -34,15 +33,6 @@ def test_the_newest_manifest_is_the_last_published(feeds):
 def test_a_feed_never_published_has_no_newest_manifest(feeds):
     assert selectors.manifest_latest(feeds["unpublished"].pk) is None
     assert selectors.manifest_latest_sha256(feeds["unpublished"].pk) is None
-
-
-def test_the_hot_path_sql_reads_the_same_manifest_as_the_orm(feeds):
-    subquery = selectors.manifest_latest_sha256_sql("f.id")
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT f.id, {subquery} FROM {Feed._meta.db_table} f")  # noqa: S608
-        by_sql = dict(cursor.fetchall())
-    assert by_sql == {f.pk: selectors.manifest_latest_sha256(f.pk) for f in feeds.values()}
-    assert by_sql[feeds["unpublished"].pk] is None
 
 
 def test_feeds_are_read_with_the_sha256_of_their_newest_manifest(feeds):

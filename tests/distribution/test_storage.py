@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from distribution import releases, storage
+from distribution import releases
 from distribution.models import Feed, FeedVersion
 from distribution.storage import (
     LocalBundleStorage,
@@ -110,17 +110,6 @@ def test_a_storage_that_is_neither_a_directory_nor_s3_is_refused(settings):
     }
     with pytest.raises(ImproperlyConfigured, match="InMemoryStorage"):
         bundle_storage()
-
-
-def test_the_module_functions_are_the_configured_storage(bundle_root):
-    # Kept for code written before BundleStorage (the member sync view imports two of them).
-    data = b"synthetic old names"
-    sha = hashlib.sha256(data).hexdigest()
-    storage.put_object(io.BytesIO(data), sha256=sha, size=len(data))
-    assert storage.object_is_intact(sha, len(data))
-    with storage.open_object(sha) as handle:
-        assert handle.read() == data
-    assert storage.object_url(sha) is None
 
 
 # --- S3 -------------------------------------------------------------------------------------
