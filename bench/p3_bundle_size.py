@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 from hashsync_client.format import (  # noqa: E402 - after the path is set
     ALGORITHM_IDS,
     ALGORITHM_LENGTHS,
+    ALGORITHM_NAMES,
     GRADING_COUNT,
     GRADING_FIELDS,
     ZSTD_LEVEL,
@@ -220,7 +221,7 @@ def grading_layouts(path: Path) -> dict[str, int]:
     variants: dict[str, list[bytes]] = {"palette": [], "u16le": [], "split": []}
     at = 0
     while body[at] != 0:
-        length = ALGORITHM_LENGTHS[{v: k for k, v in ALGORITHM_IDS.items()}[body[at]]]
+        length = ALGORITHM_LENGTHS[ALGORITHM_NAMES[body[at]]]
         count = int.from_bytes(body[at + 1 : at + 5], "little")
         prefix_bytes = int.from_bytes(body[at + 5 : at + 9], "little")
         palette_size = body[at + 9]

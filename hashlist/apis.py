@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hashlist import imports, selectors, services
+from hashlist.grading import GRADING_FIELDS
 from hashlist.models import (
     AGE_GROUP_CHOICES,
     CATEGORY_CHOICES,
@@ -193,11 +194,7 @@ class GradingFields(serializers.Serializer):
     content_type = _choice(CONTENT_TYPE_CHOICES)
 
     def grading(self, data: dict[str, Any]) -> dict[str, Any]:
-        return {
-            k: data[k]
-            for k in ("category", "age_group", "baseline", "industry_class", "content_type")
-            if k in data
-        }
+        return {k: data[k] for k in GRADING_FIELDS if k in data}
 
 
 def _created(proposal: Proposal) -> Response:
