@@ -25,11 +25,13 @@ from django.db.backends.utils import CursorWrapper
 from django.db.models import CharField, DateTimeField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from distribution.models import Feed
+from hashsync.authentication import STAFF_API, SYNC_API, presented_scheme
 from hashsync.errors import NotAuthenticated, PermissionDenied, RateLimited
 from members import selectors, tokens
 from members.models import ApiToken, Member, MemberStatus, SyncClient
@@ -303,10 +305,21 @@ class MemberTokenAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[MemberPrincipal, ApiToken] | None:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
+            if settings.SESSION_COOKIE_NAME in request.COOKIES:
+                raise exceptions.NotAuthenticated(
+                    f"A staff session was sent to {SYNC_API}, which takes a member API token: "
+                    "'Authorization: Bearer hsk_…'."
+                )
             return None  # DRF answers 401 not_authenticated with our challenge
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer":
-            return None  # another scheme (a staff password): not ours, and not a token guess
+            # Another scheme (a staff password, "Token …"): not a token guess, so not counted
+            # by the bad-token throttle, but told plainly what this API takes.
+            raise exceptions.NotAuthenticated(
+                f"{presented_scheme(request)} credentials were sent to {SYNC_API}, which takes "
+                "a member API token: 'Authorization: Bearer hsk_…'. Staff sign-ins work only "
+                f"on {STAFF_API}."
+            )
         # A view that reads one feed on every request names the URL argument that holds it
         # (``feed_head_kwarg``, the plan: P4's poll); the token query then reads that feed's
         # entitlement and newest manifest as well. The view still decides what to answer.

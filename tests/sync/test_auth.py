@@ -634,3 +634,27 @@ def test_the_polls_token_and_feed_head_row_is_what_the_orm_returns(
         == (feed.pk, feed.name, feed.algorithms, newest.sha256 if newest else None)
     )
     assert (newest is None) == (feed_kind == "unpublished")
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        (_basic("analyst", "synthetic-password"), "HTTP Basic credentials"),
+        ("Token hsk_synthetic", "Token credentials"),
+    ],
+)
+def test_other_credentials_on_the_sync_api_say_it_takes_a_bearer_member_token(world, header, named):
+    response = APIClient().get(reverse("sync-feeds"), HTTP_AUTHORIZATION=header)
+
+    error = assert_error(response, 401, "not_authenticated")
+    assert error["message"].startswith(named)
+    assert "Bearer hsk_" in error["message"]
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_staff_session_on_the_sync_api_is_told_it_needs_a_member_token(world, analyst):
+    client = APIClient()
+    client.force_login(analyst)
+
+    error = assert_error(client.get(reverse("sync-feeds")), 401, "not_authenticated")
+    assert "staff session" in error["message"] and "Bearer hsk_" in error["message"]
