@@ -46,6 +46,7 @@ from hashsync_client.signing import (
     generate_key,
     manifest_payload,
     manifest_sha256,
+    parse_timestamp,
     sign_keyring,
     sign_manifest,
 )
@@ -53,6 +54,7 @@ from hashsync_client.signing import (
 Key = tuple[str, bytes]  # (algorithm, value)
 Entries = dict[Key, int]  # key -> grading code
 
+_KEEP = object()  # sign(): the honest previous_manifest_sha256
 _BASE62 = string.digits + string.ascii_letters
 
 
@@ -354,11 +356,20 @@ class FakeHashsync:
         issued_at: datetime | None = None,
         expires_at: datetime | None = None,
         state_digest: str | None = None,
+        previous: str | None | object = _KEEP,
     ) -> SignedManifest:
-        """Sign and publish the feed's next manifest (a re-signing if the version is unchanged)."""
+        """Sign and publish the feed's next manifest (a re-signing if the version is unchanged).
+        Like the real server, each manifest of a feed is issued after the one it supersedes;
+        ``previous`` lets a test sign a broken history link."""
+        feed = self.feeds[name]
+        if issued_at is None and feed.manifests:
+            last = max(parse_timestamp(m.payload["issued_at"]) for m in feed.manifests)
+            issued_at = max(self.now, last + timedelta(seconds=1))
         payload = self.manifest_payload(
             name, issued_at=issued_at, expires_at=expires_at, state_digest=state_digest
         )
+        if previous is not _KEEP:
+            payload["previous_manifest_sha256"] = previous
         signed = SignedManifest(
             payload["version"],
             payload,

@@ -4,7 +4,9 @@ Defensive on purpose, because a member runs this against a network it does not c
 
 - TLS is verified (a CA bundle can be configured, never switched off); plain ``http://`` only
   for loopback addresses unless the configuration explicitly allows it.
-- Every request has timeouts; every body is read with a hard cap, and a bundle is refused the
+- Every request has timeouts, and an overall deadline checked as bytes arrive (a JSON request
+  ``timeout`` seconds, a bundle ``timeout`` plus its size at ``min_download_rate``, never past
+  the sync's own deadline), so a server trickling one byte at a time is cut off; every body is read with a hard cap, and a bundle is refused the
   moment more bytes arrive than its signed size (or the ``Content-Length`` announces more).
 - Where JSON is expected, anything else (an HTML error page from a proxy or load balancer)
   is refused with a clear error rather than parsed.
@@ -41,6 +43,7 @@ from hashsync_client.errors import (
     BadResponse,
     ClientError,
     ConfigError,
+    DeadlineExceeded,
     Interrupted,
     RetryLater,
     TransportError,
@@ -148,7 +151,12 @@ class SyncApi:
         allow_insecure_http: bool = False,
         trust_env: bool = True,
         transport: httpx.BaseTransport | None = None,
+        min_download_rate: int = 64 << 10,
     ) -> None:
+        self._timeout = timeout
+        self._min_download_rate = min_download_rate
+        # Set by the syncer: no request goes past it (time.monotonic() seconds).
+        self.sync_deadline: float | None = None
         self._base = base_url if base_url.endswith("/") else base_url + "/"
         self._origin = _origin(self._base)
         self._allow_http = allow_insecure_http
@@ -214,6 +222,7 @@ class SyncApi:
         bytes with this ``sha256``. Never writes more than ``size`` bytes to ``sink``; on any
         error ``sink`` holds garbage and must be discarded."""
         target = urljoin(self._base, url)
+        deadline = self._deadline(self._timeout + size / self._min_download_rate, "bundle download")
         for _ in range(MAX_REDIRECTS + 1):
             self._check_url(target)
             # "*/*" too: a server that negotiates (DRF) answers 406 to a lone octet-stream.
@@ -233,15 +242,34 @@ class SyncApi:
                         logger.debug("bundle download redirected to %s", _origin(target)[1])
                         continue
                     if response.status_code != 200:
-                        raw = self._read_capped(response, MAX_ERROR_BYTES, "bundle download")
+                        raw = self._read_capped(
+                            response, MAX_ERROR_BYTES, "bundle download", deadline
+                        )
                         self._raise_for(response, raw, "bundle download")
-                    self._stream_bundle(response, sink, size, sha256, on_progress, stop)
+                    self._stream_bundle(
+                        response, sink, size, sha256, on_progress, stop, deadline
+                    )
                     return
             except httpx.HTTPError as exc:
                 raise TransportError(f"bundle download failed: {_describe(exc)}") from None
         raise BadResponse(f"bundle download: more than {MAX_REDIRECTS} redirects")
 
     # --- internals --------------------------------------------------------------------------
+
+    def _deadline(self, seconds: float, what: str) -> float:
+        """When this request must be done: ``seconds`` from now, never past the sync's end."""
+        now = time.monotonic()
+        if self.sync_deadline is not None and now >= self.sync_deadline:
+            exc = DeadlineExceeded(f"{what}: the sync's overall deadline has passed")
+            exc.retriable = False  # the whole sync is over; the next one starts afresh
+            raise exc
+        limit = now + seconds
+        return limit if self.sync_deadline is None else min(limit, self.sync_deadline)
+
+    @staticmethod
+    def _check_deadline(deadline: float, what: str) -> None:
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(f"{what}: not complete within its overall deadline")
 
     @staticmethod
     def _feed(name: str) -> str:
@@ -268,6 +296,7 @@ class SyncApi:
         sha256: str,
         on_progress: Callable[[int], None] | None,
         stop: threading.Event | None,
+        deadline: float,
     ) -> None:
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
@@ -288,6 +317,7 @@ class SyncApi:
         for chunk in response.iter_raw(DOWNLOAD_CHUNK):
             if stop is not None and stop.is_set():
                 raise Interrupted("stopped during a bundle download")
+            self._check_deadline(deadline, "bundle download")
             received += len(chunk)
             if received > size:
                 raise VerificationError(
@@ -323,6 +353,7 @@ class SyncApi:
         allow_not_modified: bool = False,
     ) -> JsonResponse:
         all_headers = {"Accept": "application/json", **self._auth, **(headers or {})}
+        deadline = self._deadline(self._timeout, what)
         try:
             with self._client.stream(
                 method, self._base + path, params=params, headers=all_headers, json=body
@@ -332,7 +363,7 @@ class SyncApi:
                     return JsonResponse(304, None, etag)
                 ok = response.status_code in (200, 201)
                 limit = MAX_JSON_BYTES if ok else MAX_ERROR_BYTES
-                raw = self._read_capped(response, limit, what)
+                raw = self._read_capped(response, limit, what, deadline)
         except httpx.HTTPError as exc:
             raise TransportError(f"{what} failed: {_describe(exc)}") from None
         if not ok:
@@ -351,13 +382,14 @@ class SyncApi:
         return JsonResponse(response.status_code, data, etag)
 
     @staticmethod
-    def _read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
+    def _read_capped(response: httpx.Response, limit: int, what: str, deadline: float) -> bytes:
         announced = response.headers.get("content-length", "")
         if announced.strip().isdigit() and int(announced) > limit:
             raise BadResponse(f"{what}: response of {int(announced)} bytes exceeds {limit}")
         buffer = bytearray()
         # iter_bytes decodes gzip; capping the decoded size also stops a compression bomb.
         for chunk in response.iter_bytes():
+            SyncApi._check_deadline(deadline, what)
             buffer += chunk
             if len(buffer) > limit:
                 raise BadResponse(f"{what}: response exceeds {limit} bytes")

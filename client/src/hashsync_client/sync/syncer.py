@@ -8,14 +8,16 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from hashsync_client.apply import apply_step
 from hashsync_client.config import Config
 from hashsync_client.errors import (
+    ApiError,
     BadResponse,
     ClientError,
     DigestMismatch,
@@ -24,6 +26,7 @@ from hashsync_client.errors import (
     VerificationError,
     VersionUnknown,
 )
+from hashsync_client.freshness import signed_digest_matches
 from hashsync_client.http import SyncApi
 from hashsync_client.plan import (
     FeedInfo,
@@ -109,6 +112,7 @@ class Syncer:
     def sync_all(self, only: Sequence[str] | None = None) -> SyncReport:
         report = SyncReport()
         self.retry_after = None
+        self.api.sync_deadline = time.monotonic() + self.config.sync_deadline_seconds
         try:
             with self.store.sync_lock():
                 self._clean_spool()
@@ -116,7 +120,14 @@ class Syncer:
                 self.poll_interval = listing.poll_interval
                 wanted = set(only) if only else set(self.config.feeds or ()) or None
                 offered = {info.name: info for info in listing.feeds}
-                for name in sorted(wanted - set(offered)) if wanted else []:
+                withdrawn: set[str] = set()
+                for state in self.store.feeds():
+                    if state.name not in offered:
+                        result = self._withdraw(state, "no longer in the server's feed list")
+                        withdrawn.add(state.name)
+                        if result is not None:
+                            report.results.append(result)
+                for name in sorted(wanted - set(offered) - withdrawn) if wanted else []:
                     error = ClientError(
                         f"{name}: not offered by the server (no such feed, or not entitled)",
                         code="not_offered",
@@ -145,33 +156,60 @@ class Syncer:
 
     # --- one feed -------------------------------------------------------------------------
 
+    def _withdraw(self, state: FeedState, reason: str) -> FeedResult | None:
+        """The server no longer offers this feed: from now on it answers no lookup, and its
+        rows are deleted unless the configuration keeps them. A result only if this is news."""
+        keep = self.config.keep_withdrawn
+        news = self.store.withdraw_feed(state.name, reason, self.clock(), keep=keep)
+        if not news:
+            return None
+        kept = "rows kept (keep_withdrawn)" if keep else f"{state.entry_count} rows deleted"
+        logger.warning("%s: withdrawn by the server (%s); %s", state.name, reason, kept)
+        after = self.store.feed(state.name) or state
+        return FeedResult(
+            state.name,
+            "withdrawn",
+            state.version,
+            after.version,
+            after.state_digest,
+            note=f"{reason}; {kept}",
+        )
+
     def sync_feed(self, info: FeedInfo) -> FeedResult:
         name = info.name
         before = self.store.ensure_feed(name)
+        self.store.update_feed(
+            name,
+            server_version=info.version,
+            server_seen_at=timestamp(self.clock()),
+            withdrawn_at=None,  # offered again (if it was withdrawn)
+            withdrawn_reason=None,
+        )
         try:
             status, steps = self._bring_current(info, before)
+        except ApiError as exc:
+            if exc.status != 404 or exc.code != "not_found":
+                return self._failed(name, before, exc)
+            # docs/sync-api.md: a feed we may not receive answers 404 not_found.
+            withdrawn = self._withdraw(before, f"its plan answers {exc.status} {exc.code}")
+            return withdrawn or self._failed(name, before, exc)
         except ClientError as exc:
-            logger.error("%s: %s", name, exc)
-            self.store.record_error(name, exc, self.clock())
-            held = self.store.feed(name) or before
-            return FeedResult(
-                name, "failed", before.version, held.version, held.state_digest, error=exc
-            )
+            return self._failed(name, before, exc)
         after = self.store.feed(name)
         assert after is not None
         return FeedResult(name, status, before.version, after.version, after.state_digest, steps)
 
-    @staticmethod
-    def _held_consistent(state: FeedState) -> bool:
-        """Our list's digest is the one the manifest we hold signs (``verify`` resets the
-        stored state to what the rows really hash to, so a list altered locally shows here)."""
-        if state.manifest is None:
-            return state.version == 0
-        try:
-            signed = json.loads(state.manifest).get("state_digest")
-        except ValueError:
-            return False
-        return bool(signed == state.state_digest)
+    def _failed(self, name: str, before: FeedState, exc: ClientError) -> FeedResult:
+        logger.error("%s: %s", name, exc)
+        self.store.record_error(
+            name, exc, self.clock(), verification=isinstance(exc, VerificationError)
+        )
+        held = self.store.feed(name) or before
+        return FeedResult(
+            name, "failed", before.version, held.version, held.state_digest, error=exc
+        )
+
+    _held_consistent = staticmethod(signed_digest_matches)
 
     def _listing_says_current(self, state: FeedState, info: FeedInfo) -> bool:
         """The feed list (unsigned) names the manifest we hold and it has not expired: no need
@@ -256,10 +294,13 @@ class Syncer:
             max_bundle_bytes=self.config.max_bundle_bytes,
             max_entries=self.config.max_entries,
             now=self.clock(),
+            max_manifest_lifetime=timedelta(seconds=self.config.max_manifest_lifetime_seconds),
+            held_manifest=json.loads(state.manifest) if state.manifest else None,
         )
         if plan.keyring is not None:
             self.store.save_trusted_keyring(plan.keyring)
         self.store.note_manifest_version(state.name, plan.version)
+        self.store.update_feed(state.name, server_version=plan.version)
         return plan
 
     def _follow(
@@ -363,6 +404,7 @@ class Syncer:
         self.store.update_feed(
             name,
             checked_at=timestamp(self.clock()),
+            verification_failed=False,
             last_error=None,
             last_error_code=None,
             last_error_at=None,
