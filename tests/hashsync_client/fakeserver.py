@@ -164,6 +164,7 @@ class Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     length: int | None = None
+    trickle: float | None = None  # send the body one byte per this many seconds
 
 
 Hook = Callable[[Request], Reply | None]
@@ -197,6 +198,7 @@ class FakeHashsync:
         self.hooks: list[Hook] = []
         self.redirect_bundles_to: str | None = None
         self._lock = threading.Lock()
+        self.closing = threading.Event()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._http.daemon_threads = True
         # A short poll interval: shutdown() waits for it, once per test.
@@ -216,6 +218,7 @@ class FakeHashsync:
         return self
 
     def stop(self) -> None:
+        self.closing.set()
         if self._thread.is_alive():
             self._http.shutdown()
         self._http.server_close()
@@ -580,9 +583,22 @@ class FakeHashsync:
                         self.send_header("Connection", "close")
                         self.close_connection = True
                 self.end_headers()
-                if self.command != "HEAD" and reply.body:
+                if self.command != "HEAD" and reply.body and reply.trickle:
+                    self._trickle(reply.body, reply.trickle)
+                elif self.command != "HEAD" and reply.body:
                     self.wfile.write(reply.body)
                 self.wfile.flush()
+
+            def _trickle(self, body: bytes, interval: float) -> None:
+                # Stops when the client hangs up, or when the server is shut down.
+                for index in range(len(body)):
+                    try:
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    if server.closing.wait(interval):
+                        return
 
             do_GET = _handle
             do_POST = _handle
