@@ -359,7 +359,7 @@ class FakeHashsync:
         issued_at: datetime | None = None,
         expires_at: datetime | None = None,
         state_digest: str | None = None,
-        previous: str | None | object = _KEEP,
+        previous: str | object | None = _KEEP,
     ) -> SignedManifest:
         """Sign and publish the feed's next manifest (a re-signing if the version is unchanged).
         Like the real server, each manifest of a feed is issued after the one it supersedes;

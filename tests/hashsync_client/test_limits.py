@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from tests.hashsync_client.fakeserver import (
 )
 
 
-def _client(config: Config, server: FakeHashsync, **changes: object) -> HashsyncClient:
+def _client(config: Config, server: FakeHashsync, **changes: Any) -> HashsyncClient:
     return HashsyncClient(dataclasses.replace(config, **changes), token=server.token)
 
 
@@ -67,9 +68,7 @@ def test_a_whole_sync_ends_at_its_deadline_however_generous_each_request_is(conf
     assert elapsed < 10
 
 
-def test_a_step_announcing_more_records_than_max_entries_is_refused_before_download(
-    config, server
-):
+def test_a_step_announcing_more_records_than_max_entries_is_refused_before_download(config, server):
     first = synthetic_entries(60, seed=1)
     server.publish(FEED, first)
     with _client(config, server, max_entries=100) as client:

@@ -6,8 +6,9 @@ Defensive on purpose, because a member runs this against a network it does not c
   for loopback addresses unless the configuration explicitly allows it.
 - Every request has timeouts, and an overall deadline checked as bytes arrive (a JSON request
   ``timeout`` seconds, a bundle ``timeout`` plus its size at ``min_download_rate``, never past
-  the sync's own deadline), so a server trickling one byte at a time is cut off; every body is read with a hard cap, and a bundle is refused the
-  moment more bytes arrive than its signed size (or the ``Content-Length`` announces more).
+  the sync's own deadline), so a server trickling one byte at a time is cut off. Every body is
+  read with a hard cap, and a bundle is refused the moment more bytes arrive than its signed
+  size (or the ``Content-Length`` announces more).
 - Where JSON is expected, anything else (an HTML error page from a proxy or load balancer)
   is refused with a clear error rather than parsed.
 - The token goes only to the configured server's origin: a bundle redirect (S3 presigned URL,
@@ -246,9 +247,7 @@ class SyncApi:
                             response, MAX_ERROR_BYTES, "bundle download", deadline
                         )
                         self._raise_for(response, raw, "bundle download")
-                    self._stream_bundle(
-                        response, sink, size, sha256, on_progress, stop, deadline
-                    )
+                    self._stream_bundle(response, sink, size, sha256, on_progress, stop, deadline)
                     return
             except httpx.HTTPError as exc:
                 raise TransportError(f"bundle download failed: {_describe(exc)}") from None

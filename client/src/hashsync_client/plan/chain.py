@@ -22,6 +22,7 @@ links between), which the server does not send today.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -41,7 +42,7 @@ def check_chain(
     ``ChainBroken`` if one is broken."""
     known = {manifest_sha256(m): m for m in ([held] if held else []) + list(manifests)}
     verified = 0
-    for before, manifest in zip(manifests, manifests[1:], strict=False):
+    for before, manifest in itertools.pairwise(manifests):
         verified += _check_link(feed, before, manifest, known)
     if held is not None:
         later = [m for m in manifests if m["version"] >= held["version"]]
@@ -61,9 +62,7 @@ def _check_link(
     expected = manifest_sha256(before)
     if own == expected:  # the same manifest twice (the last step's is the newest)
         return 0
-    where = (
-        f"{feed}: the manifest of version {manifest['version']} issued {manifest['issued_at']}"
-    )
+    where = f"{feed}: the manifest of version {manifest['version']} issued {manifest['issued_at']}"
     if link == expected:
         return 1
     if link is None:
