@@ -35,18 +35,22 @@ def _value(entries) -> str:
 def test_a_store_path_that_does_not_exist_is_refused_and_not_created(config, server, tmp_path):
     missing = tmp_path / "typo" / "hashsync.sqlite3"
     wrong = dataclasses.replace(config, store_path=str(missing))
-    with HashsyncClient(wrong, token=server.token) as client:
-        with pytest.raises(LookupRefused, match="no local store") as refused:
-            client.lookup_values(["00" * 16])
+    with (
+        HashsyncClient(wrong, token=server.token) as client,
+        pytest.raises(LookupRefused, match="no local store") as refused,
+    ):
+        client.lookup_values(["00" * 16])
     assert refused.value.code == "no_store"
     assert not missing.exists()
 
 
 def test_a_store_never_synced_is_refused_not_no_match(config, server):
     Store(config.store_path).close()  # exists, empty
-    with HashsyncClient(config, token=server.token) as client:
-        with pytest.raises(LookupRefused, match="holds no feed yet") as refused:
-            client.lookup_values(["00" * 16])
+    with (
+        HashsyncClient(config, token=server.token) as client,
+        pytest.raises(LookupRefused, match="holds no feed yet") as refused,
+    ):
+        client.lookup_values(["00" * 16])
     assert refused.value.code == "never_synced"
 
 

@@ -21,7 +21,7 @@ OTHER = "synthetic-pdq"
 
 
 def _value(entries) -> str:
-    (algorithm, value), _ = next(iter(entries.items()))
+    (_, value), _ = next(iter(entries.items()))
     return value.hex()
 
 
@@ -39,9 +39,7 @@ def _rows(client, feed=FEED) -> int:
     )
 
 
-def test_a_feed_dropped_from_the_feed_list_stops_answering_and_its_rows_go(
-    client, server, entries
-):
+def test_a_feed_dropped_from_the_feed_list_stops_answering_and_its_rows_go(client, server, entries):
     server.publish(FEED, entries)
     assert client.sync(retries=0).ok
     assert client.lookup_values([_value(entries)])[0].matches

@@ -18,19 +18,14 @@ Defensive on purpose, because a member runs this against a network it does not c
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import hashlib
 import json
 import logging
-import os
 import re
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
@@ -43,13 +38,20 @@ from hashsync_client.errors import (
     AuthError,
     BadResponse,
     ClientError,
-    ConfigError,
     DeadlineExceeded,
     Interrupted,
     RetryLater,
     TransportError,
     VerificationError,
     VersionUnknown,
+)
+from hashsync_client.http_support import (
+    clean,
+    describe,
+    is_json_type,
+    origin,
+    parse_retry_after,
+    ssl_context,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,11 +60,8 @@ logger = logging.getLogger(__name__)
 MAX_JSON_BYTES = 64 << 20
 MAX_ERROR_BYTES = 64 << 10
 MAX_REDIRECTS = 3
-# A hostile or confused server must not be able to park the client for days with one header.
-MAX_RETRY_AFTER = 3600.0
 DOWNLOAD_CHUNK = 1 << 16
 _FEED_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True)
@@ -76,67 +75,6 @@ class JsonResponse:
     @property
     def not_modified(self) -> bool:
         return self.status == 304
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), clamped
-    to 0..``MAX_RETRY_AFTER``; None if absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        seconds = float(int(text[:12]))
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def _clean(text: str, limit: int = 300) -> str:
-    """A server-supplied message made safe to print on one line of a log."""
-    return _CONTROL_RE.sub(" ", text)[:limit].strip()
-
-
-def _is_json_type(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
-@functools.lru_cache(maxsize=8)
-def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
-    # One context per trust store per process: building one (loading the CA bundle) costs
-    # ~0.1 s, more than a whole up-to-date poll.
-    if cafile is None and capath is None:
-        import certifi
-
-        cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile, capath=capath)
-
-
-def ssl_context(ca_bundle: str | None = None, *, trust_env: bool = True) -> ssl.SSLContext:
-    """Verification always on: the configured CA bundle (file or directory), else
-    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when the environment is trusted, else certifi's."""
-    cafile = capath = None
-    if ca_bundle:
-        path = Path(ca_bundle).expanduser()
-        cafile, capath = (None, str(path)) if path.is_dir() else (str(path), None)
-    elif trust_env and os.environ.get("SSL_CERT_FILE"):
-        cafile = os.environ["SSL_CERT_FILE"]
-    elif trust_env and os.environ.get("SSL_CERT_DIR"):
-        capath = os.environ["SSL_CERT_DIR"]
-    try:
-        return _ssl_context(cafile, capath)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load CA certificates ({cafile or capath}): {exc}") from None
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 class SyncApi:
@@ -159,7 +97,7 @@ class SyncApi:
         # Set by the syncer: no request goes past it (time.monotonic() seconds).
         self.sync_deadline: float | None = None
         self._base = base_url if base_url.endswith("/") else base_url + "/"
-        self._origin = _origin(self._base)
+        self._origin = origin(self._base)
         self._allow_http = allow_insecure_http
         self._check_url(self._base)
         self._auth = {"Authorization": f"Bearer {token}"}
@@ -231,7 +169,7 @@ class SyncApi:
                 "Accept": "application/octet-stream, */*;q=0.1",
                 "Accept-Encoding": "identity",
             }
-            if _origin(target) == self._origin:
+            if origin(target) == self._origin:
                 headers.update(self._auth)
             try:
                 with self._client.stream("GET", target, headers=headers) as response:
@@ -240,7 +178,7 @@ class SyncApi:
                         if not location:
                             raise BadResponse("bundle download: redirect without a Location")
                         target = urljoin(target, location)
-                        logger.debug("bundle download redirected to %s", _origin(target)[1])
+                        logger.debug("bundle download redirected to %s", origin(target)[1])
                         continue
                     if response.status_code != 200:
                         raw = self._read_capped(
@@ -250,7 +188,7 @@ class SyncApi:
                     self._stream_bundle(response, sink, size, sha256, on_progress, stop, deadline)
                     return
             except httpx.HTTPError as exc:
-                raise TransportError(f"bundle download failed: {_describe(exc)}") from None
+                raise TransportError(f"bundle download failed: {describe(exc)}") from None
         raise BadResponse(f"bundle download: more than {MAX_REDIRECTS} redirects")
 
     # --- internals --------------------------------------------------------------------------
@@ -364,13 +302,13 @@ class SyncApi:
                 limit = MAX_JSON_BYTES if ok else MAX_ERROR_BYTES
                 raw = self._read_capped(response, limit, what, deadline)
         except httpx.HTTPError as exc:
-            raise TransportError(f"{what} failed: {_describe(exc)}") from None
+            raise TransportError(f"{what} failed: {describe(exc)}") from None
         if not ok:
             self._raise_for(response, raw, what)
         content_type = response.headers.get("content-type", "")
-        if not _is_json_type(content_type):
+        if not is_json_type(content_type):
             raise BadResponse(
-                f"{what}: expected JSON, got {_clean(content_type, 60) or 'no content type'} "
+                f"{what}: expected JSON, got {clean(content_type, 60) or 'no content type'} "
                 f"(HTTP {response.status_code}); an error page from a proxy, or a wrong server "
                 "URL?"
             )
@@ -399,15 +337,15 @@ class SyncApi:
         status = response.status_code
         code: str | None = None
         message = ""
-        if _is_json_type(response.headers.get("content-type", "")):
+        if is_json_type(response.headers.get("content-type", "")):
             try:
                 error = json.loads(raw).get("error")
                 code = str(error.get("code"))[:64] if isinstance(error, dict) else None
-                message = _clean(str(error.get("message", ""))) if isinstance(error, dict) else ""
+                message = clean(str(error.get("message", ""))) if isinstance(error, dict) else ""
             except (AttributeError, ValueError, UnicodeDecodeError, RecursionError):
                 code = None
         if code is None:
-            kind = _clean(response.headers.get("content-type", ""), 60) or "no content type"
+            kind = clean(response.headers.get("content-type", ""), 60) or "no content type"
             description = f"{what}: HTTP {status} with a {kind} body, not a JSON error"
         else:
             description = f"{what}: HTTP {status} {code}" + (f": {message}" if message else "")
@@ -422,8 +360,3 @@ class SyncApi:
         if status == 409 and code == "version_unknown":
             raise VersionUnknown(description, code=code, status=status)
         raise ApiError(description, code=code, status=status)
-
-
-def _describe(exc: httpx.HTTPError) -> str:
-    text = _clean(str(exc), 200)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

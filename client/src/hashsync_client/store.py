@@ -33,70 +33,12 @@ import numpy.typing as npt
 from hashsync_client.errors import ClientError
 from hashsync_client.lthash import LtHash16, row_elements
 from hashsync_client.plan import TrustedKeyring
+from hashsync_client.store_schema import SCHEMA, SCHEMA_VERSION, UPGRADE_FROM_1
 
-SCHEMA_VERSION = 2
 EMPTY_STATE = bytes(2048)
 EMPTY_DIGEST = LtHash16().hexdigest()
 # SQLite's default limit on bound parameters is 32766 since 3.32; stay well below it.
 IN_CHUNK = 900
-
-# Schema 1 -> 2: what the server last said of each feed, verification failures, withdrawals.
-_UPGRADE_FROM_1 = (
-    "ALTER TABLE feeds ADD COLUMN verification_failed INTEGER NOT NULL DEFAULT 0",
-    "ALTER TABLE feeds ADD COLUMN server_version INTEGER",
-    "ALTER TABLE feeds ADD COLUMN server_seen_at TEXT",
-    "ALTER TABLE feeds ADD COLUMN withdrawn_at TEXT",
-    "ALTER TABLE feeds ADD COLUMN withdrawn_reason TEXT",
-)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feeds (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    version INTEGER NOT NULL DEFAULT 0,
-    lthash BLOB NOT NULL,
-    state_digest TEXT NOT NULL,
-    entry_count INTEGER NOT NULL DEFAULT 0,
-    manifest BLOB,
-    manifest_sha256 TEXT,
-    manifest_expires_at TEXT,
-    highest_manifest_version INTEGER NOT NULL DEFAULT 0,
-    synced_at TEXT,
-    checked_at TEXT,
-    etag TEXT,
-    etag_version INTEGER,
-    acked_version INTEGER,
-    acked_digest TEXT,
-    acked_at TEXT,
-    ack_status TEXT,
-    last_error TEXT,
-    last_error_code TEXT,
-    last_error_at TEXT,
-    verification_failed INTEGER NOT NULL DEFAULT 0,
-    server_version INTEGER,
-    server_seen_at TEXT,
-    withdrawn_at TEXT,
-    withdrawn_reason TEXT,
-    CHECK (length(lthash) = 2048)
-);
-CREATE TABLE IF NOT EXISTS entries (
-    feed_id INTEGER NOT NULL,
-    algorithm INTEGER NOT NULL,
-    value BLOB NOT NULL,
-    grading INTEGER NOT NULL,
-    PRIMARY KEY (feed_id, algorithm, value)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS keyring (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL,
-    root_keyids TEXT NOT NULL,
-    root_threshold INTEGER NOT NULL
-);
-"""
 
 
 def utc_now() -> datetime:
@@ -176,7 +118,7 @@ class Store:
             # write lock: in WAL mode this check is a plain read.
             return
         with self.transaction():
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
             row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
@@ -185,7 +127,7 @@ class Store:
                     "INSERT INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
                 )
             elif row[0] == "1":
-                for statement in _UPGRADE_FROM_1:
+                for statement in UPGRADE_FROM_1:
                     self.conn.execute(statement)
                 self.conn.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),)

@@ -18,7 +18,6 @@ from hashsync_client.apply import apply_step
 from hashsync_client.config import Config
 from hashsync_client.errors import (
     ApiError,
-    BadResponse,
     ClientError,
     DigestMismatch,
     Interrupted,
@@ -38,16 +37,13 @@ from hashsync_client.plan import (
 )
 from hashsync_client.progress import ProgressFactory
 from hashsync_client.store import FeedState, Store, parse_stamp, timestamp, utc_now
+from hashsync_client.sync.ack import AckMismatch, ack_feed
 from hashsync_client.sync.backoff import Backoff
 from hashsync_client.sync.report import FeedResult, SyncReport
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class _AckMismatch(VerificationError):
-    code = "ack_mismatch"
 
 
 class Syncer:
@@ -84,8 +80,9 @@ class Syncer:
 
     def _call(self, what: str, operation: Callable[[], T]) -> T:
         """``operation`` with retries of transient failures: after ``Retry-After`` for 429
-        and 503, else with jittered exponential backoff; waits longer than ``max_wait`` are
-        left to the next sync (``watch`` honours them between cycles)."""
+        and 503, else with jittered exponential backoff; waits longer than ``max_wait``, or
+        past the sync's deadline, are left to the next sync (``watch`` honours them between
+        cycles)."""
         attempt = 0
         while True:
             try:
@@ -99,7 +96,8 @@ class Syncer:
                     delay = self.backoff.jitter(exc.retry_after, 0.1) + 0.5
                 else:
                     delay = self.backoff.delay(attempt)
-                if delay > self.max_wait:
+                ends = self.api.sync_deadline
+                if delay > self.max_wait or (ends is not None and time.monotonic() + delay > ends):
                     if isinstance(exc, RetryLater):
                         self.retry_after = exc.retry_after
                     raise
@@ -271,7 +269,7 @@ class Syncer:
             try:
                 applied += self._follow(state, plan, response.etag, from_zero)
                 self._ack(name)
-            except (DigestMismatch, _AckMismatch) as exc:
+            except (DigestMismatch, AckMismatch) as exc:
                 if from_zero:
                     raise
                 logger.warning("%s: %s; taking the snapshot", name, exc)
@@ -411,41 +409,4 @@ class Syncer:
         )
 
     def _ack(self, name: str) -> None:
-        state = self.store.feed(name)
-        assert state is not None
-        if state.version == 0:
-            return
-        if state.acked_version == state.version and state.acked_digest == state.state_digest:
-            return
-        try:
-            response = self._call(
-                f"ack for {name}",
-                lambda: self.api.ack(name, state.version, state.state_digest),
-            )
-        except ClientError as exc:
-            if isinstance(exc, Interrupted):
-                raise
-            # The list is applied and verified; the ack is retried at the next sync.
-            logger.warning("%s: ack not delivered (%s); will retry next sync", name, exc)
-            self.store.update_feed(name, ack_status="failed")
-            return
-        data = response.data if isinstance(response.data, dict) else {}
-        status = data.get("status")
-        now = timestamp(self.clock())
-        if status == "ok":
-            self.store.update_feed(
-                name,
-                acked_version=state.version,
-                acked_digest=state.state_digest,
-                acked_at=now,
-                ack_status="ok",
-            )
-        elif status == "mismatch":
-            self.store.update_feed(name, ack_status="mismatch", acked_at=now)
-            raise _AckMismatch(
-                f"{name}: the server says digest {state.state_digest[:16]}… is not its "
-                f"version {state.version}"
-            )
-        else:
-            logger.warning("%s: %s", name, BadResponse("ack: unexpected answer"))
-            self.store.update_feed(name, ack_status="failed")
+        ack_feed(self.store, self.api, self._call, name, self.clock())
