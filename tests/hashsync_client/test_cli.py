@@ -179,7 +179,7 @@ def test_missing_configuration_says_to_run_init(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "command", [None, "init", "sync", "watch", "status", "export", "lookup", "verify"]
+    "command", [None, "init", "sync", "watch", "status", "export", "lookup", "verify", "forget"]
 )
 def test_every_command_has_help_with_a_description_examples_and_exit_codes(command, capsys):
     with pytest.raises(SystemExit) as exit_info:

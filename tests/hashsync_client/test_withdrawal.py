@@ -135,6 +135,7 @@ def test_the_command_exits_4_and_says_so_in_text_and_json(server, config, tmp_pa
     path = tmp_path / "config.json"
     save_config(config, path)
     server.publish(FEED, synthetic_entries(30, seed=3))
+    server.publish(OTHER, synthetic_entries(30, seed=4))
     env = {"HASHSYNC_TOKEN": server.token}
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
@@ -148,5 +149,16 @@ def test_the_command_exits_4_and_says_so_in_text_and_json(server, config, tmp_pa
         assert report["withdrawn"] == [FEED]
         assert report["feeds"][0]["status"] == "withdrawn"
 
-        assert cli.main(["--config", str(path), "lookup", "--values", "00" * 16]) == 4
+        run = ["--config", str(path)]
+        assert cli.main([*run, "lookup", "--feed", FEED, "--values", "00" * 16]) == 4
         assert "no longer offered by the server" in capsys.readouterr().err
+        # A lookup of all feeds answers from the others, and says what it left out.
+        assert cli.main([*run, "lookup", "--values", "00" * 16]) == 1
+        assert f"{FEED} is withdrawn by the server: not consulted" in capsys.readouterr().err
+
+        assert cli.main([*run, "status"]) == 0
+        assert f"{FEED}: version 0, 0 entries" in capsys.readouterr().out
+        assert cli.main([*run, "status", "--check"]) == 4
+        assert cli.main([*run, "forget", OTHER]) == 1  # still offered: refused
+        assert cli.main([*run, "forget", FEED]) == 0
+        assert cli.main([*run, "status", "--check"]) == 0

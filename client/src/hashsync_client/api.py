@@ -28,6 +28,7 @@ from typing import TextIO
 import httpx
 
 from hashsync_client.config import Config, load_config
+from hashsync_client.errors import ClientError
 from hashsync_client.export import ExportSummary, export_entries
 from hashsync_client.freshness import check_lookup, feed_problems
 from hashsync_client.http import SyncApi
@@ -269,6 +270,16 @@ class HashsyncClient:
     ) -> list[Query]:
         lookup = self.lookup(feeds, pdq_distance=pdq_distance, max_age_seconds=max_age_seconds)
         return lookup.values(values)
+
+    def forget(self, feed: str) -> None:
+        """Delete a withdrawn feed's record and any rows kept: the operator acknowledged the
+        withdrawal. ``ClientError`` for a feed not held or not withdrawn."""
+        state = self.store.feed(feed)
+        if state is None or state.withdrawn_at is None:
+            raise ClientError(
+                f"{feed}: only a feed the server withdrew can be forgotten", code="not_withdrawn"
+            )
+        self.store.delete_feed(feed)
 
     def verify_local(self, *, repair: bool = True) -> list[LocalCheck]:
         """Recompute each feed's digest from its rows: detects a list altered outside the

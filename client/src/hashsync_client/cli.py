@@ -153,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = command("status")
     status.add_argument("--json", action="store_true", help="one JSON object per feed")
     status.add_argument(
-        "--check", action="store_true", help="exit 1 if any feed is stale, behind or failing"
+        "--check",
+        action="store_true",
+        help="exit 1 if any feed is stale, behind or failing; 4 if one was withdrawn",
     )
 
     export = command("export")
@@ -189,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = command("verify")
     verify.add_argument("--json", action="store_true", help="one JSON object per feed")
+
+    forget = command("forget")
+    forget.add_argument("feeds", nargs="+", type=_feed, metavar="FEED", help="a withdrawn feed")
     return parser
 
 
@@ -312,15 +317,17 @@ def _status(client: HashsyncClient, args: argparse.Namespace) -> int:
             print(status_line(item))
             if item.last_error:
                 print(f"  last error: {item.last_error}")
-    wanted = set(client.config.feeds or ())
-    failing = (
-        any(
-            (item.stale or item.last_error) and (not item.withdrawn_at or item.feed in wanted)
-            for item in statuses
-        )
-        or not statuses
-    )
+    if args.check and any(item.withdrawn_at for item in statuses):
+        return EXIT_WITHDRAWN  # until acknowledged with `forget`
+    failing = any(item.stale or item.last_error for item in statuses) or not statuses
     return EXIT_FAILED if args.check and failing else EXIT_OK
+
+
+def _forget(client: HashsyncClient, args: argparse.Namespace) -> int:
+    for name in args.feeds:
+        client.forget(name)
+        print(f"{name}: forgotten (its record and any rows kept are deleted)")
+    return EXIT_OK
 
 
 def _export(client: HashsyncClient, args: argparse.Namespace) -> int:
@@ -384,6 +391,7 @@ _COMMANDS = {
     "export": _export,
     "lookup": _lookup,
     "verify": _verify,
+    "forget": _forget,
 }
 
 

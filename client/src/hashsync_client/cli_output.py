@@ -26,7 +26,8 @@ exit status:
   3  lookup refused: no local store, a feed never synced, not confirmed current within
      lookup_max_age_seconds (--max-age), or failing verification -- never "no match"
   4  a feed is no longer offered by the server (entitlement or licence revoked, feed retired):
-     lookup of it is refused; sync reports the withdrawal with this status
+     lookup of it is refused; sync reports the withdrawal with this status, and status --check
+     until the feed is acknowledged with `hashsync-client forget FEED`
   130  interrupted
 """
 
@@ -85,6 +86,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  hashsync-client lookup upload.jpg\n"
         "  hashsync-client lookup --values <md5, sha1, sha256 or pdq hex> --json\n"
         "  find uploads -type f | hashsync-client lookup --files -",
+    ),
+    "forget": (
+        "drop a withdrawn feed's record, acknowledging the withdrawal",
+        "Delete what is left of a feed the server withdrew: its record (so status --check no "
+        "longer exits 4) and any rows kept. Refused for a feed the server still offers.",
+        "  hashsync-client forget photodna-all",
     ),
     "verify": (
         "recompute each feed's digest from the local list",

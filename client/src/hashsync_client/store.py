@@ -240,6 +240,15 @@ class Store:
             (version, name),
         )
 
+    def delete_feed(self, name: str) -> None:
+        """Delete a feed's row and its entries, in one transaction."""
+        with self.transaction():
+            self.conn.execute(
+                "DELETE FROM entries WHERE feed_id = (SELECT id FROM feeds WHERE name = ?)",
+                (name,),
+            )
+            self.conn.execute("DELETE FROM feeds WHERE name = ?", (name,))
+
     def record_error(
         self, name: str, error: ClientError, when: datetime, *, verification: bool = False
     ) -> None:
