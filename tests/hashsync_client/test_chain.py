@@ -108,7 +108,12 @@ def test_each_exact_link_is_counted_as_verified(server, entries):
 def test_a_link_to_an_unseen_manifest_issued_no_later_is_refused(server, entries):
     server.publish(FEED, entries)
     held = server.feeds[FEED].manifests[-1].payload
-    forged = dict(held, version=2, previous_manifest_sha256=secrets.token_hex(32))
+    forged = dict(
+        held,
+        version=2,
+        delta={"from_version": 1, "sha256": "0" * 64, "size": 1, "records": 1},
+        previous_manifest_sha256=secrets.token_hex(32),
+    )
     with pytest.raises(ChainBroken, match="no re-signing fits"):
         check_chain(FEED, held, [forged])
     later = dict(forged, issued_at=_later(held["issued_at"]))
@@ -118,3 +123,16 @@ def test_a_link_to_an_unseen_manifest_issued_no_later_is_refused(server, entries
 
 def _later(stamp: str) -> str:
     return format_timestamp(parse_timestamp(stamp) + timedelta(hours=1))
+
+
+def test_an_unseen_link_across_skipped_versions_is_accepted_whenever_issued(server, entries):
+    server.publish(FEED, entries)
+    held = server.feeds[FEED].manifests[-1].payload
+    # A snapshot jump: version 9's delta starts at version 8, which the client never saw.
+    jump = dict(
+        held,
+        version=9,
+        delta=dict(held["delta"] or {}, from_version=8),
+        previous_manifest_sha256=secrets.token_hex(32),
+    )
+    assert check_chain(FEED, held, [jump]) == 0

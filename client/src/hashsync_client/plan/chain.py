@@ -12,8 +12,11 @@ fit; a link is *broken*, and the sync refused with the store untouched, when:
 
 - it is null (claims to be the feed's first manifest) while an earlier one is known;
 - it names the manifest itself, or any other manifest known here that is not its predecessor;
-- it goes back in version, or the manifest is not issued after its predecessor: a manifest
-  is always issued after the one it supersedes, so no unseen manifest fits in between.
+- it goes back in version;
+- it names an unseen predecessor although nothing can have been skipped — the same version
+  (a re-signing), or the version right after (its delta starts at the one before) — and the
+  manifest is not issued after its predecessor: a manifest is always issued after the one it
+  supersedes, so no unseen manifest fits in between.
 
 What this cannot catch: a key holder who forges a later-issued manifest naming an unseen
 predecessor. Closing that needs the plan to carry the first manifest of each version (or the
@@ -76,6 +79,9 @@ def _check_link(
         )
     elif manifest["version"] < before["version"]:
         problem = f"goes back from version {before['version']}"
+    elif manifest["version"] > before["version"] and not _follows(before, manifest):
+        # Versions in between were skipped (a snapshot): their manifests are not in the plan.
+        return 0
     elif parse_timestamp(manifest["issued_at"]) <= parse_timestamp(before["issued_at"]):
         problem = (
             f"names an unknown predecessor, yet is not issued after version "
@@ -86,3 +92,9 @@ def _check_link(
         logger.info("%s: links to a re-signing this plan does not carry", where)
         return 0
     raise ChainBroken(f"{where} {problem}: history chain broken, sync refused")
+
+
+def _follows(before: Mapping[str, Any], manifest: Mapping[str, Any]) -> bool:
+    """``manifest``'s version comes straight after ``before``'s (its delta starts there)."""
+    delta = manifest["delta"] or {}
+    return bool(delta.get("from_version") == before["version"])
