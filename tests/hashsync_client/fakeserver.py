@@ -46,6 +46,7 @@ from hashsync_client.signing import (
     generate_key,
     manifest_payload,
     manifest_sha256,
+    parse_timestamp,
     sign_keyring,
     sign_manifest,
 )
@@ -53,6 +54,7 @@ from hashsync_client.signing import (
 Key = tuple[str, bytes]  # (algorithm, value)
 Entries = dict[Key, int]  # key -> grading code
 
+_KEEP = object()  # sign(): the honest previous_manifest_sha256
 _BASE62 = string.digits + string.ascii_letters
 
 
@@ -162,6 +164,7 @@ class Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     length: int | None = None
+    trickle: float | None = None  # send the body one byte per this many seconds
 
 
 Hook = Callable[[Request], Reply | None]
@@ -195,6 +198,7 @@ class FakeHashsync:
         self.hooks: list[Hook] = []
         self.redirect_bundles_to: str | None = None
         self._lock = threading.Lock()
+        self.closing = threading.Event()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._http.daemon_threads = True
         # A short poll interval: shutdown() waits for it, once per test.
@@ -214,6 +218,7 @@ class FakeHashsync:
         return self
 
     def stop(self) -> None:
+        self.closing.set()
         if self._thread.is_alive():
             self._http.shutdown()
         self._http.server_close()
@@ -354,11 +359,20 @@ class FakeHashsync:
         issued_at: datetime | None = None,
         expires_at: datetime | None = None,
         state_digest: str | None = None,
+        previous: str | object | None = _KEEP,
     ) -> SignedManifest:
-        """Sign and publish the feed's next manifest (a re-signing if the version is unchanged)."""
+        """Sign and publish the feed's next manifest (a re-signing if the version is unchanged).
+        Like the real server, each manifest of a feed is issued after the one it supersedes;
+        ``previous`` lets a test sign a broken history link."""
+        feed = self.feeds[name]
+        if issued_at is None and feed.manifests:
+            last = max(parse_timestamp(m.payload["issued_at"]) for m in feed.manifests)
+            issued_at = max(self.now, last + timedelta(seconds=1))
         payload = self.manifest_payload(
             name, issued_at=issued_at, expires_at=expires_at, state_digest=state_digest
         )
+        if previous is not _KEEP:
+            payload["previous_manifest_sha256"] = previous
         signed = SignedManifest(
             payload["version"],
             payload,
@@ -569,9 +583,22 @@ class FakeHashsync:
                         self.send_header("Connection", "close")
                         self.close_connection = True
                 self.end_headers()
-                if self.command != "HEAD" and reply.body:
+                if self.command != "HEAD" and reply.body and reply.trickle:
+                    self._trickle(reply.body, reply.trickle)
+                elif self.command != "HEAD" and reply.body:
                     self.wfile.write(reply.body)
                 self.wfile.flush()
+
+            def _trickle(self, body: bytes, interval: float) -> None:
+                # Stops when the client hangs up, or when the server is shut down.
+                for index in range(len(body)):
+                    try:
+                        self.wfile.write(body[index : index + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    if server.closing.wait(interval):
+                        return
 
             do_GET = _handle
             do_POST = _handle

@@ -119,12 +119,22 @@ def test_sync_status_export_lookup_verify_through_the_command(
     assert len(output.read_text().splitlines()) == len(entries)
 
     assert main([*run, "lookup", str(listed)]) == 0
-    assert "MATCH" in capsys.readouterr().out
+    matched = capsys.readouterr().out
+    assert "MATCH" in matched
+    assert "baseline=not assessed" in matched and "None" not in matched
     assert main([*run, "lookup", "--values", "00" * 16]) == 1
     assert main([*run, "lookup", "--values", "nonsense"]) == 2
 
     assert main([*run, "verify"]) == 0
     assert server.token not in capsys.readouterr().err
+
+    assert main([*run, "verify", "--json"]) == 0
+    (check,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert check["feed"] == FEED and check["ok"] is True
+
+    assert main([*run, "sync", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["feeds"][0]["status"] == "up_to_date"
 
 
 def test_sync_without_a_token_is_a_configuration_error(server, config_path, tmp_path, capsys):
@@ -168,10 +178,15 @@ def test_missing_configuration_says_to_run_init(tmp_path, capsys):
     assert "hashsync-client init" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["init", "sync", "watch", "status", "export", "lookup"])
-def test_every_command_has_help(command, capsys):
+@pytest.mark.parametrize(
+    "command", [None, "init", "sync", "watch", "status", "export", "lookup", "verify", "forget"]
+)
+def test_every_command_has_help_with_a_description_examples_and_exit_codes(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main([command, "--help"])
+        main([command, "--help"] if command else ["--help"])
 
     assert exit_info.value.code == 0
-    assert "usage: hashsync-client" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "usage: hashsync-client" in text
+    assert "examples:\n  hashsync-client " in text
+    assert "exit status:" in text and "3  lookup refused" in text and "4  a feed" in text

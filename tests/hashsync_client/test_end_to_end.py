@@ -1,7 +1,8 @@
 """Issue 5's end-to-end check, every part real: the live server (PostgreSQL), a Celery worker
 on the Redis broker cutting the releases, and the installed ``hashsync-client`` console script
 in its own process. propose → approve → release → sync → lookup finds it; retract → the next
-sync removes it, and the auditors' "who held hash X" shows this client acking the removal.
+sync removes it, and the auditors' "who held hash X" shows this client acking the removal;
+the entitlement revoked → the next sync withdraws the feed and lookups of it are refused.
 Synthetic data only."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from distribution import keys
 from distribution.models import Feed, FeedVersion
+from members.services import entitlement_revoke
 from tests.conftest import synthetic
 from tests.factories import member_with_token
 from tests.utils import wait_for
@@ -120,3 +122,13 @@ def test_an_approval_reaches_the_client_and_its_retraction_is_acked_for_auditors
     assert record["held_at_time"] is False  # it holds the version without the hash now
     assert record["removed_in_version"] == removed_in
     assert record["removal_acked_at"] is not None
+
+    # The hotline revokes the entitlement: the feed leaves the member's feed list, the next
+    # sync withdraws it (exit 4, its rows deleted), and a lookup of it is refused (exit 4).
+    entitlement_revoke(actor=member_admin, member_name="acme", feed="md5-all")
+    withdrawn = client("sync", "--no-progress", "--json")
+    assert withdrawn.returncode == 4, withdrawn.stdout + withdrawn.stderr
+    assert json.loads(withdrawn.stdout)["withdrawn"] == ["md5-all"]
+    refused = client("lookup", "--values", value)
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert "no longer offered by the server" in refused.stderr

@@ -9,6 +9,11 @@
 
 The token is read from its configured source only when the network is needed (``sync``,
 ``watch``); ``status``, ``export`` and ``lookup`` work offline on the local store.
+
+``lookup`` (and ``lookup_files`` / ``lookup_values``) raise ``LookupRefused`` rather than
+answer from a list nobody can vouch for: no store at the configured path, a feed never synced,
+not confirmed current within ``lookup_max_age_seconds``, or failing verification; and
+``FeedWithdrawn`` for a feed the server no longer offers (``freshness``).
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from typing import TextIO
 import httpx
 
 from hashsync_client.config import Config, load_config
+from hashsync_client.errors import ClientError
 from hashsync_client.export import ExportSummary, export_entries
+from hashsync_client.freshness import check_lookup, feed_problems
 from hashsync_client.http import SyncApi
 from hashsync_client.lookup import PDQ_DEFAULT_DISTANCE, PDQ_MIN_QUALITY, Lookup, Query
 from hashsync_client.progress import ProgressFactory
-from hashsync_client.store import Store, parse_stamp, utc_now
+from hashsync_client.store import Store, utc_now
 from hashsync_client.sync import Syncer, SyncReport, watch
 
 
@@ -38,7 +45,10 @@ class FeedStatus:
     entry_count: int
     state_digest: str
     synced_at: str | None  # when the version held was applied
-    checked_at: str | None  # when the server last confirmed it is current
+    checked_at: str | None  # when a verified sync last confirmed it is current
+    server_seen_at: str | None  # when the server last answered about it
+    server_version: int | None  # the version the server then announced
+    withdrawn_at: str | None  # the server stopped offering it (its data answers nothing)
     manifest_expires_at: str | None
     acked_version: int | None
     ack_status: str | None
@@ -71,7 +81,19 @@ class HashsyncClient:
         self._progress = ProgressFactory(progress)
         self._transport = transport
         self._clock = clock
-        self.store = Store(config.store_path)
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        """The local store, opened (and created) on first use: a lookup must first see that
+        there is none, rather than create an empty one and answer "no match" from it."""
+        if self._store is None:
+            self._store = Store(self.config.store_path)
+        return self._store
+
+    @property
+    def store_path(self) -> Path:
+        return Path(self.config.store_path).expanduser()
 
     @classmethod
     def from_config_file(
@@ -80,7 +102,8 @@ class HashsyncClient:
         return cls(load_config(path), progress=progress)
 
     def close(self) -> None:
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     def __enter__(self) -> HashsyncClient:
         return self
@@ -100,6 +123,7 @@ class HashsyncClient:
             allow_insecure_http=self.config.allow_insecure_http,
             trust_env=self.config.use_env_proxy,
             transport=self._transport,
+            min_download_rate=self.config.min_download_bytes_per_second,
         )
 
     def _syncer(
@@ -152,22 +176,19 @@ class HashsyncClient:
     # --- local ----------------------------------------------------------------------------
 
     def status(self) -> list[FeedStatus]:
+        """Per feed held: what ``freshness.feed_problems`` finds at ``stale_after_seconds``,
+        and whether the server last announced a newer version than the one held."""
         now = self._clock()
         stale_after = timedelta(seconds=self.config.stale_after_seconds)
+        if self._store is None and not self.store_path.exists():
+            return []
         statuses = []
         for state in self.store.feeds():
-            reasons = []
-            checked = parse_stamp(state.checked_at)
-            expires = parse_stamp(state.manifest_expires_at)
-            if checked is None:
-                reasons.append("never synced")
-            elif now - checked > stale_after:
-                reasons.append(f"not confirmed current since {state.checked_at}")
-            if state.version and (expires is None or expires <= now):
-                reasons.append(f"manifest expired at {state.manifest_expires_at}")
-            if state.highest_manifest_version > state.version:
+            reasons = feed_problems(state, now=now, max_age=stale_after)
+            if state.withdrawn_at is None and (state.server_version or 0) > state.version:
                 reasons.append(
-                    f"version {state.highest_manifest_version} is signed but not applied"
+                    f"behind: the server announced version {state.server_version} at "
+                    f"{state.server_seen_at}"
                 )
             statuses.append(
                 FeedStatus(
@@ -177,6 +198,9 @@ class HashsyncClient:
                     state_digest=state.state_digest,
                     synced_at=state.synced_at,
                     checked_at=state.checked_at,
+                    server_seen_at=state.server_seen_at,
+                    server_version=state.server_version,
+                    withdrawn_at=state.withdrawn_at,
                     manifest_expires_at=state.manifest_expires_at,
                     acked_version=state.acked_version,
                     ack_status=state.ack_status,
@@ -203,8 +227,27 @@ class HashsyncClient:
         *,
         pdq_distance: int = PDQ_DEFAULT_DISTANCE,
         pdq_min_quality: int = PDQ_MIN_QUALITY,
+        max_age_seconds: int | None = None,
     ) -> Lookup:
-        return Lookup(self.store, feeds, pdq_distance=pdq_distance, pdq_min_quality=pdq_min_quality)
+        """A lookup over ``feeds`` (None: every feed held), or ``LookupRefused`` /
+        ``FeedWithdrawn`` if one it would consult cannot vouch for an answer (module
+        docstring). ``Lookup.skipped_withdrawn`` names withdrawn feeds a lookup of all left
+        out."""
+        names = None if feeds is None else list(feeds)
+        age = self.config.lookup_max_age_seconds if max_age_seconds is None else max_age_seconds
+        exists = self._store is not None or self.store_path.exists()
+        skipped = check_lookup(
+            self.store_path,
+            self.store if exists else None,
+            names,
+            now=self._clock(),
+            max_age=timedelta(seconds=age),
+        )
+        lookup = Lookup(
+            self.store, names, pdq_distance=pdq_distance, pdq_min_quality=pdq_min_quality
+        )
+        lookup.skipped_withdrawn = tuple(skipped)
+        return lookup
 
     def lookup_files(
         self,
@@ -212,8 +255,10 @@ class HashsyncClient:
         *,
         feeds: Iterable[str] | None = None,
         pdq_distance: int = PDQ_DEFAULT_DISTANCE,
+        max_age_seconds: int | None = None,
     ) -> list[Query]:
-        return self.lookup(feeds, pdq_distance=pdq_distance).files(paths)
+        lookup = self.lookup(feeds, pdq_distance=pdq_distance, max_age_seconds=max_age_seconds)
+        return lookup.files(paths)
 
     def lookup_values(
         self,
@@ -221,8 +266,20 @@ class HashsyncClient:
         *,
         feeds: Iterable[str] | None = None,
         pdq_distance: int = PDQ_DEFAULT_DISTANCE,
+        max_age_seconds: int | None = None,
     ) -> list[Query]:
-        return self.lookup(feeds, pdq_distance=pdq_distance).values(values)
+        lookup = self.lookup(feeds, pdq_distance=pdq_distance, max_age_seconds=max_age_seconds)
+        return lookup.values(values)
+
+    def forget(self, feed: str) -> None:
+        """Delete a withdrawn feed's record and any rows kept: the operator acknowledged the
+        withdrawal. ``ClientError`` for a feed not held or not withdrawn."""
+        state = self.store.feed(feed)
+        if state is None or state.withdrawn_at is None:
+            raise ClientError(
+                f"{feed}: only a feed the server withdrew can be forgotten", code="not_withdrawn"
+            )
+        self.store.delete_feed(feed)
 
     def verify_local(self, *, repair: bool = True) -> list[LocalCheck]:
         """Recompute each feed's digest from its rows: detects a list altered outside the

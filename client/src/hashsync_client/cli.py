@@ -1,13 +1,15 @@
 """``hashsync-client``: the command line over ``HashsyncClient``.
 
-Exit status: 0 success; 1 a sync failed, a feed is stale (``status --check``), the local list
-does not verify, or ``lookup`` matched nothing (like grep: 0 means something matched);
-2 usage or configuration errors.
+Exit status (``cli_output.EXIT_CODES``, also in ``--help``): 0 success; 1 a sync failed, a
+feed is stale (``status --check``), the local list does not verify, or ``lookup`` matched
+nothing (like grep: 0 means something matched); 2 usage or configuration errors; 3 a lookup
+refused to answer from a list it cannot vouch for; 4 a feed the server no longer offers.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import signal
@@ -16,10 +18,25 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 
 from hashsync_client import __version__
 from hashsync_client.api import HashsyncClient
+from hashsync_client.cli_output import (
+    COMMANDS,
+    DESCRIPTION,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    EXIT_WITHDRAWN,
+    epilog,
+    print_checks,
+    print_query,
+    print_report,
+    setup_logging,
+    status_line,
+)
 from hashsync_client.config import (
     DEFAULT_TOKEN_ENV,
     Config,
@@ -29,14 +46,12 @@ from hashsync_client.config import (
     load_config,
     save_config,
 )
-from hashsync_client.errors import ClientError, ConfigError
+from hashsync_client.errors import ClientError, ConfigError, FeedWithdrawn, LookupRefused
 from hashsync_client.export import FORMATS, private_output
-from hashsync_client.lookup import PDQ_DEFAULT_DISTANCE, Query
+from hashsync_client.lookup import PDQ_DEFAULT_DISTANCE
 from hashsync_client.sync import SyncReport
 
 logger = logging.getLogger("hashsync_client")
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class _RefuseTokenArgument(argparse.Action):
@@ -57,7 +72,9 @@ def _feed(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hashsync-client",
-        description="Pull signed hashsync hash lists, verify and apply them, look hashes up.",
+        description=DESCRIPTION,
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -69,7 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="errors only")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    init = commands.add_parser("init", help="write the configuration: server, token source, pins")
+    def command(name: str) -> argparse.ArgumentParser:
+        summary, description, _ = COMMANDS[name]
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=description,
+            epilog=epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    init = command("init")
     init.add_argument("--server", required=True, help="server URL, e.g. https://hashsync.example/")
     init.add_argument(
         "--root-keyid",
@@ -111,20 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--force", action="store_true", help="replace an existing configuration")
 
-    sync = commands.add_parser("sync", help="bring every entitled feed up to date, once")
+    sync = command("sync")
     sync.add_argument("--feed", action="append", type=_feed, help="only this feed (repeatable)")
     _progress_options(sync)
+    _keep_withdrawn_option(sync)
     sync.add_argument("--retries", type=int, default=3, help="retries of transient failures")
+    sync.add_argument("--json", action="store_true", help="the report as one JSON object")
 
-    watch = commands.add_parser("watch", help="keep syncing as a service (stops on SIGTERM)")
+    watch = command("watch")
     watch.add_argument("--interval", type=int, help="seconds between syncs (default: config)")
     _progress_options(watch)
+    _keep_withdrawn_option(watch)
 
-    status = commands.add_parser("status", help="per feed: version, when, digest, stale?")
-    status.add_argument("--json", action="store_true")
-    status.add_argument("--check", action="store_true", help="exit 1 if any feed is stale")
+    status = command("status")
+    status.add_argument("--json", action="store_true", help="one JSON object per feed")
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if any feed is stale, behind or failing; 4 if one was withdrawn",
+    )
 
-    export = commands.add_parser("export", help="write the local list as CSV, JSONL or te")
+    export = command("export")
     export.add_argument("--format", choices=FORMATS, default="csv")
     export.add_argument("-o", "--output", type=Path, help="file (mode 0600); default stdout")
     export.add_argument("--feed", action="append", type=_feed, help="only this feed")
@@ -134,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="te format: also write entries with no threatexchange type, under hashsync names",
     )
 
-    lookup = commands.add_parser("lookup", help="match files or hash values against the list")
+    lookup = command("lookup")
     lookup.add_argument("items", nargs="+", metavar="ITEM", help="file, hash value, or - (stdin)")
     kind = lookup.add_mutually_exclusive_group()
     kind.add_argument("--files", action="store_true", help="every ITEM is a file")
@@ -147,9 +181,30 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"PDQ Hamming distance that still matches (default {PDQ_DEFAULT_DISTANCE})",
     )
     lookup.add_argument("--json", action="store_true", help="one JSON object per item")
+    lookup.add_argument(
+        "--max-age",
+        type=int,
+        metavar="SECONDS",
+        help="refuse (exit 3) if a feed was not confirmed current by a verified sync within "
+        "this long (default: lookup_max_age_seconds, 86400)",
+    )
 
-    commands.add_parser("verify", help="recompute each feed's digest from the local list")
+    verify = command("verify")
+    verify.add_argument("--json", action="store_true", help="one JSON object per feed")
+
+    forget = command("forget")
+    forget.add_argument("feeds", nargs="+", type=_feed, metavar="FEED", help="a withdrawn feed")
     return parser
+
+
+def _keep_withdrawn_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep-withdrawn",
+        action="store_true",
+        default=None,
+        help="keep the rows of a feed the server no longer offers (they answer no lookup); "
+        "default: delete them (configuration: keep_withdrawn)",
+    )
 
 
 def _progress_options(parser: argparse.ArgumentParser) -> None:
@@ -158,42 +213,25 @@ def _progress_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-progress", dest="progress", action="store_false")
 
 
-def _setup_logging(args: argparse.Namespace) -> None:
-    # watch is a service: what it does goes to the journal. Each -v is one level more.
-    base = 1 if args.command == "watch" else 0
-    levels = (logging.WARNING, logging.INFO, logging.DEBUG)
-    level = levels[min(base + args.verbose, 2)]
-    if args.quiet:
-        level = logging.ERROR
-    fmt = (
-        "%(asctime)s %(levelname)s %(message)s"
-        if args.command == "watch"
-        else "%(levelname)s: %(message)s"
-    )
-    # Our own logger only: the root logger belongs to whoever embeds us (or to pytest).
-    for handler in [h for h in logger.handlers if getattr(h, "hashsync_cli", False)]:
-        logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(fmt))
-    handler.hashsync_cli = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    # httpx logs every request at INFO; the URLs hold no secrets, but they are noise.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args)
+    setup_logging(args.command, verbose=args.verbose, quiet=args.quiet)
     try:
         if args.command == "init":
             return _init(args)
         config = load_config(args.config)
+        if getattr(args, "keep_withdrawn", None):
+            config = dataclasses.replace(config, keep_withdrawn=True)
         handler = _COMMANDS[args.command]
         with HashsyncClient(config, progress=getattr(args, "progress", False)) as client:
             return handler(client, args)
+    except FeedWithdrawn as exc:
+        print(f"hashsync-client: lookup refused: {exc}", file=sys.stderr)
+        return EXIT_WITHDRAWN
+    except LookupRefused as exc:
+        print(f"hashsync-client: lookup refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     except ConfigError as exc:
         print(f"hashsync-client: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -230,27 +268,12 @@ def _init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_report(report: SyncReport, out: TextIO | None = None) -> None:
-    out = out or sys.stdout
-    for result in report.results:
-        change = (
-            f"v{result.version}"
-            if result.version == result.previous_version
-            else f"v{result.previous_version} -> v{result.version}"
-        )
-        digest = (result.state_digest or "")[:16]
-        line = f"{result.feed}: {result.status} {change} digest {digest}"
-        if result.error is not None:
-            line += f" [{result.error.code}] {result.error}"
-        print(line, file=out)
-    if report.error is not None:
-        print(f"sync failed: [{report.error.code}] {report.error}", file=out)
-
-
 def _sync(client: HashsyncClient, args: argparse.Namespace) -> int:
     report = client.sync(args.feed, retries=args.retries)
-    _print_report(report)
-    return EXIT_OK if report.ok else EXIT_FAILED
+    print_report(report, as_json=args.json)
+    if not report.ok:
+        return EXIT_FAILED
+    return EXIT_WITHDRAWN if report.withdrawn else EXIT_OK
 
 
 def _watch(client: HashsyncClient, args: argparse.Namespace) -> int:
@@ -291,16 +314,20 @@ def _status(client: HashsyncClient, args: argparse.Namespace) -> int:
         if not statuses:
             print("no feeds held yet; run `hashsync-client sync`")
         for item in statuses:
-            state = "STALE: " + "; ".join(item.stale_reasons) if item.stale else "current"
-            print(
-                f"{item.feed}: version {item.version}, {item.entry_count} entries, "
-                f"synced {item.synced_at or 'never'}, checked {item.checked_at or 'never'}, "
-                f"digest {item.state_digest}, {state}"
-            )
+            print(status_line(item))
             if item.last_error:
                 print(f"  last error: {item.last_error}")
+    if args.check and any(item.withdrawn_at for item in statuses):
+        return EXIT_WITHDRAWN  # until acknowledged with `forget`
     failing = any(item.stale or item.last_error for item in statuses) or not statuses
     return EXIT_FAILED if args.check and failing else EXIT_OK
+
+
+def _forget(client: HashsyncClient, args: argparse.Namespace) -> int:
+    for name in args.feeds:
+        client.forget(name)
+        print(f"{name}: forgotten (its record and any rows kept are deleted)")
+    return EXIT_OK
 
 
 def _export(client: HashsyncClient, args: argparse.Namespace) -> int:
@@ -333,31 +360,19 @@ def _lookup_items(args: argparse.Namespace) -> tuple[list[Path], list[str]]:
     return files, values
 
 
-def _print_query(query: Query) -> None:
-    if query.error:
-        print(f"error     {query.label}: {query.error}")
-        return
-    if not query.matches:
-        print(f"no match  {query.label}")
-    for match in query.matches:
-        grading = " ".join(f"{k}={v}" for k, v in match.grading._asdict().items())
-        near = f" distance={match.distance}" if match.algorithm == "pdq" else ""
-        print(f"MATCH     {query.label}  {match.algorithm}{near}  feed={match.feed}  {grading}")
-    for note in query.notes:
-        print(f"          note: {note}")
-
-
 def _lookup(client: HashsyncClient, args: argparse.Namespace) -> int:
     if not 0 <= args.pdq_distance <= 256:
         raise ConfigError("--pdq-distance must be 0..256")
     files, values = _lookup_items(args)
-    lookup = client.lookup(args.feed, pdq_distance=args.pdq_distance)
+    lookup = client.lookup(args.feed, pdq_distance=args.pdq_distance, max_age_seconds=args.max_age)
+    for name in lookup.skipped_withdrawn:
+        print(f"hashsync-client: {name} is withdrawn by the server: not consulted", file=sys.stderr)
     queries = lookup.files(files) + lookup.values(values)
     for query in queries:
         if args.json:
             print(json.dumps(query.as_json()))
         else:
-            _print_query(query)
+            print_query(query)
     if any(query.error for query in queries):
         return EXIT_USAGE
     return EXIT_OK if any(query.matches for query in queries) else EXIT_FAILED
@@ -365,10 +380,7 @@ def _lookup(client: HashsyncClient, args: argparse.Namespace) -> int:
 
 def _verify(client: HashsyncClient, args: argparse.Namespace) -> int:
     checks = client.verify_local()
-    for check in checks:
-        verdict = "ok" if check.ok else "MISMATCH (run sync: the next plan takes the snapshot)"
-        digest = check.recomputed_digest
-        print(f"{check.feed}: {check.entry_count} entries, digest {digest}: {verdict}")
+    print_checks(checks, as_json=args.json)
     return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
 
 
@@ -379,6 +391,7 @@ _COMMANDS = {
     "export": _export,
     "lookup": _lookup,
     "verify": _verify,
+    "forget": _forget,
 }
 
 

@@ -91,7 +91,20 @@ class Config:
     # Hard caps on what a (possibly hostile) server can make us download or store.
     max_bundle_bytes: int = 4 << 30
     max_entries: int = 100_000_000
+    # Per request: no single wait for bytes may exceed it, and no JSON request may take longer
+    # in all (a server trickling one byte a second is cut off here, not after minutes).
     timeout_seconds: float = 30.0
+    # A bundle download may take timeout_seconds plus its signed size at this rate, no longer.
+    min_download_bytes_per_second: int = 64 << 10
+    # A whole sync (every feed, every retry) ends after this long; the next sync resumes.
+    sync_deadline_seconds: int = 6 * 3600
+    # A newest manifest valid for longer than this (expires_at - issued_at) is refused: a
+    # long-lived manifest signed by a key since retired must not keep a client "current".
+    max_manifest_lifetime_seconds: int = 31 * 86_400
+    # lookup refuses to answer from a feed not confirmed current by a verified sync for longer.
+    lookup_max_age_seconds: int = 86_400
+    # A feed the server no longer offers: keep its rows (never consulted) instead of deleting.
+    keep_withdrawn: bool = False
     # Plain http only for loopback addresses unless this is set (a test rig, never production).
     allow_insecure_http: bool = False
     # Honour HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE from the environment.
@@ -129,7 +142,16 @@ class Config:
             raise ConfigError("token environment variable name is not a valid name")
         if self.feeds is not None:
             object.__setattr__(self, "feeds", tuple(check_feed_name(f) for f in self.feeds))
-        for name in ("interval_seconds", "stale_after_seconds", "max_bundle_bytes", "max_entries"):
+        for name in (
+            "interval_seconds",
+            "stale_after_seconds",
+            "max_bundle_bytes",
+            "max_entries",
+            "min_download_bytes_per_second",
+            "sync_deadline_seconds",
+            "max_manifest_lifetime_seconds",
+            "lookup_max_age_seconds",
+        ):
             value = getattr(self, name)
             if type(value) is not int or value < 1:
                 raise ConfigError(f"{name} must be a positive integer")

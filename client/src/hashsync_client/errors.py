@@ -86,6 +86,20 @@ class VerificationError(ClientError):
     code = "verification_failed"
 
 
+class DeadlineExceeded(TransportError):
+    """A request (or a whole sync) ran past its overall deadline: a server trickling bytes
+    cannot hold the client longer than the configured time, however often a byte arrives."""
+
+    code = "deadline_exceeded"
+
+
+class ChainBroken(VerificationError):
+    """A manifest's ``previous_manifest_sha256`` contradicts the manifests we hold or were
+    given (docs/signing.md §4 check 10): the server's history forked or was rewritten."""
+
+    code = "chain_broken"
+
+
 class DigestMismatch(VerificationError):
     """After applying a bundle, our list's state digest is not the signed one."""
 
@@ -96,3 +110,18 @@ class Interrupted(ClientError):
     """A stop was requested (SIGTERM) while applying or downloading; nothing was committed."""
 
     code = "interrupted"
+
+
+class LookupRefused(ClientError):
+    """The local list is not fit to answer: never synced (or no store at that path), not
+    confirmed current for longer than the allowed age, or it failed its last verification.
+    A lookup must not say "no match" from a list it cannot vouch for."""
+
+    code = "list_not_usable"
+
+
+class FeedWithdrawn(LookupRefused):
+    """The server no longer offers a feed this lookup would consult (entitlement or licence
+    revoked, feed retired): its data no longer answers lookups."""
+
+    code = "feed_withdrawn"

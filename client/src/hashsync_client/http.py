@@ -4,8 +4,11 @@ Defensive on purpose, because a member runs this against a network it does not c
 
 - TLS is verified (a CA bundle can be configured, never switched off); plain ``http://`` only
   for loopback addresses unless the configuration explicitly allows it.
-- Every request has timeouts; every body is read with a hard cap, and a bundle is refused the
-  moment more bytes arrive than its signed size (or the ``Content-Length`` announces more).
+- Every request has timeouts, and an overall deadline checked as bytes arrive (a JSON request
+  ``timeout`` seconds, a bundle ``timeout`` plus its size at ``min_download_rate``, never past
+  the sync's own deadline), so a server trickling one byte at a time is cut off. Every body is
+  read with a hard cap, and a bundle is refused the moment more bytes arrive than its signed
+  size (or the ``Content-Length`` announces more).
 - Where JSON is expected, anything else (an HTML error page from a proxy or load balancer)
   is refused with a clear error rather than parsed.
 - The token goes only to the configured server's origin: a bundle redirect (S3 presigned URL,
@@ -15,19 +18,14 @@ Defensive on purpose, because a member runs this against a network it does not c
 
 from __future__ import annotations
 
-import email.utils
-import functools
 import hashlib
 import json
 import logging
-import os
 import re
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
@@ -40,12 +38,20 @@ from hashsync_client.errors import (
     AuthError,
     BadResponse,
     ClientError,
-    ConfigError,
+    DeadlineExceeded,
     Interrupted,
     RetryLater,
     TransportError,
     VerificationError,
     VersionUnknown,
+)
+from hashsync_client.http_support import (
+    clean,
+    describe,
+    is_json_type,
+    origin,
+    parse_retry_after,
+    ssl_context,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,11 +60,8 @@ logger = logging.getLogger(__name__)
 MAX_JSON_BYTES = 64 << 20
 MAX_ERROR_BYTES = 64 << 10
 MAX_REDIRECTS = 3
-# A hostile or confused server must not be able to park the client for days with one header.
-MAX_RETRY_AFTER = 3600.0
 DOWNLOAD_CHUNK = 1 << 16
 _FEED_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True)
@@ -74,67 +77,6 @@ class JsonResponse:
         return self.status == 304
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), clamped
-    to 0..``MAX_RETRY_AFTER``; None if absent or unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isascii() and text.isdigit():
-        seconds = float(int(text[:12]))
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def _clean(text: str, limit: int = 300) -> str:
-    """A server-supplied message made safe to print on one line of a log."""
-    return _CONTROL_RE.sub(" ", text)[:limit].strip()
-
-
-def _is_json_type(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
-@functools.lru_cache(maxsize=8)
-def _ssl_context(cafile: str | None, capath: str | None) -> ssl.SSLContext:
-    # One context per trust store per process: building one (loading the CA bundle) costs
-    # ~0.1 s, more than a whole up-to-date poll.
-    if cafile is None and capath is None:
-        import certifi
-
-        cafile = certifi.where()
-    return ssl.create_default_context(cafile=cafile, capath=capath)
-
-
-def ssl_context(ca_bundle: str | None = None, *, trust_env: bool = True) -> ssl.SSLContext:
-    """Verification always on: the configured CA bundle (file or directory), else
-    ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when the environment is trusted, else certifi's."""
-    cafile = capath = None
-    if ca_bundle:
-        path = Path(ca_bundle).expanduser()
-        cafile, capath = (None, str(path)) if path.is_dir() else (str(path), None)
-    elif trust_env and os.environ.get("SSL_CERT_FILE"):
-        cafile = os.environ["SSL_CERT_FILE"]
-    elif trust_env and os.environ.get("SSL_CERT_DIR"):
-        capath = os.environ["SSL_CERT_DIR"]
-    try:
-        return _ssl_context(cafile, capath)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load CA certificates ({cafile or capath}): {exc}") from None
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
 class SyncApi:
     """One member sync client's view of the server. Not thread-safe; one per worker."""
 
@@ -148,9 +90,14 @@ class SyncApi:
         allow_insecure_http: bool = False,
         trust_env: bool = True,
         transport: httpx.BaseTransport | None = None,
+        min_download_rate: int = 64 << 10,
     ) -> None:
+        self._timeout = timeout
+        self._min_download_rate = min_download_rate
+        # Set by the syncer: no request goes past it (time.monotonic() seconds).
+        self.sync_deadline: float | None = None
         self._base = base_url if base_url.endswith("/") else base_url + "/"
-        self._origin = _origin(self._base)
+        self._origin = origin(self._base)
         self._allow_http = allow_insecure_http
         self._check_url(self._base)
         self._auth = {"Authorization": f"Bearer {token}"}
@@ -214,6 +161,7 @@ class SyncApi:
         bytes with this ``sha256``. Never writes more than ``size`` bytes to ``sink``; on any
         error ``sink`` holds garbage and must be discarded."""
         target = urljoin(self._base, url)
+        deadline = self._deadline(self._timeout + size / self._min_download_rate, "bundle download")
         for _ in range(MAX_REDIRECTS + 1):
             self._check_url(target)
             # "*/*" too: a server that negotiates (DRF) answers 406 to a lone octet-stream.
@@ -221,7 +169,7 @@ class SyncApi:
                 "Accept": "application/octet-stream, */*;q=0.1",
                 "Accept-Encoding": "identity",
             }
-            if _origin(target) == self._origin:
+            if origin(target) == self._origin:
                 headers.update(self._auth)
             try:
                 with self._client.stream("GET", target, headers=headers) as response:
@@ -230,18 +178,35 @@ class SyncApi:
                         if not location:
                             raise BadResponse("bundle download: redirect without a Location")
                         target = urljoin(target, location)
-                        logger.debug("bundle download redirected to %s", _origin(target)[1])
+                        logger.debug("bundle download redirected to %s", origin(target)[1])
                         continue
                     if response.status_code != 200:
-                        raw = self._read_capped(response, MAX_ERROR_BYTES, "bundle download")
+                        raw = self._read_capped(
+                            response, MAX_ERROR_BYTES, "bundle download", deadline
+                        )
                         self._raise_for(response, raw, "bundle download")
-                    self._stream_bundle(response, sink, size, sha256, on_progress, stop)
+                    self._stream_bundle(response, sink, size, sha256, on_progress, stop, deadline)
                     return
             except httpx.HTTPError as exc:
-                raise TransportError(f"bundle download failed: {_describe(exc)}") from None
+                raise TransportError(f"bundle download failed: {describe(exc)}") from None
         raise BadResponse(f"bundle download: more than {MAX_REDIRECTS} redirects")
 
     # --- internals --------------------------------------------------------------------------
+
+    def _deadline(self, seconds: float, what: str) -> float:
+        """When this request must be done: ``seconds`` from now, never past the sync's end."""
+        now = time.monotonic()
+        if self.sync_deadline is not None and now >= self.sync_deadline:
+            exc = DeadlineExceeded(f"{what}: the sync's overall deadline has passed")
+            exc.retriable = False  # the whole sync is over; the next one starts afresh
+            raise exc
+        limit = now + seconds
+        return limit if self.sync_deadline is None else min(limit, self.sync_deadline)
+
+    @staticmethod
+    def _check_deadline(deadline: float, what: str) -> None:
+        if time.monotonic() > deadline:
+            raise DeadlineExceeded(f"{what}: not complete within its overall deadline")
 
     @staticmethod
     def _feed(name: str) -> str:
@@ -268,6 +233,7 @@ class SyncApi:
         sha256: str,
         on_progress: Callable[[int], None] | None,
         stop: threading.Event | None,
+        deadline: float,
     ) -> None:
         encoding = response.headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
@@ -288,6 +254,7 @@ class SyncApi:
         for chunk in response.iter_raw(DOWNLOAD_CHUNK):
             if stop is not None and stop.is_set():
                 raise Interrupted("stopped during a bundle download")
+            self._check_deadline(deadline, "bundle download")
             received += len(chunk)
             if received > size:
                 raise VerificationError(
@@ -323,6 +290,7 @@ class SyncApi:
         allow_not_modified: bool = False,
     ) -> JsonResponse:
         all_headers = {"Accept": "application/json", **self._auth, **(headers or {})}
+        deadline = self._deadline(self._timeout, what)
         try:
             with self._client.stream(
                 method, self._base + path, params=params, headers=all_headers, json=body
@@ -332,15 +300,15 @@ class SyncApi:
                     return JsonResponse(304, None, etag)
                 ok = response.status_code in (200, 201)
                 limit = MAX_JSON_BYTES if ok else MAX_ERROR_BYTES
-                raw = self._read_capped(response, limit, what)
+                raw = self._read_capped(response, limit, what, deadline)
         except httpx.HTTPError as exc:
-            raise TransportError(f"{what} failed: {_describe(exc)}") from None
+            raise TransportError(f"{what} failed: {describe(exc)}") from None
         if not ok:
             self._raise_for(response, raw, what)
         content_type = response.headers.get("content-type", "")
-        if not _is_json_type(content_type):
+        if not is_json_type(content_type):
             raise BadResponse(
-                f"{what}: expected JSON, got {_clean(content_type, 60) or 'no content type'} "
+                f"{what}: expected JSON, got {clean(content_type, 60) or 'no content type'} "
                 f"(HTTP {response.status_code}); an error page from a proxy, or a wrong server "
                 "URL?"
             )
@@ -351,13 +319,14 @@ class SyncApi:
         return JsonResponse(response.status_code, data, etag)
 
     @staticmethod
-    def _read_capped(response: httpx.Response, limit: int, what: str) -> bytes:
+    def _read_capped(response: httpx.Response, limit: int, what: str, deadline: float) -> bytes:
         announced = response.headers.get("content-length", "")
         if announced.strip().isdigit() and int(announced) > limit:
             raise BadResponse(f"{what}: response of {int(announced)} bytes exceeds {limit}")
         buffer = bytearray()
         # iter_bytes decodes gzip; capping the decoded size also stops a compression bomb.
         for chunk in response.iter_bytes():
+            SyncApi._check_deadline(deadline, what)
             buffer += chunk
             if len(buffer) > limit:
                 raise BadResponse(f"{what}: response exceeds {limit} bytes")
@@ -368,15 +337,15 @@ class SyncApi:
         status = response.status_code
         code: str | None = None
         message = ""
-        if _is_json_type(response.headers.get("content-type", "")):
+        if is_json_type(response.headers.get("content-type", "")):
             try:
                 error = json.loads(raw).get("error")
                 code = str(error.get("code"))[:64] if isinstance(error, dict) else None
-                message = _clean(str(error.get("message", ""))) if isinstance(error, dict) else ""
+                message = clean(str(error.get("message", ""))) if isinstance(error, dict) else ""
             except (AttributeError, ValueError, UnicodeDecodeError, RecursionError):
                 code = None
         if code is None:
-            kind = _clean(response.headers.get("content-type", ""), 60) or "no content type"
+            kind = clean(response.headers.get("content-type", ""), 60) or "no content type"
             description = f"{what}: HTTP {status} with a {kind} body, not a JSON error"
         else:
             description = f"{what}: HTTP {status} {code}" + (f": {message}" if message else "")
@@ -391,8 +360,3 @@ class SyncApi:
         if status == 409 and code == "version_unknown":
             raise VersionUnknown(description, code=code, status=status)
         raise ApiError(description, code=code, status=status)
-
-
-def _describe(exc: httpx.HTTPError) -> str:
-    text = _clean(str(exc), 200)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

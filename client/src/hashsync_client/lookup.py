@@ -156,7 +156,11 @@ def _popcount(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
 
 
 class Lookup:
-    """Lookups against the feeds held in ``store`` (all, or ``feeds``)."""
+    """Lookups against the feeds held in ``store`` (all, or ``feeds``); never a feed the
+    server withdrew. ``HashsyncClient.lookup`` first checks they can vouch for an answer."""
+
+    # Withdrawn feeds a lookup of all feeds left out (set by HashsyncClient.lookup).
+    skipped_withdrawn: tuple[str, ...] = ()
 
     def __init__(
         self,

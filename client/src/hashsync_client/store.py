@@ -33,56 +33,12 @@ import numpy.typing as npt
 from hashsync_client.errors import ClientError
 from hashsync_client.lthash import LtHash16, row_elements
 from hashsync_client.plan import TrustedKeyring
+from hashsync_client.store_schema import SCHEMA, SCHEMA_VERSION, UPGRADE_FROM_1
 
-SCHEMA_VERSION = 1
 EMPTY_STATE = bytes(2048)
 EMPTY_DIGEST = LtHash16().hexdigest()
 # SQLite's default limit on bound parameters is 32766 since 3.32; stay well below it.
 IN_CHUNK = 900
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feeds (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    version INTEGER NOT NULL DEFAULT 0,
-    lthash BLOB NOT NULL,
-    state_digest TEXT NOT NULL,
-    entry_count INTEGER NOT NULL DEFAULT 0,
-    manifest BLOB,
-    manifest_sha256 TEXT,
-    manifest_expires_at TEXT,
-    highest_manifest_version INTEGER NOT NULL DEFAULT 0,
-    synced_at TEXT,
-    checked_at TEXT,
-    etag TEXT,
-    etag_version INTEGER,
-    acked_version INTEGER,
-    acked_digest TEXT,
-    acked_at TEXT,
-    ack_status TEXT,
-    last_error TEXT,
-    last_error_code TEXT,
-    last_error_at TEXT,
-    CHECK (length(lthash) = 2048)
-);
-CREATE TABLE IF NOT EXISTS entries (
-    feed_id INTEGER NOT NULL,
-    algorithm INTEGER NOT NULL,
-    value BLOB NOT NULL,
-    grading INTEGER NOT NULL,
-    PRIMARY KEY (feed_id, algorithm, value)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS keyring (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL,
-    root_keyids TEXT NOT NULL,
-    root_threshold INTEGER NOT NULL
-);
-"""
 
 
 def utc_now() -> datetime:
@@ -124,6 +80,11 @@ class FeedState:
     last_error: str | None
     last_error_code: str | None
     last_error_at: str | None
+    verification_failed: bool
+    server_version: int | None  # the version the server last announced (feed list or plan)
+    server_seen_at: str | None  # when the server last answered about this feed
+    withdrawn_at: str | None  # when the server stopped offering it (None: offered)
+    withdrawn_reason: str | None
 
 
 _FEED_COLUMNS = tuple(f.name for f in fields(FeedState))
@@ -157,13 +118,19 @@ class Store:
             # write lock: in WAL mode this check is a plain read.
             return
         with self.transaction():
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.conn.execute(statement)
             row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
                 self.conn.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif row[0] == "1":
+                for statement in UPGRADE_FROM_1:
+                    self.conn.execute(statement)
+                self.conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),)
                 )
             elif row[0] != str(SCHEMA_VERSION):
                 raise ClientError(
@@ -228,6 +195,7 @@ class Store:
         values["lthash"] = bytes(values["lthash"])
         if values["manifest"] is not None:
             values["manifest"] = bytes(values["manifest"])
+        values["verification_failed"] = bool(values["verification_failed"])
         return FeedState(**values)
 
     def feed(self, name: str) -> FeedState | None:
@@ -272,10 +240,57 @@ class Store:
             (version, name),
         )
 
-    def record_error(self, name: str, error: ClientError, when: datetime) -> None:
+    def delete_feed(self, name: str) -> None:
+        """Delete a feed's row and its entries, in one transaction."""
+        with self.transaction():
+            self.conn.execute(
+                "DELETE FROM entries WHERE feed_id = (SELECT id FROM feeds WHERE name = ?)",
+                (name,),
+            )
+            self.conn.execute("DELETE FROM feeds WHERE name = ?", (name,))
+
+    def record_error(
+        self, name: str, error: ClientError, when: datetime, *, verification: bool = False
+    ) -> None:
         self.update_feed(
-            name, last_error=str(error), last_error_code=error.code, last_error_at=timestamp(when)
+            name,
+            last_error=str(error),
+            last_error_code=error.code,
+            last_error_at=timestamp(when),
+            verification_failed=verification,
         )
+
+    def withdraw_feed(self, name: str, reason: str, when: datetime, *, keep: bool) -> bool:
+        """Mark a feed the server no longer offers; unless ``keep``, delete its rows and forget
+        the version held (the highest manifest version seen stays: anti-replay if it returns).
+        True if this is news (it was not withdrawn already)."""
+        state = self.feed(name)
+        if state is None:
+            return False
+        with self.transaction():
+            if not keep:
+                self.conn.execute("DELETE FROM entries WHERE feed_id = ?", (state.id,))
+                self.update_feed(
+                    name,
+                    version=0,
+                    lthash=EMPTY_STATE,
+                    state_digest=EMPTY_DIGEST,
+                    entry_count=0,
+                    manifest=None,
+                    manifest_sha256=None,
+                    manifest_expires_at=None,
+                    synced_at=None,
+                    checked_at=None,
+                    etag=None,
+                    etag_version=None,
+                    acked_version=None,
+                    acked_digest=None,
+                    acked_at=None,
+                    ack_status=None,
+                )
+            if state.withdrawn_at is None:
+                self.update_feed(name, withdrawn_at=timestamp(when), withdrawn_reason=reason)
+        return state.withdrawn_at is None
 
     # --- keyring --------------------------------------------------------------------------
 
@@ -300,8 +315,11 @@ class Store:
     # --- reading entries -------------------------------------------------------------------
 
     def feed_ids(self, names: Iterable[str] | None = None) -> dict[int, str]:
-        """id → name of the feeds held (all, or those named that exist here)."""
-        rows = self.conn.execute("SELECT id, name FROM feeds ORDER BY name").fetchall()
+        """id → name of the feeds held (all, or those named that exist here). A feed the
+        server withdrew is never among them: its rows, if kept, answer nothing."""
+        rows = self.conn.execute(
+            "SELECT id, name FROM feeds WHERE withdrawn_at IS NULL ORDER BY name"
+        ).fetchall()
         wanted = None if names is None else set(names)
         return {int(i): n for i, n in rows if wanted is None or n in wanted}
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hashsync_client.errors import VerificationError
+from hashsync_client.plan.chain import check_chain
 from hashsync_client.plan.parse import RawPlan
 from hashsync_client.signing import (
     Keyring,
@@ -16,6 +17,7 @@ from hashsync_client.signing import (
     canonical_json,
     manifest_sha256,
     parse_keyring_unverified,
+    parse_timestamp,
     verify_keyring_chain,
     verify_manifest,
     verify_manifest_history,
@@ -128,8 +130,12 @@ def verify_plan(
     max_bundle_bytes: int,
     max_entries: int,
     now: datetime,
+    max_manifest_lifetime: timedelta | None = None,
+    held_manifest: dict[str, Any] | None = None,
 ) -> VerifiedPlan:
-    """Every check of docs/sync-api.md before a byte of a bundle is fetched."""
+    """Every check of docs/sync-api.md before a byte of a bundle is fetched: with
+    ``max_manifest_lifetime``, a newest manifest valid for longer is refused; with
+    ``held_manifest`` (the one the client holds), the history chain is checked from it."""
     feed = plan.feed
     if plan.manifest is None:
         # Never published. A server that says so about a feed we hold (or saw a signed
@@ -161,6 +167,13 @@ def verify_plan(
         )
     except SignatureError as exc:
         raise _refuse(exc, f"{feed}: manifest") from None
+    lifetime = parse_timestamp(manifest["expires_at"]) - parse_timestamp(manifest["issued_at"])
+    if max_manifest_lifetime is not None and lifetime > max_manifest_lifetime:
+        raise VerificationError(
+            f"{feed}: the manifest is valid for {lifetime}, longer than the accepted maximum "
+            f"{max_manifest_lifetime} (max_manifest_lifetime_seconds): refused",
+            code="manifest_lifetime",
+        )
     version = manifest["version"]
     if version != plan.version:
         raise VerificationError(
@@ -173,7 +186,8 @@ def verify_plan(
             f"({max_entries})",
             code="too_many_entries",
         )
-    steps = _verify_steps(plan, manifest, keyring, held_version, max_bundle_bytes)
+    steps = _verify_steps(plan, manifest, keyring, held_version, max_bundle_bytes, max_entries)
+    check_chain(feed, held_manifest, [step.manifest for step in steps] + [manifest])
     trusted = TrustedKeyring(
         version=keyring.version,
         root_keyids=tuple(sorted(keyring.root_keyids)),
@@ -198,6 +212,7 @@ def _verify_steps(
     keyring: Keyring,
     held_version: int,
     max_bundle_bytes: int,
+    max_entries: int,
 ) -> tuple[VerifiedStep, ...]:
     feed = plan.feed
     verified = []
@@ -247,6 +262,12 @@ def _verify_steps(
             raise VerificationError(
                 f"{where}: the bundle is not the one its signed manifest names",
                 code="plan_mismatch",
+            )
+        # Before a byte is fetched: the bundle reader then refuses a header announcing more.
+        if type(max_records) is int and max_records > max_entries:
+            raise VerificationError(
+                f"{where}: {max_records} records exceed the configured maximum ({max_entries})",
+                code="too_many_entries",
             )
         if step.size > max_bundle_bytes:
             raise VerificationError(

@@ -8,15 +8,16 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from hashsync_client.apply import apply_step
 from hashsync_client.config import Config
 from hashsync_client.errors import (
-    BadResponse,
+    ApiError,
     ClientError,
     DigestMismatch,
     Interrupted,
@@ -24,6 +25,7 @@ from hashsync_client.errors import (
     VerificationError,
     VersionUnknown,
 )
+from hashsync_client.freshness import signed_digest_matches
 from hashsync_client.http import SyncApi
 from hashsync_client.plan import (
     FeedInfo,
@@ -35,16 +37,13 @@ from hashsync_client.plan import (
 )
 from hashsync_client.progress import ProgressFactory
 from hashsync_client.store import FeedState, Store, parse_stamp, timestamp, utc_now
+from hashsync_client.sync.ack import AckMismatch, ack_feed
 from hashsync_client.sync.backoff import Backoff
 from hashsync_client.sync.report import FeedResult, SyncReport
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class _AckMismatch(VerificationError):
-    code = "ack_mismatch"
 
 
 class Syncer:
@@ -81,8 +80,9 @@ class Syncer:
 
     def _call(self, what: str, operation: Callable[[], T]) -> T:
         """``operation`` with retries of transient failures: after ``Retry-After`` for 429
-        and 503, else with jittered exponential backoff; waits longer than ``max_wait`` are
-        left to the next sync (``watch`` honours them between cycles)."""
+        and 503, else with jittered exponential backoff; waits longer than ``max_wait``, or
+        past the sync's deadline, are left to the next sync (``watch`` honours them between
+        cycles)."""
         attempt = 0
         while True:
             try:
@@ -96,7 +96,8 @@ class Syncer:
                     delay = self.backoff.jitter(exc.retry_after, 0.1) + 0.5
                 else:
                     delay = self.backoff.delay(attempt)
-                if delay > self.max_wait:
+                ends = self.api.sync_deadline
+                if delay > self.max_wait or (ends is not None and time.monotonic() + delay > ends):
                     if isinstance(exc, RetryLater):
                         self.retry_after = exc.retry_after
                     raise
@@ -109,6 +110,7 @@ class Syncer:
     def sync_all(self, only: Sequence[str] | None = None) -> SyncReport:
         report = SyncReport()
         self.retry_after = None
+        self.api.sync_deadline = time.monotonic() + self.config.sync_deadline_seconds
         try:
             with self.store.sync_lock():
                 self._clean_spool()
@@ -116,7 +118,14 @@ class Syncer:
                 self.poll_interval = listing.poll_interval
                 wanted = set(only) if only else set(self.config.feeds or ()) or None
                 offered = {info.name: info for info in listing.feeds}
-                for name in sorted(wanted - set(offered)) if wanted else []:
+                withdrawn: set[str] = set()
+                for state in self.store.feeds():
+                    if state.name not in offered:
+                        result = self._withdraw(state, "no longer in the server's feed list")
+                        withdrawn.add(state.name)
+                        if result is not None:
+                            report.results.append(result)
+                for name in sorted(wanted - set(offered) - withdrawn) if wanted else []:
                     error = ClientError(
                         f"{name}: not offered by the server (no such feed, or not entitled)",
                         code="not_offered",
@@ -145,33 +154,60 @@ class Syncer:
 
     # --- one feed -------------------------------------------------------------------------
 
+    def _withdraw(self, state: FeedState, reason: str) -> FeedResult | None:
+        """The server no longer offers this feed: from now on it answers no lookup, and its
+        rows are deleted unless the configuration keeps them. A result only if this is news."""
+        keep = self.config.keep_withdrawn
+        news = self.store.withdraw_feed(state.name, reason, self.clock(), keep=keep)
+        if not news:
+            return None
+        kept = "rows kept (keep_withdrawn)" if keep else f"{state.entry_count} rows deleted"
+        logger.warning("%s: withdrawn by the server (%s); %s", state.name, reason, kept)
+        after = self.store.feed(state.name) or state
+        return FeedResult(
+            state.name,
+            "withdrawn",
+            state.version,
+            after.version,
+            after.state_digest,
+            note=f"{reason}; {kept}",
+        )
+
     def sync_feed(self, info: FeedInfo) -> FeedResult:
         name = info.name
         before = self.store.ensure_feed(name)
+        self.store.update_feed(
+            name,
+            server_version=info.version,
+            server_seen_at=timestamp(self.clock()),
+            withdrawn_at=None,  # offered again (if it was withdrawn)
+            withdrawn_reason=None,
+        )
         try:
             status, steps = self._bring_current(info, before)
+        except ApiError as exc:
+            if exc.status != 404 or exc.code != "not_found":
+                return self._failed(name, before, exc)
+            # docs/sync-api.md: a feed we may not receive answers 404 not_found.
+            withdrawn = self._withdraw(before, f"its plan answers {exc.status} {exc.code}")
+            return withdrawn or self._failed(name, before, exc)
         except ClientError as exc:
-            logger.error("%s: %s", name, exc)
-            self.store.record_error(name, exc, self.clock())
-            held = self.store.feed(name) or before
-            return FeedResult(
-                name, "failed", before.version, held.version, held.state_digest, error=exc
-            )
+            return self._failed(name, before, exc)
         after = self.store.feed(name)
         assert after is not None
         return FeedResult(name, status, before.version, after.version, after.state_digest, steps)
 
-    @staticmethod
-    def _held_consistent(state: FeedState) -> bool:
-        """Our list's digest is the one the manifest we hold signs (``verify`` resets the
-        stored state to what the rows really hash to, so a list altered locally shows here)."""
-        if state.manifest is None:
-            return state.version == 0
-        try:
-            signed = json.loads(state.manifest).get("state_digest")
-        except ValueError:
-            return False
-        return bool(signed == state.state_digest)
+    def _failed(self, name: str, before: FeedState, exc: ClientError) -> FeedResult:
+        logger.error("%s: %s", name, exc)
+        self.store.record_error(
+            name, exc, self.clock(), verification=isinstance(exc, VerificationError)
+        )
+        held = self.store.feed(name) or before
+        return FeedResult(
+            name, "failed", before.version, held.version, held.state_digest, error=exc
+        )
+
+    _held_consistent = staticmethod(signed_digest_matches)
 
     def _listing_says_current(self, state: FeedState, info: FeedInfo) -> bool:
         """The feed list (unsigned) names the manifest we hold and it has not expired: no need
@@ -233,7 +269,7 @@ class Syncer:
             try:
                 applied += self._follow(state, plan, response.etag, from_zero)
                 self._ack(name)
-            except (DigestMismatch, _AckMismatch) as exc:
+            except (DigestMismatch, AckMismatch) as exc:
                 if from_zero:
                     raise
                 logger.warning("%s: %s; taking the snapshot", name, exc)
@@ -256,10 +292,13 @@ class Syncer:
             max_bundle_bytes=self.config.max_bundle_bytes,
             max_entries=self.config.max_entries,
             now=self.clock(),
+            max_manifest_lifetime=timedelta(seconds=self.config.max_manifest_lifetime_seconds),
+            held_manifest=json.loads(state.manifest) if state.manifest else None,
         )
         if plan.keyring is not None:
             self.store.save_trusted_keyring(plan.keyring)
         self.store.note_manifest_version(state.name, plan.version)
+        self.store.update_feed(state.name, server_version=plan.version)
         return plan
 
     def _follow(
@@ -363,47 +402,11 @@ class Syncer:
         self.store.update_feed(
             name,
             checked_at=timestamp(self.clock()),
+            verification_failed=False,
             last_error=None,
             last_error_code=None,
             last_error_at=None,
         )
 
     def _ack(self, name: str) -> None:
-        state = self.store.feed(name)
-        assert state is not None
-        if state.version == 0:
-            return
-        if state.acked_version == state.version and state.acked_digest == state.state_digest:
-            return
-        try:
-            response = self._call(
-                f"ack for {name}",
-                lambda: self.api.ack(name, state.version, state.state_digest),
-            )
-        except ClientError as exc:
-            if isinstance(exc, Interrupted):
-                raise
-            # The list is applied and verified; the ack is retried at the next sync.
-            logger.warning("%s: ack not delivered (%s); will retry next sync", name, exc)
-            self.store.update_feed(name, ack_status="failed")
-            return
-        data = response.data if isinstance(response.data, dict) else {}
-        status = data.get("status")
-        now = timestamp(self.clock())
-        if status == "ok":
-            self.store.update_feed(
-                name,
-                acked_version=state.version,
-                acked_digest=state.state_digest,
-                acked_at=now,
-                ack_status="ok",
-            )
-        elif status == "mismatch":
-            self.store.update_feed(name, ack_status="mismatch", acked_at=now)
-            raise _AckMismatch(
-                f"{name}: the server says digest {state.state_digest[:16]}… is not its "
-                f"version {state.version}"
-            )
-        else:
-            logger.warning("%s: %s", name, BadResponse("ack: unexpected answer"))
-            self.store.update_feed(name, ack_status="failed")
+        ack_feed(self.store, self.api, self._call, name, self.clock())
