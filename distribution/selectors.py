@@ -91,5 +91,6 @@ def keyring_exists() -> bool:
 
 
 def changes_unreleased_exist() -> bool:
-    """Whether approved changes wait for a release (the cutter takes a bounded batch)."""
-    return Change.objects.filter(release__isnull=True).exists()
+    """Whether approved changes wait for a release (the cutter takes a bounded batch); a
+    withheld, unapproved change is not one."""
+    return Change.objects.filter(release__isnull=True).approved_by_another().exists()
