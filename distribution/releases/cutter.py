@@ -255,9 +255,7 @@ def release_cut(*, max_changes: int | None = None) -> Release | None:
         state = lock_release_state()
         _withhold_unapproved()
         changes = list(
-            Change.objects.filter(release__isnull=True)
-            .approved_by_another()
-            .order_by("id")[:limit]
+            Change.objects.filter(release__isnull=True).approved_by_another().order_by("id")[:limit]
         )
         new_feeds = list(Feed.objects.filter(active=True, populated_at__isnull=True).order_by("id"))
         if not changes and not new_feeds:

@@ -43,12 +43,14 @@ def test_moving_a_change_onto_an_unapproved_proposal_is_refused(analyst, reviewe
     entry, pending, _ = pending_hash_addition(analyst, reviewer)
     change = Change.objects.get(entry=entry)
 
-    with pytest.raises(IntegrityError, match=REFUSAL), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE hashlist_change SET proposal_id = %s WHERE id = %s",
-                [pending.pk, change.pk],
-            )
+    with (
+        pytest.raises(IntegrityError, match=REFUSAL),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "UPDATE hashlist_change SET proposal_id = %s WHERE id = %s", [pending.pk, change.pk]
+        )
 
     change.refresh_from_db()
     assert change.proposal_id != pending.pk
@@ -95,9 +97,7 @@ def test_the_database_and_approved_by_another_agree_on_every_proposal_state(
 def test_approving_writes_the_changes_after_marking_the_proposal_approved(analyst, reviewer):
     """The approval's order of writes satisfies the triggers, for every kind of proposal."""
     entry = approved_entry(analyst, reviewer)
-    regrade = services.proposal_regrade(
-        actor=analyst, entry_id=entry.pk, grading={"category": "B"}
-    )
+    regrade = services.proposal_regrade(actor=analyst, entry_id=entry.pk, grading={"category": "B"})
     services.proposal_approve(actor=reviewer, proposal_id=regrade.pk)
     retract = services.proposal_retract(actor=analyst, entry_id=entry.pk, reason="synthetic")
     services.proposal_approve(actor=reviewer, proposal_id=retract.pk)
@@ -108,7 +108,7 @@ def test_approving_writes_the_changes_after_marking_the_proposal_approved(analys
 
 # --- The migration on a database that already holds changes ------------------------------------
 
-BEFORE_THE_GUARD = [("hashlist", "0003_audit_moved_to_audit_app")]
+BEFORE_THE_GUARD: list[tuple[str, str | None]] = [("hashlist", "0003_audit_moved_to_audit_app")]
 
 
 def _migrate(targets: list[tuple[str, str | None]] | None = None) -> Any:
@@ -156,4 +156,3 @@ def test_the_guard_migrates_a_database_that_holds_changes_and_migrates_back(
             insert_change_sql(entry_id=entry.pk, proposal_id=pending.pk, after={})
     finally:
         _migrate()
-
