@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from distribution.models import BundleObject, Feed, Keyring, Manifest, Release
+from distribution.models import BundleObject, Feed, FeedVersion, Keyring, Manifest, Release
 from hashlist.models import Change
 
 
@@ -74,6 +74,17 @@ def release_list() -> QuerySet[Release]:
 def bundle_exists(sha256: str) -> bool:
     """Whether a bundle of that SHA-256 was stored (and indexed) by a release or snapshot."""
     return BundleObject.objects.filter(sha256=sha256).exists()
+
+
+def bundle_get(sha256: str) -> BundleObject | None:
+    """The stored bundle of that SHA-256 (its kind and size), or None."""
+    return BundleObject.objects.filter(sha256=sha256).first()
+
+
+def bundle_feed_names(sha256: str) -> list[str]:
+    """The feeds whose published versions reference the bundle (as delta or snapshot)."""
+    versions = FeedVersion.objects.filter(Q(delta_sha256=sha256) | Q(snapshot_sha256=sha256))
+    return sorted(set(versions.values_list("feed__name", flat=True)))
 
 
 def keyring_envelopes() -> list[bytes]:

@@ -32,6 +32,8 @@ pytestmark = pytest.mark.django_db
 ROLES = ("analyst", "reviewer", "member_admin", "auditor", "outsider", "anonymous")
 VIEWERS = frozenset({"analyst", "reviewer", "member_admin", "auditor"})
 MANAGERS = frozenset({"member_admin"})
+# A bundle is a feed's hashes: only roles that may read entries (not member administrators).
+ENTRY_READERS = frozenset({"analyst", "reviewer", "auditor"})
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -144,7 +146,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "bundle": Endpoint(
         "bundle",
         "get",
-        VIEWERS,
+        ENTRY_READERS,
         200,
         lambda w, role: (reverse("bundle", kwargs={"sha256": w.bundle_sha256}), None),
     ),
