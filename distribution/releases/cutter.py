@@ -39,6 +39,8 @@ from hashsync_client.signing import SigningKey
 logger = logging.getLogger(__name__)
 
 QUERY_CHUNK = 2000
+# The audit action for a change kept out of every release (docs/audit.md).
+WITHHELD = "release.change_withheld"
 
 
 @dataclass
@@ -203,12 +205,9 @@ def _populate_feed(feed: Feed, version: int, signer: SigningKey, now: dt.datetim
     manifest_publish(feed, signer=signer, now=now)
 
 
-WITHHELD = "release.change_withheld"
-
-
 def _withhold_unapproved() -> None:
     """Changes whose proposal is not approved by a person other than its author stay out of
-    every release (the query above does not take them, so they block nothing). The database
+    every release (``release_cut``'s query does not take them, so they block nothing). The database
     refuses to store them (hashlist migration 0004): one that exists was written behind the
     triggers' back, so it is logged and put on the audit trail — once per change — by id only,
     never its hash values."""
