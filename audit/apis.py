@@ -84,9 +84,10 @@ class AuditVerifyApi(APIView):
                 "head_digest": serializers.CharField(),
                 "first_bad_seq": serializers.IntegerField(allow_null=True),
                 "problem": serializers.CharField(),
+                "findings": serializers.ListField(child=serializers.CharField()),
             },
         )
     )
     def get(self, request: Request) -> Response:
         report = verify_chain()
-        return Response(report.__dict__)
+        return Response({**report.__dict__, "findings": list(report.findings)})

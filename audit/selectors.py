@@ -18,3 +18,13 @@ def audit_events(
     if action:
         qs = qs.filter(action=action)
     return qs
+
+
+def audit_object_ids(*, action: str, object_type: str, object_ids: list[str]) -> set[str]:
+    """Which of ``object_ids`` already have an event of ``action`` (served by
+    ``audit_object_idx``)."""
+    return set(
+        AuditEvent.objects.filter(
+            object_type=object_type, object_id__in=object_ids, action=action
+        ).values_list("object_id", flat=True)
+    )

@@ -1,10 +1,18 @@
 """Verification of the audit chain: walk it in order and name the first event that was
-altered, removed or inserted (``manage.py audit_verify``, ``GET audit/verify/``)."""
+altered, removed or inserted (``manage.py audit_verify``, ``GET audit/verify/``); then run the
+cross-checks other apps register, which compare their own tables with what the intact chain
+says happened (e.g. hashlist: every released change has its approval on the chain).
+
+The audit app sits below the apps it records, so it does not know their tables: an app
+registers a ``TrailCheck`` factory (``register_trail_check``, from its ``AppConfig.ready``),
+each check sees every event of the same walk, in the same snapshot, and reports its problems at
+the end — one pass over the trail, whatever the number of checks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from django.db import transaction
 
@@ -20,6 +28,24 @@ class ChainReport:
     head_digest: str
     first_bad_seq: int | None = None
     problem: str = ""
+    # Problems the registered cross-checks found on an intact chain (ids only, never hashes).
+    findings: tuple[str, ...] = ()
+
+
+class TrailCheck(Protocol):
+    def see(self, event: AuditEvent) -> None:
+        """Called with every event of the chain, in ``seq`` order."""
+
+    def problems(self) -> list[str]:
+        """Called once after an intact walk, in the same snapshot: what does not agree."""
+
+
+_TRAIL_CHECKS: dict[str, Callable[[], TrailCheck]] = {}
+
+
+def register_trail_check(name: str, factory: Callable[[], TrailCheck]) -> None:
+    """Run a fresh ``factory()`` check in every verification (idempotent per ``name``)."""
+    _TRAIL_CHECKS[name] = factory
 
 
 def _events_in_order(chunk: int = 2000) -> Iterator[AuditEvent]:
@@ -62,6 +88,7 @@ def _verify_in_snapshot() -> ChainReport:
             problem=problem,
         )
 
+    checks = [factory() for factory in _TRAIL_CHECKS.values()]
     expected_seq = 1
     prev = GENESIS_DIGEST
     for event in _events_in_order():
@@ -80,6 +107,8 @@ def _verify_in_snapshot() -> ChainReport:
                 event.seq,
                 f"event #{event.seq} was altered: its content no longer matches its digest",
             )
+        for check in checks:
+            check.see(event)
         prev = event.digest
         expected_seq += 1
     last = expected_seq - 1
@@ -102,4 +131,14 @@ def _verify_in_snapshot() -> ChainReport:
             f"event #{last} is not the event the chain head records: the end of the chain "
             "(or the head) was rewritten",
         )
-    return ChainReport(ok=True, events_checked=last, head_seq=head_seq, head_digest=head_digest)
+    findings = tuple(problem for check in checks for problem in check.problems())
+    return ChainReport(
+        ok=not findings,
+        events_checked=last,
+        head_seq=head_seq,
+        head_digest=head_digest,
+        problem=f"the chain is intact, but {len(findings)} cross-check(s) failed"
+        if findings
+        else "",
+        findings=findings,
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
@@ -169,13 +169,22 @@ class KeyringApi(APIView):
 
 class BundleApi(APIView):
     """A bundle by its SHA-256: streamed from local storage, or a redirect to a short-lived
-    presigned URL when bundles live on S3."""
+    presigned URL when bundles live on S3. Only for roles that may read entries (a bundle is a
+    feed's hashes); every download is on the audit trail."""
 
     content_negotiation_class = BinaryContentNegotiation
-    permission_classes = [VIEW_FEED]
+    permission_classes = [has_perm(*services.DOWNLOAD_BUNDLE)]
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, sha256: str) -> HttpResponseBase:
-        if not selectors.bundle_exists(sha256):
+        bundle = selectors.bundle_get(sha256)
+        if bundle is None:
             raise NotFound("No bundle has that SHA-256.")
-        return bundle_response(sha256)
+        response = bundle_response(sha256)
+        delivery = "presigned_url" if isinstance(response, HttpResponseRedirect) else "streamed"
+        try:
+            services.bundle_download_record(actor=request.user, bundle=bundle, delivery=delivery)
+        except BaseException:
+            response.close()  # the open file of a streamed answer that will not be sent
+            raise
+        return response

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from distribution.models import BundleObject, Feed, Keyring, Manifest, Release
+from distribution.models import BundleObject, Feed, FeedVersion, Keyring, Manifest, Release
 from hashlist.models import Change
 
 
@@ -67,6 +67,17 @@ def bundle_exists(sha256: str) -> bool:
     return BundleObject.objects.filter(sha256=sha256).exists()
 
 
+def bundle_get(sha256: str) -> BundleObject | None:
+    """The stored bundle of that SHA-256 (its kind and size), or None."""
+    return BundleObject.objects.filter(sha256=sha256).first()
+
+
+def bundle_feed_names(sha256: str) -> list[str]:
+    """The feeds whose published versions reference the bundle (as delta or snapshot)."""
+    versions = FeedVersion.objects.filter(Q(delta_sha256=sha256) | Q(snapshot_sha256=sha256))
+    return sorted(set(versions.values_list("feed__name", flat=True)))
+
+
 def keyring_envelopes() -> list[bytes]:
     """Every keyring version's DSSE envelope, oldest first."""
     return [bytes(row.envelope) for row in Keyring.objects.order_by("version")]
@@ -82,5 +93,6 @@ def keyring_exists() -> bool:
 
 
 def changes_unreleased_exist() -> bool:
-    """Whether approved changes wait for a release (the cutter takes a bounded batch)."""
-    return Change.objects.filter(release__isnull=True).exists()
+    """Whether approved changes wait for a release (the cutter takes a bounded batch); a
+    withheld, unapproved change is not one."""
+    return Change.objects.filter(release__isnull=True).approved_by_another().exists()

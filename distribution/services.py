@@ -1,4 +1,5 @@
-"""Writes of distribution: feeds. (Releases are cut by ``distribution.releases``.)"""
+"""Writes of distribution: feeds, and the record of staff bundle downloads. (Releases are cut
+by ``distribution.releases``.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
-from distribution.models import Feed
+from distribution import selectors
+from distribution.models import BundleObject, Feed
 from distribution.tasks import schedule_release_cut
 from hashlist.services import User, require_permission
 from hashsync.errors import Conflict, InvalidInput, NotFound
@@ -17,6 +19,10 @@ from hashsync_client.algorithms import ALGORITHMS
 from hashsync_client.format import AGE_GROUPS, CATEGORIES, CONTENT_TYPES, INDUSTRY_CLASSES
 
 MANAGE = "distribution.manage_feed"
+# A bundle holds every hash of a feed, PhotoDNA included: staff may download one only if they
+# may read the entries themselves (analysts, reviewers, auditors — not member administrators,
+# who manage what is distributed but are refused entries and hash search). docs/api.md.
+DOWNLOAD_BUNDLE = ("distribution.view_feed", "hashlist.view_entry")
 
 
 def _subset(field: str, values: Any, allowed: Iterable[str]) -> list[str]:
@@ -87,3 +93,24 @@ def feed_retire(*, actor: User, name: Any) -> Feed:
         after={"active": False},
     )
     return feed
+
+
+@transaction.atomic
+def bundle_download_record(*, actor: User, bundle: BundleObject, delivery: str) -> None:
+    """Put a staff download of ``bundle`` on the audit trail: who, which bundle (kind, size,
+    the feeds that publish it) and how it was delivered (``streamed`` or ``presigned_url``) —
+    never a hash value. Members' downloads are recorded by the sync API."""
+    for perm in DOWNLOAD_BUNDLE:
+        require_permission(actor, perm, "download bundles")
+    audit_record(
+        actor=actor,
+        action="bundle.download",
+        object_type="bundle",
+        object_id=bundle.sha256,
+        after={
+            "kind": bundle.kind,
+            "size": bundle.size,
+            "feeds": selectors.bundle_feed_names(bundle.sha256),
+            "delivery": delivery,
+        },
+    )

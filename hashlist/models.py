@@ -191,6 +191,29 @@ class Proposal(models.Model):
         return f"Proposal {self.pk} ({self.kind}, {self.status})"
 
 
+def approved_by_another(prefix: str = "") -> Q:
+    """Proposals approved by a person other than their author: the only ones whose changes may
+    exist and be published. ``prefix`` reaches the proposal from another model
+    (``"proposal__"`` from a change).
+
+    Stated once here; the database enforces the same rule on every write of a change (triggers
+    in migration 0004, held equal to this by tests/hashlist/test_change_guard.py), the release
+    cutter takes only changes that satisfy it, and ``audit_verify`` checks it on the chain."""
+    return Q(
+        **{f"{prefix}status": ProposalStatus.APPROVED, f"{prefix}reviewer__isnull": False}
+    ) & ~Q(**{f"{prefix}reviewer": F(f"{prefix}author")})
+
+
+class ChangeQuerySet(models.QuerySet["Change"]):
+    def approved_by_another(self) -> ChangeQuerySet:
+        return self.filter(approved_by_another("proposal__"))
+
+    def not_approved_by_another(self) -> ChangeQuerySet:
+        """Changes that should not exist (the database refuses them): kept out of every
+        release, and reported."""
+        return self.exclude(approved_by_another("proposal__"))
+
+
 class ChangeKind(models.TextChoices):
     CREATE = "create", "Created"
     REGRADE = "regrade", "Regraded"
@@ -215,6 +238,8 @@ class Change(models.Model):
     after = models.JSONField(null=True, blank=True)
     approved_at = models.DateTimeField()
     release = models.PositiveBigIntegerField(null=True, blank=True)
+
+    objects = ChangeQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -282,14 +282,15 @@ def _mark_reviewed(proposal: Proposal, *, actor: User, status: str, reason: str)
 def proposal_approve(*, actor: User, proposal_id: Any, reason: Any = "") -> Proposal:
     proposal = _reviewable(actor, proposal_id, "approve")
     text = clean_text(reason, "reason")
-    now = timezone.now()
+    # Approved first, then applied: the database refuses a change whose proposal is not yet
+    # approved by someone else (migration 0004). A refusal while applying rolls both back.
+    _mark_reviewed(proposal, actor=actor, status=ProposalStatus.APPROVED, reason=text)
     if proposal.kind == ProposalKind.IMPORT:
         from hashlist.imports import import_apply
 
-        import_apply(proposal=proposal, approved_at=now)
+        import_apply(proposal=proposal, approved_at=proposal.reviewed_at)
     else:
-        _apply(proposal, approved_at=now)
-    _mark_reviewed(proposal, actor=actor, status=ProposalStatus.APPROVED, reason=text)
+        _apply(proposal, approved_at=proposal.reviewed_at)
     _close_import(proposal, approved=True)
     audit_record(
         actor=actor,

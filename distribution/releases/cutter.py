@@ -1,5 +1,9 @@
 """The release cutter: every approved change not yet released becomes the next release.
 
+"Approved" is checked again here, not trusted: only changes whose proposal is approved by a
+person other than its author are taken (``Change.objects.approved_by_another``); any other
+unreleased change is withheld and reported (``_withhold_unapproved``).
+
 A release costs O(changes * feeds): each feed's net change becomes a delta bundle, its
 membership and state digest are updated in place, and a manifest is signed. A feed created
 since the last release is first published here as a snapshot of the whole list.
@@ -17,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.selectors import audit_object_ids
 from audit.services import audit_record
 from distribution import keys
 from distribution.feeds import FeedFilter, Key, records_in_feed, removal_reason
@@ -34,6 +39,8 @@ from hashsync_client.signing import SigningKey
 logger = logging.getLogger(__name__)
 
 QUERY_CHUNK = 2000
+# The audit action for a change kept out of every release (docs/audit.md).
+WITHHELD = "release.change_withheld"
 
 
 @dataclass
@@ -198,6 +205,44 @@ def _populate_feed(feed: Feed, version: int, signer: SigningKey, now: dt.datetim
     manifest_publish(feed, signer=signer, now=now)
 
 
+def _withhold_unapproved() -> None:
+    """Changes whose proposal is not approved by a person other than its author stay out of
+    every release (``release_cut``'s query does not take them, so they block nothing). The database
+    refuses to store them (hashlist migration 0004): one that exists was written behind the
+    triggers' back, so it is logged and put on the audit trail — once per change — by id only,
+    never its hash values."""
+    withheld = list(
+        Change.objects.filter(release__isnull=True)
+        .not_approved_by_another()
+        .order_by("id")
+        .values_list("id", "proposal_id", "proposal__status", "entry_id")
+    )
+    for start in range(0, len(withheld), QUERY_CHUNK):
+        page = withheld[start : start + QUERY_CHUNK]
+        known = audit_object_ids(
+            action=WITHHELD, object_type="change", object_ids=[str(row[0]) for row in page]
+        )
+        for change_id, proposal_id, proposal_status, entry_id in page:
+            if str(change_id) in known:
+                continue
+            logger.warning(
+                "Change %s (entry %s) withheld from every release: its proposal %s is %s, "
+                "not approved by a person other than its author",
+                change_id,
+                entry_id,
+                proposal_id,
+                proposal_status,
+            )
+            audit_record(
+                actor=None,
+                action=WITHHELD,
+                object_type="change",
+                object_id=change_id,
+                after={"proposal": proposal_id, "proposal_status": proposal_status},
+                reason="its proposal is not approved by a person other than its author",
+            )
+
+
 def release_cut(*, max_changes: int | None = None) -> Release | None:
     """Publish every approved change not yet released as the next release.
 
@@ -207,7 +252,10 @@ def release_cut(*, max_changes: int | None = None) -> Release | None:
     limit = max_changes or settings.HASHSYNC_RELEASE_MAX_CHANGES
     with transaction.atomic():
         state = lock_release_state()
-        changes = list(Change.objects.filter(release__isnull=True).order_by("id")[:limit])
+        _withhold_unapproved()
+        changes = list(
+            Change.objects.filter(release__isnull=True).approved_by_another().order_by("id")[:limit]
+        )
         new_feeds = list(Feed.objects.filter(active=True, populated_at__isnull=True).order_by("id"))
         if not changes and not new_feeds:
             return None

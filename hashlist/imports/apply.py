@@ -26,7 +26,9 @@ from hashsync_client.algorithms import get_algorithm
 
 def import_apply(*, proposal: Proposal, approved_at: Any) -> int:
     """Apply every staged row of the proposal's batch; runs inside the approval transaction,
-    so either every row becomes an entry or none does."""
+    so either every row becomes an entry or none does. The proposal must already be marked
+    approved by a person other than its author (its row, in this or an earlier transaction):
+    the database refuses changes of any other proposal (hashlist migration 0004)."""
     batch = ImportBatch.objects.select_for_update().get(proposal=proposal)
     if batch.status != ImportStatus.STAGED:
         raise Conflict(

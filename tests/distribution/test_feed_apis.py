@@ -31,6 +31,8 @@ pytestmark = pytest.mark.django_db
 
 VIEWERS = frozenset({"analyst", "reviewer", "member_admin", "auditor"})
 MANAGERS = frozenset({"member_admin"})
+# A bundle is a feed's hashes: only roles that may read entries (not member administrators).
+ENTRY_READERS = frozenset({"analyst", "reviewer", "auditor"})
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -142,7 +144,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     "bundle": Endpoint(
         "bundle",
         "get",
-        VIEWERS,
+        ENTRY_READERS,
         200,
         lambda w, role: (reverse("bundle", kwargs={"sha256": w.bundle_sha256}), None),
     ),

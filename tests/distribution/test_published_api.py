@@ -13,10 +13,12 @@ import urllib.request
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from audit.models import AuditEvent
 from distribution import keys, releases
 from distribution.models import Feed, FeedVersion
 from hashsync_client.format import Op, read_bundle
 from hashsync_client.lthash import LtHash16, element
+from tests.conftest import synthetic
 from tests.factories import approved_entry
 
 pytestmark = pytest.mark.django_db
@@ -107,11 +109,81 @@ def test_a_feed_without_a_manifest_is_404(api, auditor):
     assert response.status_code == 404
 
 
-def test_a_bundle_on_s3_is_a_redirect_to_a_presigned_url(api, auditor, s3_storage):
+def test_a_bundle_on_s3_is_a_redirect_to_a_presigned_url_and_is_audited(
+    api, analyst, reviewer, auditor, s3_storage
+):
     feed = Feed.objects.create(name="all")
+    md5 = synthetic("md5")
+    approved_entry(analyst, reviewer, hashes=[{"algorithm": "md5", "value": md5}])
     releases.release_cut()
     sha = FeedVersion.objects.get(feed=feed).snapshot_sha256  # the first publication's
     response = api(auditor).get(f"/api/v1/bundles/{sha}/")
     assert response.status_code == 302
     with urllib.request.urlopen(response["Location"], timeout=5) as download:  # noqa: S310
-        assert hashlib.sha256(download.read()).hexdigest() == sha
+        data = download.read()
+        assert hashlib.sha256(data).hexdigest() == sha
+    _assert_download_audited(
+        auditor, sha, kind="snapshot", size=len(data), md5=md5, delivery="presigned_url"
+    )
+
+
+# --- Who may download bundles, and the record of it ---------------------------------------------
+
+
+def _last_download() -> AuditEvent:
+    event = AuditEvent.objects.filter(action="bundle.download").order_by("-seq").first()
+    assert event is not None
+    return event
+
+
+def _assert_download_audited(
+    user, sha: str, *, kind: str, size: int, md5: str, delivery: str
+) -> None:
+    event = _last_download()
+    assert (event.actor, event.actor_id, event.object_type, event.object_id) == (
+        user.username,
+        user.pk,
+        "bundle",
+        sha,
+    )
+    assert event.after == {"kind": kind, "size": size, "feeds": ["all"], "delivery": delivery}
+    recorded = json.dumps([event.before, event.after, event.reason]).lower()
+    assert md5 not in recorded
+
+
+def _published_snapshot(analyst, reviewer) -> tuple[str, str]:
+    """A feed "all" published with one entry: (its snapshot's SHA-256, the entry's md5)."""
+    feed = Feed.objects.create(name="all")
+    md5 = synthetic("md5")
+    approved_entry(analyst, reviewer, hashes=[{"algorithm": "md5", "value": md5}])
+    releases.release_cut()
+    return FeedVersion.objects.get(feed=feed).snapshot_sha256, md5
+
+
+@pytest.mark.parametrize("role", ["analyst", "reviewer", "auditor"])
+def test_a_staff_bundle_download_is_audited_without_hash_values(
+    api, analyst, reviewer, request, role
+):
+    sha, md5 = _published_snapshot(analyst, reviewer)
+    user = request.getfixturevalue(role)
+
+    response = api(user).get(f"/api/v1/bundles/{sha}/")
+
+    assert response.status_code == 200
+    data = b"".join(response.streaming_content)
+    _assert_download_audited(
+        user, sha, kind="snapshot", size=len(data), md5=md5, delivery="streamed"
+    )
+
+
+def test_a_member_administrator_is_refused_bundles_and_nothing_is_recorded(
+    api, analyst, reviewer, member_admin
+):
+    sha, md5 = _published_snapshot(analyst, reviewer)
+
+    response = api(member_admin).get(f"/api/v1/bundles/{sha}/")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert md5 not in response.content.decode().lower()
+    assert not AuditEvent.objects.filter(action="bundle.download").exists()

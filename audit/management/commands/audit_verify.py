@@ -1,7 +1,8 @@
 """Walk the audit chain and name the first altered, missing or inserted event.
 
-Exit status 0 when the chain is intact, 1 when it is broken — so a cron job or monitoring
-probe can alert on it.
+Exit status 0 when the chain is intact and agrees with the tables the apps cross-check (every
+released change approved on the chain, ...), 1 otherwise — so a cron job or monitoring probe can
+alert on it.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from audit.verify import verify_chain
 
 class Command(BaseCommand):
     help = (
-        "Verify the hash chain of the audit trail; exit 1 and name the first bad event if broken."
+        "Verify the hash chain of the audit trail and cross-check it with the tables (every "
+        "released change approved on the chain); exit 1 naming what does not check out."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = verify_chain()
+        if report.findings:
+            # The chain itself is intact; what it says disagrees with the tables.
+            raise CommandError(
+                f"Audit chain intact ({report.events_checked} events, head #{report.head_seq} "
+                f"{report.head_digest}), but {len(report.findings)} cross-check problem(s):\n"
+                + "\n".join(f"  - {finding}" for finding in report.findings),
+                returncode=1,
+            )
         if report.ok:
             self.stdout.write(
                 self.style.SUCCESS(

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from audit.models import AuditEvent
 from distribution import releases
-from distribution.models import FeedVersion, Release
+from distribution.models import FeedEntry, FeedVersion, Release
+from distribution.releases import cutter
+from distribution.releases.cutter import WITHHELD
 from hashlist import services
 from hashlist.models import Change
 from hashsync_client.format import ALGORITHM_IDS, Op, decode_grading, encode_grading
@@ -18,6 +23,12 @@ from tests.distribution.releases.conftest import (
     member_digest,
 )
 from tests.factories import approved_entry
+from tests.hashlist.change_tampering import (
+    approval_triggers_dropped,
+    forged_after,
+    insert_change_sql,
+    pending_hash_addition,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -148,3 +159,38 @@ def test_grading_codes_round_trip():
     code = encode_grading("B", "14-15", True, "A2", "video")
     assert tuple(decode_grading(code)) == ("B", "14-15", True, "A2", "video")
     assert ALGORITHM_IDS["md5"] == 1
+
+
+# --- The cutter checks approval again -----------------------------------------------------------
+
+
+def test_an_unapproved_change_is_withheld_logged_and_audited_once_and_blocks_nothing(
+    analyst, reviewer, caplog
+):
+    """Someone who can alter the schema dropped the approval triggers and inserted a change for
+    a pending proposal: it is not released, the approved changes around it are."""
+    feed = make_feed()
+    entry, pending, md5 = pending_hash_addition(analyst, reviewer)
+    releases.release_cut()  # the entry's creation
+    with approval_triggers_dropped():
+        forged = insert_change_sql(
+            entry_id=entry.pk, proposal_id=pending.pk, after=forged_after(entry, md5)
+        )
+    approved_entry(analyst, reviewer)  # a genuine change after the forged one
+
+    with caplog.at_level(logging.WARNING, logger="distribution.releases.cutter"):
+        # One change per cut: the withheld one, lower in id, must not take the slot.
+        first = releases.release_cut(max_changes=1)
+        second = releases.release_cut(max_changes=1)
+
+    assert first is not None and first.change_count == 1
+    assert Change.objects.filter(release__isnull=True).get().pk == forged
+    assert not FeedEntry.objects.filter(feed=feed, value=bytes.fromhex(md5)).exists()
+    assert second is None  # nothing left that may be released; not a loop of empty cuts
+    withheld = AuditEvent.objects.filter(action=WITHHELD, object_id=str(forged))
+    assert [(e.object_type, e.after["proposal"]) for e in withheld] == [("change", pending.pk)]
+    [warning] = [
+        r for r in caplog.records if r.name == cutter.__name__ and r.levelno == logging.WARNING
+    ]
+    assert f"Change {forged} " in warning.getMessage()
+    assert md5 not in caplog.text and md5.upper() not in caplog.text
