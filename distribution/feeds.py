@@ -54,6 +54,25 @@ class FeedFilter:
         created, since its filter never changes, so entitlement is one query."""
         return self.admits_algorithm(PHOTODNA)
 
+    def describe(self) -> str:
+        """The filter in words, for people reading a feed list: "md5, sha1; category A"."""
+        parts = [
+            ", ".join(sorted(self.algorithms)),
+            _named("category", "categories", self.categories),
+            _named("age group", "age groups", self.age_groups),
+            _named("industry class", "industry classes", self.industry_classes),
+            ", ".join(sorted(self.content_types)),
+            "INTERPOL baseline only" if self.baseline_only else "",
+        ]
+        said = "; ".join(part for part in parts if part)
+        return said or "every entry, every algorithm"
+
+
+def _named(one: str, many: str, values: frozenset[str]) -> str:
+    if not values:
+        return ""
+    return f"{one if len(values) == 1 else many} {', '.join(sorted(values))}"
+
 
 def state_keys(state: EntryState | None) -> Iterator[tuple[str, Key]]:
     """Every (algorithm, key) of an entry state, whatever its status."""

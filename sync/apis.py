@@ -64,7 +64,14 @@ def _entitled_feed(request: Request, name: str) -> Feed:
 class SyncFeedOutput(serializers.Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
+    # The feed's filter (empty list: any value), and the same in words.
     algorithms = serializers.ListField(child=serializers.CharField())
+    categories = serializers.ListField(child=serializers.CharField())
+    age_groups = serializers.ListField(child=serializers.CharField())
+    industry_classes = serializers.ListField(child=serializers.CharField())
+    content_types = serializers.ListField(child=serializers.CharField())
+    baseline_only = serializers.BooleanField()
+    filter = serializers.CharField()
     version = serializers.IntegerField()
     entry_count = serializers.IntegerField()
     state_digest = serializers.CharField(allow_null=True)

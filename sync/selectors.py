@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from distribution.feeds import FeedFilter
 from distribution.models import BundleObject
 from distribution.plans import state_digest_of
 from distribution.selectors import manifest_latest
@@ -25,6 +26,12 @@ def feed_list(member: Member) -> list[dict[str, Any]]:
                 "name": feed.name,
                 "description": feed.description,
                 "algorithms": feed.algorithms or [],
+                "categories": feed.categories or [],
+                "age_groups": feed.age_groups or [],
+                "industry_classes": feed.industry_classes or [],
+                "content_types": feed.content_types or [],
+                "baseline_only": feed.baseline_only,
+                "filter": FeedFilter.of(feed).describe(),
                 "version": manifest.version if manifest else 0,
                 "entry_count": feed.entry_count if published else 0,
                 "state_digest": state_digest_of(feed, manifest.version) if manifest else None,

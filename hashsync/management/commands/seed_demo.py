@@ -43,8 +43,18 @@ SOURCE = "synthetic-demo"
 DEMO_FEEDS: list[dict[str, Any]] = [
     {"name": "all", "description": "Every active entry, every algorithm."},
     {"name": "photodna-all", "algorithms": ["photodna"], "description": "PhotoDNA licensees."},
-    {"name": "md5-sha1-category-a", "algorithms": ["md5", "sha1"], "categories": ["A"]},
-    {"name": "pdq-baseline", "algorithms": ["pdq"], "baseline_only": True},
+    {
+        "name": "md5-sha1-category-a",
+        "algorithms": ["md5", "sha1"],
+        "categories": ["A"],
+        "description": "MD5 and SHA-1 hashes of category A entries.",
+    },
+    {
+        "name": "pdq-baseline",
+        "algorithms": ["pdq"],
+        "baseline_only": True,
+        "description": "PDQ hashes of entries marked INTERPOL baseline.",
+    },
 ]
 
 
