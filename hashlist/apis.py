@@ -40,8 +40,7 @@ from hashlist.models import (
 from hashsync.errors import InvalidInput, NotFound
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
-from hashsync.validation import QuietChoiceField
-from hashsync_client.algorithms import ALGORITHM_CHOICES
+from hashsync.validation import AlgorithmField, QuietChoiceField
 
 VIEW_ENTRY = has_perm("hashlist.view_entry")
 VIEW_PROPOSAL = has_perm("hashlist.view_proposal")
@@ -63,7 +62,7 @@ def _choice(choices: Any, *, required: bool = False) -> serializers.ChoiceField:
 
 
 class HashSerializer(serializers.Serializer):
-    algorithm = QuietChoiceField(choices=ALGORITHM_CHOICES)
+    algorithm = AlgorithmField()
     value = serializers.CharField(max_length=2048, trim_whitespace=False)
 
 
@@ -158,7 +157,7 @@ class HashSearchApi(APIView):
     @extend_schema_serializer(component_name="HashSearchInput")
     class InputSerializer(serializers.Serializer):
         value = serializers.CharField(max_length=2048, trim_whitespace=False)
-        algorithm = QuietChoiceField(choices=ALGORITHM_CHOICES, required=False)
+        algorithm = AlgorithmField(required=False)
 
     @extend_schema(
         request=InputSerializer,
@@ -256,7 +255,7 @@ class ProposeRegradeApi(APIView):
 
 class _HashChangeInput(serializers.Serializer):
     entry = serializers.IntegerField(min_value=1)
-    algorithm = QuietChoiceField(choices=ALGORITHM_CHOICES)
+    algorithm = AlgorithmField()
     value = serializers.CharField(max_length=2048, trim_whitespace=False)
     comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
 

@@ -107,7 +107,7 @@ def parse_hash_list(items: Any) -> list[tuple[str, bytes]]:
     if len(items) > 32:
         raise InvalidInput("an entry can have at most 32 hashes.")
     parsed: list[tuple[str, bytes]] = []
-    for index, item in enumerate(items, start=1):
+    for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise InvalidInput(f"hashes[{index}] must be an object with algorithm and value.")
         pair = parse_hash(item.get("algorithm"), item.get("value"), where=f"hashes[{index}]")

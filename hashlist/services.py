@@ -55,7 +55,7 @@ def _existing_hash_owner(pairs: Sequence[tuple[str, bytes]]) -> tuple[int, str, 
     for name, value in pairs:
         condition |= Q(algorithm=name, value=value)
     found = {(h.algorithm, bytes(h.value)): h.entry_id for h in Hash.objects.filter(condition)}
-    for index, pair in enumerate(pairs, start=1):
+    for index, pair in enumerate(pairs):
         if pair in found:
             return index, pair[0], found[pair]
     return None
@@ -63,7 +63,7 @@ def _existing_hash_owner(pairs: Sequence[tuple[str, bytes]]) -> tuple[int, str, 
 
 def _refuse_existing(pairs: Sequence[tuple[str, bytes]]) -> None:
     owner = _existing_hash_owner(pairs)
-    if owner:
+    if owner is not None:
         index, name, entry_id = owner
         raise Conflict(
             f"hashes[{index}] ({name}) is already on the list, on entry {entry_id}.",

@@ -40,9 +40,9 @@ _DRF_CODES: list[tuple[type[exceptions.APIException], str]] = [
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        body["details"] = details
+    # ``details`` is always there, so a client never has to test for it: an object, empty when
+    # there is nothing more to say (docs/api.md, "Errors").
+    body: dict[str, Any] = {"code": code, "message": message, "details": details or {}}
     request_id = current_request_id()
     if request_id:
         body["request_id"] = request_id

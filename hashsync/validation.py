@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from hashsync.errors import InvalidInput
+from hashsync_client.algorithms import ALGORITHM_CHOICES, ALGORITHMS
 
 # Free text people write: notes, comments, reasons, resolutions.
 MAX_TEXT = 4000
@@ -160,6 +161,25 @@ class QuietChoiceField(serializers.ChoiceField):
         self.error_messages["invalid_choice"] = (
             f"Not an accepted value; expected one of {accepted}{empty}."
         )
+
+
+class AlgorithmField(QuietChoiceField):
+    """A hash algorithm's name. An unknown one is ``unknown_algorithm`` (as everywhere a hash is
+    parsed), not a generic validation error; the name given is not repeated (it may be a hash
+    pasted into the wrong field)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=ALGORITHM_CHOICES, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str) or data not in self.choice_strings_to_values:
+            raise InvalidInput(
+                f"{self.field_name}: unknown hash algorithm; expected one of "
+                f"{', '.join(ALGORITHMS)}.",
+                code="unknown_algorithm",
+                details={"field": self.field_name, "accepted": list(ALGORITHMS)},
+            )
+        return data
 
 
 class StrictTextField(serializers.CharField):

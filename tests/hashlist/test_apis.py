@@ -586,7 +586,7 @@ def test_stale_approval_is_refused_with_proposal_stale(api, analyst, analyst2, r
 def test_create_entry_with_an_invalid_field_is_refused(api, analyst, change):
     body = {**GRADING, "hashes": [{"algorithm": "md5", "value": synthetic("md5")}], **change}
     response = api(analyst).post("/api/v1/proposals/create-entry/", body, format="json")
-    assert_error(response, 400, "invalid_input", "invalid_hash")
+    assert_error(response, 400, "invalid_input", "invalid_hash", "unknown_algorithm")
     assert Proposal.objects.count() == 0
 
 
@@ -718,7 +718,9 @@ def test_huge_strings_are_refused(api, reviewer, world, path, body):
     if "create-entry" not in path:
         base = {}
     body = {**base, **{k: world.entry.pk if v == "{entry}" else v for k, v in body.items()}}
-    error = assert_error(api(reviewer).post(path, body, format="json"), 400, "invalid_input")
+    error = assert_error(
+        api(reviewer).post(path, body, format="json"), 400, "invalid_input", "unknown_algorithm"
+    )
     assert len(error["message"]) < 1000
     world.pending.refresh_from_db()
     assert world.pending.status == "pending"
@@ -916,3 +918,35 @@ def test_schema_is_served_as_json_on_request(api, how):
         "/api/v1/review-queue/",
         "/api/v1/audit/verify/",
     }
+
+
+# --- One error convention (docs/api.md, "Errors") -----------------------------------------------
+
+
+def test_an_unknown_algorithm_is_unknown_algorithm_without_echoing_it(api, analyst):
+    body = {**GRADING, "hashes": [{"algorithm": "crc32-" + synthetic("md5"), "value": "00"}]}
+
+    response = api(analyst).post("/api/v1/proposals/create-entry/", body, format="json")
+
+    error = assert_error(response, 400, "unknown_algorithm")
+    assert error["details"]["accepted"] == ["md5", "sha1", "sha256", "pdq", "photodna"]
+    assert "crc32" not in response.content.decode()
+
+
+def test_list_positions_in_errors_count_from_zero(api, analyst):
+    good, bad = synthetic("md5"), synthetic("sha1")[:-2]
+    hashes = [{"algorithm": "md5", "value": good}, {"algorithm": "sha1", "value": bad}]
+
+    response = api(analyst).post(
+        "/api/v1/proposals/create-entry/", {**GRADING, "hashes": hashes}, format="json"
+    )
+
+    error = assert_error(response, 400, "invalid_hash")
+    assert error["message"].startswith("hashes[1]")  # the second item, as DRF numbers lists
+
+
+def test_every_error_carries_details_even_when_empty(api, analyst):
+    response = api(analyst).get("/api/v1/entries/999999/")
+
+    error = assert_error(response, 404, "not_found")
+    assert error["details"] == {}

@@ -610,7 +610,7 @@ def test_hash_exists_error_names_the_entry_but_not_the_value(entry, analyst):
             grading=GRADING,
             hashes=[_md5(), {"algorithm": algorithm, "value": value}],
         )
-    assert caught.value.details == {"index": 2, "algorithm": "md5", "entry_id": entry.pk}
+    assert caught.value.details == {"index": 1, "algorithm": "md5", "entry_id": entry.pk}
     assert value not in caught.value.message
 
 
