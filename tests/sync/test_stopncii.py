@@ -8,16 +8,21 @@ Synthetic data only: every hash is random bytes from ``tests.conftest.synthetic`
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import datetime as dt
 import io
 import os
+import re
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.core.cache import cache
@@ -32,7 +37,7 @@ from hashlist.models import Entry
 from members import services as member_services
 from members import tokens
 from members.models import ApiToken
-from sync.stopncii import paging
+from sync.stopncii import cursor, paging
 from tests.conftest import synthetic
 from tests.factories import approved_entry, member_with_token
 from tests.utils import assert_error
@@ -544,16 +549,67 @@ def test_a_page_token_is_only_for_the_client_it_was_issued_to(world, member_admi
 
 
 def test_a_page_token_expires_so_it_cannot_be_replayed_to_skip_pacing(world, monkeypatch):
-    import django.core.signing
-
     http, headers = world["http"], keys(world["token"])
     token = http.get(url(), {"pageSize": 1}, **headers).json()["nextPageToken"]
     issued = time.time()
-    monkeypatch.setattr(django.core.signing.time, "time", lambda: issued + 601)
+    monkeypatch.setattr(cursor.time, "time", lambda: issued + 601)
 
     response = http.get(url(), {"pageSize": 1, "nextPageToken": token}, **headers)
 
     assert_error(response, 400, "invalid_page_token")
+
+
+def _readings(token: str) -> Iterator[bytes]:
+    """Every way a reader could decode a token: as it is, and each of its ``.``/``:``
+    separated parts as base64 (either alphabet), zlib-inflated where that works (what
+    Django's signed, compressed tokens are)."""
+    yield token.encode()
+    for part in re.split(r"[.:]", token):
+        for decode in (base64.urlsafe_b64decode, base64.standard_b64decode):
+            try:
+                raw = decode(part + "=" * (-len(part) % 4))
+            except (ValueError, binascii.Error):
+                continue
+            yield raw
+            try:
+                yield zlib.decompress(raw)
+            except zlib.error:
+                pass
+
+
+def _spellings(value: bytes) -> list[bytes]:
+    text = [
+        value.hex(),
+        value.hex().upper(),
+        base64.standard_b64encode(value).decode().rstrip("="),
+        base64.urlsafe_b64encode(value).decode().rstrip("="),
+    ]
+    return [value, *(t.encode() for t in text)]
+
+
+def test_no_page_token_or_url_holds_a_served_hash_value(world, analyst, reviewer):
+    for _ in range(4):
+        pdq_entry(analyst, reviewer)
+    releases.release_cut()
+    retract(analyst, reviewer, world["entries"][0])
+    pdq_entry(analyst, reviewer)
+    releases.release_cut()
+    subscriber = Subscriber(world["http"], world["token"], page_size=1)
+    subscriber.fetch()  # the membership, one per page
+    subscriber.checkpoint = 10
+    subscriber.fetch()
+    subscriber.checkpoint = subscriber.pages[0]["nextSetTimestamp"]
+    pages = subscriber.fetch()  # the deltas after the first version, one per page
+    assert pages, "the deltas were served"
+    values = {bytes.fromhex(r["hashValue"]) for p in subscriber.pages for r in p["hashRecords"]}
+    tokens = [p["nextPageToken"] for p in subscriber.pages if p["nextPageToken"]]
+    assert len(tokens) >= 8
+    for token in tokens:
+        address = f"{url()}?{urlencode({'startTimestamp': 10, 'nextPageToken': token})}"
+        readings = [*_readings(token), address.encode()]
+        for value in values:
+            for spelling in _spellings(value):
+                assert not any(spelling in reading for reading in readings), token
 
 
 # --- Pacing and the audit trail -----------------------------------------------------------------
