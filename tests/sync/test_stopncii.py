@@ -372,7 +372,15 @@ def test_answers_do_not_depend_on_the_timestamp_memo(busy):
     second = Subscriber(busy["http"], busy["token"], page_size=3)
     second.checkpoint = busy["start"]
     second.fetch()
-    assert first.pages == second.pages
+    feed = Feed.objects.get(name=FEED)
+    client = ApiToken.objects.get(prefix=busy["token"][:12]).client_id
+
+    def position(page: dict[str, Any]) -> dict[str, Any]:
+        # A token is sealed with a fresh nonce each time: compare where it leads.
+        token = page["nextPageToken"]
+        return {**page, "nextPageToken": token and cursor.token_decode(feed, token, client)}
+
+    assert [position(p) for p in first.pages] == [position(p) for p in second.pages]
 
 
 def test_timestamps_increase_with_versions_even_when_the_cutters_clock_went_back(
@@ -572,9 +580,10 @@ def _readings(token: str) -> Iterator[bytes]:
                 continue
             yield raw
             try:
-                yield zlib.decompress(raw)
+                inflated = zlib.decompress(raw)
             except zlib.error:
-                pass
+                continue
+            yield inflated
 
 
 def _spellings(value: bytes) -> list[bytes]:
@@ -636,6 +645,48 @@ def test_every_page_with_records_is_on_the_audit_trail(world):
     assert events[0].actor == "member:acme/edge-1"
     assert events[0].after["token"] == world["token"][:12]
     assert events[0].after["snapshot_version"] == Feed.objects.get(name=FEED).version
+
+
+def test_every_page_request_counts_against_the_download_budget(world, settings):
+    settings.HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE = 3
+    http, headers = world["http"], keys(world["token"])
+    token = http.get(url(), {"pageSize": 1}, **headers).json()["nextPageToken"]
+    replay = {"pageSize": 1, "nextPageToken": token}
+    assert http.get(url(), replay, **headers).status_code == 200
+    assert http.get(url(), replay, **headers).status_code == 200
+
+    refused = http.get(url(), replay, **headers)
+
+    assert_error(refused, 429, "rate_limited")
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    # A first page is no way around it either.
+    assert_error(http.get(url(), {"pageSize": 1}, **headers), 429, "rate_limited")
+
+
+def test_a_replayed_page_token_adds_no_audit_event(world):
+    http, headers = world["http"], keys(world["token"])
+    token = http.get(url(), {"pageSize": 1}, **headers).json()["nextPageToken"]
+    answers = [
+        http.get(url(), {"pageSize": 1, "nextPageToken": token}, **headers) for _ in range(5)
+    ]
+
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content.split(b'"nextSetTimestamp"')[1] for a in answers}) == 1  # one page
+    events = AuditEvent.objects.filter(action="sync.stopncii")
+    assert events.count() == 2  # the first page, and the replayed one once
+
+
+def test_a_page_served_to_another_client_is_recorded_for_it(world, member_admin):
+    member_services.client_create(actor=member_admin, member_name="acme", name="edge-2")
+    _, other = member_services.token_create(
+        actor=member_admin, member_name="acme", client_name="edge-2", scopes=["sync"]
+    )
+    http = world["http"]
+    http.get(url(), {"pageSize": 1}, **keys(world["token"]))
+    http.get(url(), {"pageSize": 1}, **keys(other))
+
+    events = AuditEvent.objects.filter(action="sync.stopncii").order_by("seq")
+    assert [e.actor for e in events] == ["member:acme/edge-1", "member:acme/edge-2"]
 
 
 # --- Meta's real client against a live server ---------------------------------------------------
