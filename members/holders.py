@@ -184,7 +184,7 @@ def hash_holders(*, algorithm: str, value: bytes, at: dt.datetime) -> dict[str, 
         .first()
     )
     result: dict[str, Any] = {
-        "hash_status": _hash_state(row[1] if row else None),
+        "hash_state": _hash_state(row[1] if row else None),
         "at": at,
         "holders": [],
     }

@@ -140,7 +140,9 @@ class HolderOutput(serializers.Serializer):
 
 @extend_schema_serializer(component_name="HashHolders")
 class HashHoldersOutput(serializers.Serializer):
-    hash_status = serializers.ChoiceField(
+    # Not "hash_status": drf-spectacular would name its enum HashStatusEnum, which is
+    # StopNCII's hashStatus (Active/Deleted).
+    hash_state = serializers.ChoiceField(
         choices=list(HASH_STATES),
         help_text="active: an active entry holds the hash; retracted: its entry was "
         "retracted; unknown: no entry holds it (never listed, or removed from its entry).",

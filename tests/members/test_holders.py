@@ -91,7 +91,7 @@ def test_a_client_served_the_snapshot_holds_the_hash_on_that_evidence(world, api
 
     answer = holders(api, auditor, world["md5"])
 
-    assert answer["hash_status"] == "active"
+    assert answer["hash_state"] == "active"
     (record,) = answer["holders"]
     assert (record["state_at_time"], record["held_at_time"], record["evidence"]) == (
         "held",
@@ -146,7 +146,7 @@ def test_a_retraction_names_the_hash_retracted_and_each_removal_ack_its_evidence
 
     answer = holders(api, auditor, world["md5"])
 
-    assert answer["hash_status"] == "retracted"
+    assert answer["hash_state"] == "retracted"
     assert "listed" not in answer
     by_member = {h["member"]: h for h in answer["holders"]}
     assert by_member["acme"]["state_at_time"] == "not_held"
@@ -157,7 +157,7 @@ def test_a_retraction_names_the_hash_retracted_and_each_removal_ack_its_evidence
 
 def test_a_hash_no_entry_holds_is_unknown(api, auditor, world):
     assert holders(api, auditor, synthetic("md5")) | {"at": None} == {
-        "hash_status": "unknown",
+        "hash_state": "unknown",
         "at": None,
         "holders": [],
     }

@@ -811,9 +811,9 @@ def test_an_auditor_learns_who_claims_a_hash(api, auditor, world):
     )
 
     assert held.status_code == 200
-    assert held.json()["hash_status"] == "active"
+    assert held.json()["hash_state"] == "active"
     assert [
         (h["member"], h["client"], h["feed"], h["state_at_time"], h["held_at_time"])
         for h in held.json()["holders"]
     ] == [("acme", "edge-1", "md5-all", "claimed_unverified", False)]  # it downloaded nothing
-    assert unlisted.json() | {"at": None} == {"hash_status": "unknown", "at": None, "holders": []}
+    assert unlisted.json() | {"at": None} == {"hash_state": "unknown", "at": None, "holders": []}
