@@ -114,6 +114,12 @@ class SyncClient(models.Model):
     def __str__(self) -> str:
         return f"{self.member_id}/{self.name}"
 
+    @property
+    def audit_label(self) -> str:
+        """How audit events name this client as their actor (never by its token): the
+        auditors' hash-holders find the bundles served to it by this label."""
+        return f"member:{self.member.name}/{self.name}"
+
 
 class TokenScope(models.TextChoices):
     SYNC = "sync", "Sync feeds"

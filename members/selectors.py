@@ -11,22 +11,19 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Exists, Expression, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from distribution.feeds import FeedFilter, records_in_feed
 from distribution.models import Feed, FeedEntry, FeedVersion
 from distribution.selectors import manifests_newest_first
-from hashlist.changelog import EntryState
-from hashlist.models import Change, Hash
 from hashsync.errors import NotFound
-from hashsync_client.format import ALGORITHM_NAMES
+
+# Who held hash X at time T lives in its own module; re-exported with the other reads.
+from members.holders import hash_holders as hash_holders
 from members.models import (
-    Ack,
     ApiToken,
     Entitlement,
     Feedback,
     Licence,
     LicenceKind,
     Member,
-    SyncClient,
 )
 
 
@@ -198,137 +195,3 @@ def feed_entries_for(
         for row in rows.order_by("feed__name"):
             found.setdefault((algorithm, bytes(row.value)), []).append(row)
     return found
-
-
-# --- Who held hash X at time T ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HolderRecord:
-    member: str
-    client: str
-    feed: str
-    held_at_time: bool
-    version_at_time: int | None
-    acked_at: dt.datetime | None
-    listed_versions: list[tuple[int, int | None]]
-    removed_in_version: int | None
-    removal_acked_at: dt.datetime | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "member": self.member,
-            "client": self.client,
-            "feed": self.feed,
-            "held_at_time": self.held_at_time,
-            "version_at_time": self.version_at_time,
-            "acked_at": self.acked_at,
-            "listed_versions": [
-                {"from_version": start, "until_version": end} for start, end in self.listed_versions
-            ],
-            "removed_in_version": self.removed_in_version,
-            "removal_acked_at": self.removal_acked_at,
-        }
-
-
-def _listed_intervals(
-    feed: Feed, algorithm: str, value: bytes, changes: Sequence[Change]
-) -> list[tuple[int, int | None]]:
-    """The version intervals [start, end) during which the hash was in the feed, from the
-    released ``changes`` of its entry (in release order). ``end`` None means still listed."""
-    feed_filter = FeedFilter.of(feed)
-    first = FeedVersion.objects.filter(feed=feed).order_by("version").first()
-    if first is None:
-        return []
-    # The feed's membership at its first version is the entry's state as of that release.
-    intervals: list[list[Any]] = []
-    inside = False
-    for change in changes:
-        in_feed = any(
-            key[1] == value and name == algorithm
-            for name, key in _keys_in(feed_filter, change.state_after)
-        )
-        version = max(change.release or 0, first.version)
-        if in_feed and not inside:
-            intervals.append([version, None])
-        elif not in_feed and inside:
-            intervals[-1][1] = version
-        inside = in_feed
-    # Collapse intervals that opened and closed before the feed existed.
-    return [(s, e) for s, e in intervals if e is None or e > s]
-
-
-def _keys_in(
-    feed_filter: FeedFilter, state: EntryState | None
-) -> Iterable[tuple[str, tuple[int, bytes]]]:
-    return [(ALGORITHM_NAMES[key[0]], key) for key in records_in_feed(feed_filter, state)]
-
-
-def _in_intervals(version: int, intervals: Sequence[tuple[int, int | None]]) -> bool:
-    return any(start <= version and (end is None or version < end) for start, end in intervals)
-
-
-def _interval_filter(intervals: Sequence[tuple[int, int | None]]) -> Q:
-    where = Q(pk__in=[])
-    for start, end in intervals:
-        where |= Q(version__gte=start) & (Q(version__lt=end) if end is not None else Q())
-    return where
-
-
-def hash_holders(*, algorithm: str, value: bytes, at: dt.datetime) -> dict[str, Any]:
-    """Which sync clients held the hash at time ``at`` (by their last ack at or before it),
-    and when each acked a version without it after it was removed from its feed.
-
-    An ack is what a client proves it holds; a download alone is not holding, so the answer
-    is built from acks (bundle downloads are on the audit trail for the rest of the story).
-    Only acks whose digest matched count. Cost: a few indexed queries per client that ever
-    held the hash, never a scan of every ack."""
-    row = Hash.objects.filter(algorithm=algorithm, value=value).only("entry_id").first()
-    result: dict[str, Any] = {"listed": row is not None, "at": at, "holders": []}
-    if row is None:
-        return result
-    holders = []
-    # The entry's released change log, read once for every feed.
-    changes = list(
-        Change.objects.filter(entry_id=row.entry_id, release__isnull=False)
-        .order_by("release", "id")
-        .only("after", "release")
-    )
-    for feed in Feed.objects.order_by("name"):
-        intervals = _listed_intervals(feed, algorithm, value, changes)
-        if not intervals:
-            continue
-        acks = Ack.objects.filter(feed=feed, digest_matches=True)
-        listed = _interval_filter(intervals)
-        client_ids = acks.filter(listed).values_list("client_id", flat=True).distinct()
-        for client in SyncClient.objects.filter(pk__in=list(client_ids)).select_related("member"):
-            own = acks.filter(client=client)
-            last = own.filter(acked_at__lte=at).order_by("-acked_at", "-id").first()
-            last_held = own.filter(listed).order_by("-acked_at", "-id").first()
-            assert last_held is not None  # the client was selected for having one
-            removed_in, removal_acked = None, None
-            # The removal that matters is the first one after the client last held the hash.
-            closing = [e for s, e in intervals if e is not None and s <= last_held.version < e]
-            if closing:
-                removed_in = closing[0]
-                removal = (
-                    own.filter(acked_at__gte=last_held.acked_at, version__gte=removed_in)
-                    .order_by("acked_at", "id")
-                    .first()
-                )
-                removal_acked = removal.acked_at if removal else None
-            holders.append(
-                HolderRecord(
-                    member=client.member.name,
-                    client=client.name,
-                    feed=feed.name,
-                    held_at_time=last is not None and _in_intervals(last.version, intervals),
-                    version_at_time=last.version if last else None,
-                    acked_at=last.acked_at if last else None,
-                    listed_versions=list(intervals),
-                    removed_in_version=removed_in,
-                    removal_acked_at=removal_acked,
-                ).as_dict()
-            )
-    result["holders"] = sorted(holders, key=lambda h: (h["member"], h["client"], h["feed"]))
-    return result

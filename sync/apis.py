@@ -43,7 +43,7 @@ from members import selectors as member_selectors
 from members.models import Feedback, TokenScope
 from sync import selectors, services
 from sync.auth import MemberTokenAuthentication, pace, principal_of, require_scope
-from sync.limits import spend
+from sync.limits import DOWNLOADS, spend
 
 
 class MemberApi(APIView):
@@ -223,7 +223,7 @@ class SyncBundleApi(MemberApi):
     )
     def get(self, request: Request, sha256: str) -> HttpResponseBase:
         principal = principal_of(request)
-        spend(principal, "bundle", per_minute=settings.HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE)
+        spend(principal, DOWNLOADS, per_minute=settings.HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE)
         # One answer for "malformed", "no such bundle" and "not yours": nothing to probe.
         not_found = NotFound("None of your feeds has a bundle with that SHA-256.")
         if not SHA256_HEX.fullmatch(sha256):

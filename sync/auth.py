@@ -71,7 +71,7 @@ class MemberPrincipal:
     @property
     def label(self) -> str:
         """How audit events name this actor (never the token)."""
-        return f"member:{self.member.name}/{self.client.name}"
+        return self.client.audit_label
 
     def get_username(self) -> str:
         return self.label

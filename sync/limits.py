@@ -1,6 +1,7 @@
 """Per-client request budgets for the member endpoints that are not paced polls (acks,
-lookups, feedback, bundle downloads). Each of those writes to the audit chain, which every
-staff write shares; without a budget one member could flood it (and the analysts' queue)."""
+lookups, feedback, bundle downloads, StopNCII pages). Each of those writes to the audit chain,
+which every staff write shares; without a budget one member could flood it (and the analysts'
+queue)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from django.core.cache import cache
 
 from hashsync.errors import RateLimited
 from sync.auth import MemberPrincipal
+
+# The budget of requests that hand out the list itself: bundle downloads and StopNCII pages
+# (HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE).
+DOWNLOADS = "download"
 
 
 def spend(principal: MemberPrincipal, what: str, *, per_minute: int) -> None:

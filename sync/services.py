@@ -4,9 +4,12 @@ audit event, attributed to the client (``MemberPrincipal.label``) and its token'
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -194,21 +197,36 @@ def lookup_answer(
     return results
 
 
-@transaction.atomic
-def record_page_served(*, principal: MemberPrincipal, feed: Feed, page: Page) -> None:
-    """Records handed to a member: on the audit trail, like the bundles of the sync API."""
-    audit_record(
-        actor=None,
-        actor_label=principal.label,
-        action="sync.stopncii",
-        object_type="feed",
-        object_id=feed.pk,
-        after={
-            "feed": feed.name,
-            "records": len(page.records),
-            "versions": list(page.versions) if page.versions else None,
-            "snapshot_version": page.snapshot_at,
-            "next_set_timestamp": page.next_set_timestamp,
-            "token": principal.token.prefix,
-        },
-    )
+def record_page_served(*, principal: MemberPrincipal, feed: Feed, page: Page, window: int) -> bool:
+    """Records handed to a member: on the audit trail, like the bundles of the sync API.
+
+    The same page (the same records and position) served again to the same client within
+    ``window`` seconds — a replayed ``nextPageToken``, a retry — is recorded once: it tells an
+    auditor nothing new, and replays must not grow the chain. How often a client may ask is
+    bounded by its budget (``sync.limits``). Returns whether an event was written."""
+    after = {
+        "feed": feed.name,
+        "records": len(page.records),
+        "versions": list(page.versions) if page.versions else None,
+        "snapshot_version": page.snapshot_at,
+        "next_set_timestamp": page.next_set_timestamp,
+    }
+    served = json.dumps([after, page.records], sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(served.encode()).hexdigest()
+    key = f"hashsync:stopncii:audited:{principal.client.pk}:{feed.pk}:{digest}"
+    if not cache.add(key, True, timeout=window):
+        return False
+    try:
+        with transaction.atomic():
+            audit_record(
+                actor=None,
+                actor_label=principal.label,
+                action="sync.stopncii",
+                object_type="feed",
+                object_id=feed.pk,
+                after={**after, "token": principal.token.prefix},
+            )
+    except BaseException:
+        cache.delete(key)  # not on the trail after all: the next serving must record it
+        raise
+    return True

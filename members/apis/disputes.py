@@ -19,6 +19,7 @@ from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
 from hashsync.validation import json_object
 from members import selectors, services
+from members.holders import ACK_ONLY, BUNDLES_SERVED, HASH_STATES, HOLDER_STATES
 from members.models import Feedback, FeedbackStatus
 
 VIEW_FEEDBACK = has_perm("members.view_feedback")
@@ -96,6 +97,60 @@ class DisputeResolveApi(APIView):
 # --- Auditors --------------------------------------------------------------------------------
 
 
+@extend_schema_serializer(component_name="HashHolderListedVersions")
+class ListedVersionsOutput(serializers.Serializer):
+    from_version = serializers.IntegerField(help_text="The first version of the feed listing it.")
+    until_version = serializers.IntegerField(
+        allow_null=True,
+        help_text="The first version without it (null: still listed).",
+    )
+
+
+_EVIDENCE = [BUNDLES_SERVED, ACK_ONLY]
+
+
+@extend_schema_serializer(component_name="HashHolder")
+class HolderOutput(serializers.Serializer):
+    """One sync client that ever acked a version of one feed listing the hash (docs/audit.md,
+    "Who held a hash")."""
+
+    member = serializers.CharField()
+    client = serializers.CharField()
+    feed = serializers.CharField()
+    state_at_time = serializers.ChoiceField(
+        choices=list(HOLDER_STATES),
+        help_text="held: its last ack at or before `at` names a version listing the hash and "
+        "the bundles served to it lead to that version; claimed_unverified: the ack names "
+        "such a version but no served bundles lead to it; not_held: the ack names a version "
+        "without the hash; no_ack: it had acked nothing by then.",
+    )
+    held_at_time = serializers.BooleanField(help_text="state_at_time is held.")
+    evidence = serializers.ChoiceField(
+        choices=_EVIDENCE,
+        allow_null=True,
+        help_text="What the state rests on (null: no ack by then).",
+    )
+    version_at_time = serializers.IntegerField(allow_null=True)
+    acked_at = serializers.DateTimeField(allow_null=True)
+    listed_versions = ListedVersionsOutput(many=True)
+    removed_in_version = serializers.IntegerField(allow_null=True)
+    removal_acked_at = serializers.DateTimeField(allow_null=True)
+    removal_evidence = serializers.ChoiceField(choices=_EVIDENCE, allow_null=True)
+
+
+@extend_schema_serializer(component_name="HashHolders")
+class HashHoldersOutput(serializers.Serializer):
+    # Not "hash_status": drf-spectacular would name its enum HashStatusEnum, which is
+    # StopNCII's hashStatus (Active/Deleted).
+    hash_state = serializers.ChoiceField(
+        choices=list(HASH_STATES),
+        help_text="active: an active entry holds the hash; retracted: its entry was "
+        "retracted; unknown: no entry holds it (never listed, or removed from its entry).",
+    )
+    at = serializers.DateTimeField()
+    holders = HolderOutput(many=True)
+
+
 class HashHoldersApi(APIView):
     """Which member clients held a hash at a moment, and when each acked its removal. The
     hash goes in the body, never the URL."""
@@ -108,21 +163,12 @@ class HashHoldersApi(APIView):
         value = serializers.CharField(max_length=4096)
         at = serializers.DateTimeField(required=False)
 
-    @extend_schema(
-        request=InputSerializer,
-        responses=inline_serializer(
-            "HashHolders",
-            {
-                "listed": serializers.BooleanField(),
-                "at": serializers.DateTimeField(),
-                "holders": serializers.ListField(child=serializers.DictField()),
-            },
-        ),
-    )
+    @extend_schema(request=InputSerializer, responses=HashHoldersOutput)
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=json_object(request.data))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         algorithm, value = parse_hash(data["algorithm"], data["value"])
         at = data.get("at") or timezone.now()
-        return Response(selectors.hash_holders(algorithm=algorithm, value=value, at=at))
+        answer = selectors.hash_holders(algorithm=algorithm, value=value, at=at)
+        return Response(HashHoldersOutput(answer).data)

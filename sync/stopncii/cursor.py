@@ -1,14 +1,25 @@
-"""The timestamps a StopNCII client sees (each feed version's clock) and the signed page token
-(``nextPageToken``) that carries where the next page starts."""
+"""The timestamps a StopNCII client sees (each feed version's clock) and the page token
+(``nextPageToken``) that carries where the next page starts, encrypted: it holds the last hash
+value served, and it travels in a URL."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import itertools
+import json
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.core import signing
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.conf import settings
 from django.core.cache import cache
 
 from distribution.models import Feed, FeedVersion
@@ -16,7 +27,9 @@ from hashsync.errors import InvalidInput
 
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a client can format
 MAX_TOKEN_CHARS = 1_000
-CURSOR_SALT = "hashsync.stopncii.page-token"
+# The HKDF label of the page token's key: no other use of SECRET_KEY derives the same key.
+CURSOR_PURPOSE = b"hashsync.stopncii.page-token.v2"
+NONCE_BYTES = 12
 # A page token is for the client it was issued to, for a while: the pages after the first are
 # not paced, so a token replayed forever would be a way around pacing.
 CURSOR_MAX_AGE_SECONDS = 600
@@ -38,7 +51,7 @@ class Clocked:
 
 @dataclass(frozen=True)
 class Cursor:
-    """Where the next page starts (carried, signed, in ``nextPageToken``).
+    """Where the next page starts (carried, encrypted, in ``nextPageToken``).
 
     Snapshot phase: ``at`` is the version the membership is being read at, ``key`` the last
     PDQ value served. Delta phase: ``at`` is the version of the last record served and ``key``
@@ -97,21 +110,71 @@ def locate(feed: Feed, start: int) -> tuple[Clocked | None, Iterator[Clocked]]:
     return held, iter(())
 
 
+def _token_keys() -> list[AESGCM]:
+    """The page token's AES-GCM keys: derived (HKDF-SHA256, with this purpose as its label)
+    from ``SECRET_KEY`` for new tokens, and from each of ``SECRET_KEY_FALLBACKS`` too for
+    reading, so a key rotation does not refuse the tokens of fetches under way."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [_derive(secret) for secret in secrets]
+
+
+@functools.lru_cache(maxsize=8)
+def _derive(secret: str) -> AESGCM:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=CURSOR_PURPOSE)
+    return AESGCM(hkdf.derive(secret.encode()))
+
+
+def _bound_to(feed: Feed, client_id: int) -> bytes:
+    # Authenticated but not carried: a token opens only for the feed and client it was issued
+    # to (a foreign one fails authentication, like a tampered one).
+    return f"{feed.pk}:{client_id}".encode()
+
+
 def token_encode(feed: Feed, cursor: Cursor, client_id: int) -> str:
+    """``nextPageToken``: the cursor, encrypted and authenticated (AES-GCM), so it reads as
+    random bytes: the last PDQ value served is in it, and a URL must never show a hash value.
+    ``t`` is when it was issued (``CURSOR_MAX_AGE_SECONDS``)."""
     payload = {
-        "f": feed.pk,
-        "u": client_id,
         "s": 1 if cursor.snapshot else 0,
         "v": cursor.at.version,
         "c": cursor.at.clock,
         "k": cursor.key.hex() if cursor.key is not None else "",
         "n": cursor.floor,
+        "t": int(time.time()),
     }
-    return signing.dumps(payload, salt=CURSOR_SALT, compress=True)
+    plain = json.dumps(payload, separators=(",", ":")).encode()
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = _token_keys()[0].encrypt(nonce, plain, _bound_to(feed, client_id))
+    return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
 
 
 def _is_int(value: Any, minimum: int, maximum: int) -> bool:
     return type(value) is int and minimum <= value <= maximum
+
+
+def _opened(feed: Feed, raw: str, client_id: int) -> Any:
+    """The token's payload, or None if it is not one we sealed for this feed and client."""
+    try:
+        sealed = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (ValueError, binascii.Error):
+        return None
+    # One spelling per token: base64 ignores a last character's unused bits, so a changed
+    # character could otherwise decode to the same bytes.
+    if base64.urlsafe_b64encode(sealed).rstrip(b"=").decode() != raw:
+        return None
+    nonce, body = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
+    if len(nonce) != NONCE_BYTES or not body:
+        return None
+    for key in _token_keys():
+        try:
+            plain = key.decrypt(nonce, body, _bound_to(feed, client_id))
+        except InvalidTag:
+            continue
+        try:
+            return json.loads(plain)
+        except ValueError:
+            return None
+    return None
 
 
 def token_decode(feed: Feed, raw: str, client_id: int) -> Cursor:
@@ -120,25 +183,22 @@ def token_decode(feed: Feed, raw: str, client_id: int) -> Cursor:
         "start again from startTimestamp without it.",
         code="invalid_page_token",
     )
-    if len(raw) > MAX_TOKEN_CHARS:
+    if len(raw) > MAX_TOKEN_CHARS or not raw.isascii():
         raise refused
-    try:
-        # dumps() timestamps what it signs; max_age refuses a token older than that.
-        data = signing.loads(raw, salt=CURSOR_SALT, max_age=CURSOR_MAX_AGE_SECONDS)
-    except (signing.BadSignature, ValueError):
-        raise refused from None
+    data = _opened(feed, raw, client_id)
     if (
         not isinstance(data, dict)
-        or set(data) != {"f", "u", "s", "v", "c", "k", "n"}
-        or data["f"] != feed.pk
-        or data["u"] != client_id
+        or set(data) != {"s", "v", "c", "k", "n", "t"}
         or data["s"] not in (0, 1)
         or not _is_int(data["v"], 1, 2**63 - 1)
         or not _is_int(data["c"], -(2**63), 2**63 - 1)
         or not _is_int(data["n"], 0, MAX_TIMESTAMP)
+        or not _is_int(data["t"], 0, MAX_TIMESTAMP)
         or not isinstance(data["k"], str)
     ):
         raise refused
+    if not 0 <= time.time() - data["t"] <= CURSOR_MAX_AGE_SECONDS:
+        raise refused  # expired (or issued in the future: a clock that went back)
     try:
         key = bytes.fromhex(data["k"]) if data["k"] else None
     except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -14,8 +15,15 @@ from members.models import TokenScope
 from sync import services
 from sync.apis import MemberApi
 from sync.auth import pace, principal_of, require_scope
+from sync.limits import DOWNLOADS, spend
 from sync.stopncii.auth import StopNCIIKeyAuthentication
-from sync.stopncii.cursor import MAX_TIMESTAMP, memo_put, token_decode, token_encode
+from sync.stopncii.cursor import (
+    CURSOR_MAX_AGE_SECONDS,
+    MAX_TIMESTAMP,
+    memo_put,
+    token_decode,
+    token_encode,
+)
 from sync.stopncii.paging import SIGNAL_TYPE, fetch_page
 
 DEFAULT_PAGE_SIZE = 800  # what the threatexchange client asks for
@@ -74,6 +82,9 @@ class StopNCIIFetchHashesApi(MemberApi):
     )
     def get(self, request: Request, name: str) -> Response:
         principal = principal_of(request)
+        # Every page counts, the first of a fetch and those after it (a replayed
+        # nextPageToken too): pages hand out the list, as bundles do, and share their budget.
+        spend(principal, DOWNLOADS, per_minute=settings.HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE)
         start = query_int(
             request.query_params,
             "startTimestamp",
@@ -102,7 +113,9 @@ class StopNCIIFetchHashesApi(MemberApi):
         if page.held is not None:
             memo_put(feed, page.held)
         if page.records:
-            services.record_page_served(principal=principal, feed=feed, page=page)
+            services.record_page_served(
+                principal=principal, feed=feed, page=page, window=CURSOR_MAX_AGE_SECONDS
+            )
         return Response(
             {
                 "count": len(page.records),

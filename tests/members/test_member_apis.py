@@ -787,7 +787,8 @@ def test_an_analyst_resolves_a_dispute_once(api, analyst, reviewer, world):
 # --- hash holders -------------------------------------------------------------------------------
 
 
-def test_an_auditor_learns_who_holds_a_hash(api, auditor, world):
+def test_an_auditor_learns_who_claims_a_hash(api, auditor, world):
+    # Evidence (bundles served) and its absence: tests/members/test_holders.py.
     token = ApiToken.objects.get(pk=world.token_id)
     feed = Entitlement.objects.get(member__name="acme").feed
     version = feed.versions.get(version=feed.version)
@@ -810,8 +811,9 @@ def test_an_auditor_learns_who_holds_a_hash(api, auditor, world):
     )
 
     assert held.status_code == 200
-    assert held.json()["listed"] is True
+    assert held.json()["hash_state"] == "active"
     assert [
-        (h["member"], h["client"], h["feed"], h["held_at_time"]) for h in held.json()["holders"]
-    ] == [("acme", "edge-1", "md5-all", True)]
-    assert unlisted.json() | {"at": None} == {"listed": False, "at": None, "holders": []}
+        (h["member"], h["client"], h["feed"], h["state_at_time"], h["held_at_time"])
+        for h in held.json()["holders"]
+    ] == [("acme", "edge-1", "md5-all", "claimed_unverified", False)]  # it downloaded nothing
+    assert unlisted.json() | {"at": None} == {"hash_state": "unknown", "at": None, "holders": []}

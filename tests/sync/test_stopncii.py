@@ -8,16 +8,21 @@ Synthetic data only: every hash is random bytes from ``tests.conftest.synthetic`
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import datetime as dt
 import io
 import os
+import re
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.core.cache import cache
@@ -32,7 +37,7 @@ from hashlist.models import Entry
 from members import services as member_services
 from members import tokens
 from members.models import ApiToken
-from sync.stopncii import paging
+from sync.stopncii import cursor, paging
 from tests.conftest import synthetic
 from tests.factories import approved_entry, member_with_token
 from tests.utils import assert_error
@@ -367,7 +372,15 @@ def test_answers_do_not_depend_on_the_timestamp_memo(busy):
     second = Subscriber(busy["http"], busy["token"], page_size=3)
     second.checkpoint = busy["start"]
     second.fetch()
-    assert first.pages == second.pages
+    feed = Feed.objects.get(name=FEED)
+    client = ApiToken.objects.get(prefix=busy["token"][:12]).client_id
+
+    def position(page: dict[str, Any]) -> dict[str, Any]:
+        # A token is sealed with a fresh nonce each time: compare where it leads.
+        token = page["nextPageToken"]
+        return {**page, "nextPageToken": token and cursor.token_decode(feed, token, client)}
+
+    assert [position(p) for p in first.pages] == [position(p) for p in second.pages]
 
 
 def test_timestamps_increase_with_versions_even_when_the_cutters_clock_went_back(
@@ -544,16 +557,68 @@ def test_a_page_token_is_only_for_the_client_it_was_issued_to(world, member_admi
 
 
 def test_a_page_token_expires_so_it_cannot_be_replayed_to_skip_pacing(world, monkeypatch):
-    import django.core.signing
-
     http, headers = world["http"], keys(world["token"])
     token = http.get(url(), {"pageSize": 1}, **headers).json()["nextPageToken"]
     issued = time.time()
-    monkeypatch.setattr(django.core.signing.time, "time", lambda: issued + 601)
+    monkeypatch.setattr(cursor.time, "time", lambda: issued + 601)
 
     response = http.get(url(), {"pageSize": 1, "nextPageToken": token}, **headers)
 
     assert_error(response, 400, "invalid_page_token")
+
+
+def _readings(token: str) -> Iterator[bytes]:
+    """Every way a reader could decode a token: as it is, and each of its ``.``/``:``
+    separated parts as base64 (either alphabet), zlib-inflated where that works (what
+    Django's signed, compressed tokens are)."""
+    yield token.encode()
+    for part in re.split(r"[.:]", token):
+        for decode in (base64.urlsafe_b64decode, base64.standard_b64decode):
+            try:
+                raw = decode(part + "=" * (-len(part) % 4))
+            except (ValueError, binascii.Error):
+                continue
+            yield raw
+            try:
+                inflated = zlib.decompress(raw)
+            except zlib.error:
+                continue
+            yield inflated
+
+
+def _spellings(value: bytes) -> list[bytes]:
+    text = [
+        value.hex(),
+        value.hex().upper(),
+        base64.standard_b64encode(value).decode().rstrip("="),
+        base64.urlsafe_b64encode(value).decode().rstrip("="),
+    ]
+    return [value, *(t.encode() for t in text)]
+
+
+def test_no_page_token_or_url_holds_a_served_hash_value(world, analyst, reviewer):
+    for _ in range(4):
+        pdq_entry(analyst, reviewer)
+    releases.release_cut()
+    retract(analyst, reviewer, world["entries"][0])
+    pdq_entry(analyst, reviewer)
+    releases.release_cut()
+    subscriber = Subscriber(world["http"], world["token"], page_size=1)
+    subscriber.fetch()  # the membership, one per page
+    subscriber.checkpoint = 10
+    subscriber.fetch()
+    subscriber.checkpoint = subscriber.pages[0]["nextSetTimestamp"]
+    pages = subscriber.fetch()  # the deltas after the first version, one per page
+    assert pages, "the deltas were served"
+    values = {bytes.fromhex(r["hashValue"]) for p in subscriber.pages for r in p["hashRecords"]}
+    tokens = [p["nextPageToken"] for p in subscriber.pages if p["nextPageToken"]]
+    assert len(tokens) >= 8
+    for token in tokens:
+        address = f"{url()}?{urlencode({'startTimestamp': 10, 'nextPageToken': token})}"
+        readings = [*_readings(token), address.encode()]
+        for value in values:
+            for spelling in _spellings(value):
+                assert not any(spelling in reading for reading in readings), token
 
 
 # --- Pacing and the audit trail -----------------------------------------------------------------
@@ -580,6 +645,48 @@ def test_every_page_with_records_is_on_the_audit_trail(world):
     assert events[0].actor == "member:acme/edge-1"
     assert events[0].after["token"] == world["token"][:12]
     assert events[0].after["snapshot_version"] == Feed.objects.get(name=FEED).version
+
+
+def test_every_page_request_counts_against_the_download_budget(world, settings):
+    settings.HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE = 3
+    http, headers = world["http"], keys(world["token"])
+    token = http.get(url(), {"pageSize": 1}, **headers).json()["nextPageToken"]
+    replay = {"pageSize": 1, "nextPageToken": token}
+    assert http.get(url(), replay, **headers).status_code == 200
+    assert http.get(url(), replay, **headers).status_code == 200
+
+    refused = http.get(url(), replay, **headers)
+
+    assert_error(refused, 429, "rate_limited")
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    # A first page is no way around it either.
+    assert_error(http.get(url(), {"pageSize": 1}, **headers), 429, "rate_limited")
+
+
+def test_a_replayed_page_token_adds_no_audit_event(world):
+    http, headers = world["http"], keys(world["token"])
+    token = http.get(url(), {"pageSize": 1}, **headers).json()["nextPageToken"]
+    answers = [
+        http.get(url(), {"pageSize": 1, "nextPageToken": token}, **headers) for _ in range(5)
+    ]
+
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content.split(b'"nextSetTimestamp"')[1] for a in answers}) == 1  # one page
+    events = AuditEvent.objects.filter(action="sync.stopncii")
+    assert events.count() == 2  # the first page, and the replayed one once
+
+
+def test_a_page_served_to_another_client_is_recorded_for_it(world, member_admin):
+    member_services.client_create(actor=member_admin, member_name="acme", name="edge-2")
+    _, other = member_services.token_create(
+        actor=member_admin, member_name="acme", client_name="edge-2", scopes=["sync"]
+    )
+    http = world["http"]
+    http.get(url(), {"pageSize": 1}, **keys(world["token"]))
+    http.get(url(), {"pageSize": 1}, **keys(other))
+
+    events = AuditEvent.objects.filter(action="sync.stopncii").order_by("seq")
+    assert [e.actor for e in events] == ["member:acme/edge-1", "member:acme/edge-2"]
 
 
 # --- Meta's real client against a live server ---------------------------------------------------
