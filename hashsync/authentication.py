@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
@@ -48,3 +49,16 @@ class StaffCredentialsHint(BaseAuthentication):
             f"{scheme} credentials were sent to {STAFF_API}, which takes a staff sign-in "
             "(session, or HTTP Basic where enabled)."
         )
+
+
+class StaffCredentialsHintScheme(OpenApiAuthenticationExtension):
+    """``StaffCredentialsHint`` accepts nothing, so it adds no security scheme to the schema."""
+
+    target_class = "hashsync.authentication.StaffCredentialsHint"
+    name: list[str] = []
+
+    def get_security_requirement(self, auto_schema: Any) -> None:  # type: ignore[override]
+        return None
+
+    def get_security_definition(self, auto_schema: Any) -> list[Any]:
+        return []

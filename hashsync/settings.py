@@ -255,8 +255,9 @@ if PRODUCTION and not HASHSYNC_CLIENT_IP_HEADER:
         "REMOTE_ADDR when clients connect directly."
     )
 HASHSYNC_LOOKUP_MAX_HASHES = env_int("HASHSYNC_LOOKUP_MAX_HASHES", 1000, minimum=1, maximum=10000)
-# Per sync client and minute (0: no limit): acks, lookups and feedback together, and bundle
-# downloads. Each writes an audit event; a member must not be able to flood the chain.
+# Per sync client and minute (0: no limit): acks, lookups and feedback together; and bundle
+# downloads with StopNCII pages (a replayed page token too). Each may write an audit event; a
+# member must not be able to flood the chain.
 HASHSYNC_MEMBER_REQUESTS_PER_MINUTE = env_int("HASHSYNC_MEMBER_REQUESTS_PER_MINUTE", 120, minimum=0)
 HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE = env_int(
     "HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE", 600, minimum=0
@@ -344,6 +345,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set that several fields share.
+    "ENUM_NAME_OVERRIDES": {"HoldingEvidenceEnum": "members.holders.EVIDENCE_VALUES"},
 }
 
 # --- Security -------------------------------------------------------------------------------

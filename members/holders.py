@@ -31,6 +31,7 @@ from members.models import Ack, SyncClient
 Evidence = Literal["bundles_served", "ack_only"]
 BUNDLES_SERVED: Final = "bundles_served"
 ACK_ONLY: Final = "ack_only"
+EVIDENCE_VALUES: Final = (BUNDLES_SERVED, ACK_ONLY)
 # The action of the audit event written for every bundle served to a member
 # (``sync.services.record_bundle_served``): the evidence is read from the trail.
 BUNDLE_SERVED_ACTION = "sync.bundle"

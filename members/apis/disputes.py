@@ -19,7 +19,7 @@ from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
 from hashsync.validation import json_object
 from members import selectors, services
-from members.holders import ACK_ONLY, BUNDLES_SERVED, HASH_STATES, HOLDER_STATES
+from members.holders import EVIDENCE_VALUES, HASH_STATES, HOLDER_STATES
 from members.models import Feedback, FeedbackStatus
 
 VIEW_FEEDBACK = has_perm("members.view_feedback")
@@ -106,7 +106,7 @@ class ListedVersionsOutput(serializers.Serializer):
     )
 
 
-_EVIDENCE = [BUNDLES_SERVED, ACK_ONLY]
+_EVIDENCE = list(EVIDENCE_VALUES)
 
 
 @extend_schema_serializer(component_name="HashHolder")
