@@ -8,10 +8,12 @@ never in URLs, so they cannot land in access logs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from drf_spectacular.utils import (
+    OpenApiParameter,
     extend_schema,
     extend_schema_serializer,
     inline_serializer,
@@ -35,11 +37,12 @@ from hashlist.models import (
     Proposal,
     ProposalKind,
     ProposalStatus,
+    StagedRow,
 )
 from hashsync.errors import InvalidInput, NotFound
 from hashsync.pagination import PAGE_PARAMETERS, keyset_page, page_schema
 from hashsync.permissions import has_perm
-from hashsync.validation import QuietChoiceField
+from hashsync.validation import QuietChoiceField, query_int
 from hashsync_client.algorithms import ALGORITHM_CHOICES
 
 VIEW_ENTRY = has_perm("hashlist.view_entry")
@@ -103,10 +106,17 @@ class ProposalOutput(serializers.Serializer):
     review_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     import_batch = serializers.SerializerMethodField()
+    import_status = serializers.SerializerMethodField()
 
     def get_import_batch(self, proposal: Proposal) -> int | None:
         batch = getattr(proposal, "import_batch", None)
         return batch.pk if batch else None
+
+    def get_import_status(self, proposal: Proposal) -> str | None:
+        """An approved import is applied by a task: ``applying``, then ``approved`` (applied)
+        or ``failed`` (nothing applied; the import's failure_message says why)."""
+        batch = getattr(proposal, "import_batch", None)
+        return batch.status if batch else None
 
 
 def _entries(rows: Sequence[Entry]) -> list[Any]:
@@ -367,13 +377,17 @@ class _ReasonInput(serializers.Serializer):
 class ProposalApproveApi(APIView):
     permission_classes = [REVIEW]
 
-    @extend_schema(request=_ReasonInput, responses=ProposalOutput)
+    @extend_schema(request=_ReasonInput, responses={200: ProposalOutput, 202: ProposalOutput})
     def post(self, request: Request, proposal_id: int) -> Response:
         data = _validated(_ReasonInput, request.data)
         proposal = services.proposal_approve(
             actor=request.user, proposal_id=proposal_id, reason=data.get("reason", "")
         )
-        return Response(ProposalOutput(proposal).data)
+        if proposal.kind != ProposalKind.IMPORT:
+            return Response(ProposalOutput(proposal).data)
+        # Accepted: a task applies the rows; follow import_status or the import's rows_applied.
+        proposal = selectors.proposal_list().get(pk=proposal.pk)
+        return Response(ProposalOutput(proposal).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ProposalRejectApi(APIView):
@@ -415,6 +429,8 @@ class ImportOutput(serializers.Serializer):
     bytes_processed = serializers.IntegerField()
     rows_processed = serializers.IntegerField()
     rows_valid = serializers.IntegerField()
+    rows_applied = serializers.IntegerField()
+    apply_started_at = serializers.DateTimeField(allow_null=True)
     error_count = serializers.IntegerField()
     percent = serializers.SerializerMethodField()
     failure_message = serializers.CharField()
@@ -483,6 +499,94 @@ class ImportErrorListApi(APIView):
             return list(ImportErrorOutput(rows, many=True).data)
 
         return Response(keyset_page(request, selectors.import_errors(batch_id=batch_id), serialize))
+
+
+def _import_or_404(batch_id: int) -> ImportBatch:
+    batch = selectors.import_get(batch_id=batch_id)
+    if batch is None:
+        raise NotFound(f"Import {batch_id} does not exist.")
+    return batch
+
+
+class StagedRowOutput(serializers.Serializer):
+    """A staged row as the reviewer sees it. Notes included: they are internal analyst notes,
+    and everyone who may view imports is staff (they are never distributed to members)."""
+
+    line = serializers.IntegerField()
+    category = serializers.CharField()
+    age_group = serializers.CharField()
+    baseline = serializers.BooleanField(allow_null=True)
+    industry_class = serializers.CharField()
+    content_type = serializers.CharField()
+    source = serializers.CharField()
+    notes = serializers.CharField()
+    hashes = serializers.SerializerMethodField()
+
+    def get_hashes(self, row: StagedRow) -> list[dict[str, str]]:
+        return [{"algorithm": name, "value": text} for name, text in json.loads(row.hashes)]
+
+
+def _staged(rows: Sequence[StagedRow]) -> list[Any]:
+    return list(StagedRowOutput(rows, many=True).data)
+
+
+class ImportRowListApi(APIView):
+    """The staged rows of an import, in line order (``after`` is a line number). Empty once
+    the import is decided: approved rows are entries, rejected ones are gone."""
+
+    permission_classes = [VIEW_IMPORT]
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses=page_schema("ImportRowPage", StagedRowOutput)
+    )
+    def get(self, request: Request, batch_id: int) -> Response:
+        _import_or_404(batch_id)
+        rows = selectors.import_staged_rows(batch_id=batch_id)
+        return Response(keyset_page(request, rows, _staged, key="line"))
+
+
+class ImportSummaryApi(APIView):
+    permission_classes = [VIEW_IMPORT]
+
+    class Output(serializers.Serializer):
+        rows = serializers.IntegerField()
+        by_algorithm = serializers.DictField(child=serializers.IntegerField())
+        by_category = serializers.DictField(child=serializers.IntegerField())
+        by_age_group = serializers.DictField(child=serializers.IntegerField())
+        by_content_type = serializers.DictField(child=serializers.IntegerField())
+        by_baseline = serializers.DictField(child=serializers.IntegerField())
+        by_industry_class = serializers.DictField(child=serializers.IntegerField())
+        on_list = inline_serializer(
+            name="ImportOnList",
+            fields={
+                "count": serializers.IntegerField(),
+                "lines": serializers.ListField(child=serializers.IntegerField()),
+            },
+        )
+
+    @extend_schema(responses=Output)
+    def get(self, request: Request, batch_id: int) -> Response:
+        batch = _import_or_404(batch_id)
+        return Response(self.Output(selectors.import_summary(batch=batch)).data)
+
+
+class ImportSampleApi(APIView):
+    permission_classes = [VIEW_IMPORT]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("size", int, description="Rows to draw at random, 1–100 (20).")
+        ],
+        responses=inline_serializer(
+            name="ImportSample", fields={"results": StagedRowOutput(many=True)}
+        ),
+    )
+    def get(self, request: Request, batch_id: int) -> Response:
+        _import_or_404(batch_id)
+        size = query_int(
+            request.query_params, "size", default=20, minimum=1, maximum=selectors.SAMPLE_MAX
+        )
+        return Response({"results": _staged(selectors.import_sample(batch_id=batch_id, size=size))})
 
 
 class MeApi(APIView):

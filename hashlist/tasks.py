@@ -19,8 +19,21 @@ def import_validate_task(batch_id: int, request_id: str | None = None) -> None:
         unbind_request_id(token)
 
 
+# The whole batch is applied in one transaction (see hashlist.imports.apply); the time limit is
+# the project's task limit (an hour by default, 5M rows take about 15 minutes).
+@shared_task(name="hashlist.import_apply", acks_late=True, ignore_result=True)
+def import_apply_task(batch_id: int, request_id: str | None = None) -> None:
+    # Safe to run twice or after a killed run: the service serialises on the proposal's row
+    # lock and returns early once the batch has left "applying".
+    token = bind_request_id(request_id)
+    try:
+        imports.import_apply(batch_id=batch_id)
+    finally:
+        unbind_request_id(token)
+
+
 @shared_task(name="hashlist.import_sweep", acks_late=True, ignore_result=True)
 def import_sweep_task() -> None:
-    """Beat: re-send validation of uploads whose task was lost (broker down at upload time,
-    worker killed mid-file)."""
+    """Beat: re-send validation of uploads, and application of approved imports, whose task
+    was lost (broker down, worker killed mid-file)."""
     imports.import_sweep()

@@ -35,4 +35,7 @@ urlpatterns = [
     path("imports/", apis.ImportUploadApi.as_view(), name="import-upload"),
     path("imports/<int:batch_id>/", apis.ImportDetailApi.as_view(), name="import-detail"),
     path("imports/<int:batch_id>/errors/", apis.ImportErrorListApi.as_view(), name="import-errors"),
+    path("imports/<int:batch_id>/rows/", apis.ImportRowListApi.as_view(), name="import-rows"),
+    path("imports/<int:batch_id>/summary/", apis.ImportSummaryApi.as_view(), name="import-summary"),
+    path("imports/<int:batch_id>/sample/", apis.ImportSampleApi.as_view(), name="import-sample"),
 ]
