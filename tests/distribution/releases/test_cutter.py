@@ -148,3 +148,23 @@ def test_grading_codes_round_trip():
     code = encode_grading("B", "14-15", True, "A2", "video")
     assert tuple(decode_grading(code)) == ("B", "14-15", True, "A2", "video")
     assert ALGORITHM_IDS["md5"] == 1
+
+
+def test_the_change_limit_never_splits_one_proposal_across_releases(analyst, reviewer):
+    make_feed()
+    first = approved_entry(analyst, reviewer)
+    # Two more entries whose changes belong to the first entry's proposal: one proposal with
+    # three changes, as a bulk import has.
+    more = [approved_entry(analyst, reviewer), approved_entry(analyst, reviewer)]
+    unit = Change.objects.get(entry=first).proposal_id
+    Change.objects.filter(entry__in=more).update(proposal_id=unit)
+    last = approved_entry(analyst, reviewer)
+
+    release = releases.release_cut(max_changes=1)
+    following = releases.release_cut(max_changes=1)
+
+    assert release is not None and release.change_count == 3
+    assert set(Change.objects.filter(proposal_id=unit).values_list("release", flat=True)) == {
+        release.version
+    }
+    assert following is not None and Change.objects.get(entry=last).release == following.version
