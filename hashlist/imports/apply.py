@@ -151,7 +151,7 @@ def _fail(batch_id: int, exc: Conflict) -> None:
         batch.status, batch.failure_message = ImportStatus.FAILED, message
         batch.rows_applied, batch.finished_at = 0, timezone.now()
         batch.save(update_fields=["status", "failure_message", "rows_applied", "finished_at"])
-        Proposal.objects.filter(pk=batch.proposal_id, status=ProposalStatus.APPROVED).update(
+        Proposal.objects.filter(import_batch=batch, status=ProposalStatus.APPROVED).update(
             status=ProposalStatus.FAILED
         )
         StagedRow.objects.filter(batch=batch).delete()

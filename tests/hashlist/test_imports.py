@@ -25,8 +25,8 @@ from django.test import TestCase
 from audit.models import AuditEvent
 from audit.verify import verify_chain
 from hashlist import imports
-from hashlist.imports import parse
 from hashlist.grading import canonical_pairs
+from hashlist.imports import parse
 from hashlist.models import (
     Change,
     Entry,
