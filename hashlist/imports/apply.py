@@ -203,7 +203,11 @@ def _apply_chunk(proposal: Proposal, chunk: list[StagedRow], approved_at: Any) -
         for name, value in pairs:
             by_algo.setdefault(name, []).append(value)
     for name, values in by_algo.items():
-        clash = Hash.objects.filter(algorithm=name, value__in=values).first()
+        # No ORDER BY (first() would add one by id, and PostgreSQL may then walk the whole
+        # table in id order instead of probing the unique index for these values).
+        clash = next(
+            iter(Hash.objects.filter(algorithm=name, value__in=values).order_by()[:1]), None
+        )
         if clash is not None:
             line = next(
                 r.line
