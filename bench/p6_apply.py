@@ -117,6 +117,18 @@ def run(rows: int, workdir: Path) -> int:
 
         profiler = cProfile.Profile()
         profiler.enable()
+    timings: dict[str, float] = {}
+
+    def timed(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            key = " ".join(sql.split()[:3])[:60]
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - t
+
+    wrapper = connection.execute_wrapper(timed)
+    wrapper.__enter__()
     started = time.perf_counter()
     services.proposal_approve(actor=reviewer, proposal_id=batch.proposal_id)
     approved = time.perf_counter()
@@ -124,6 +136,9 @@ def run(rows: int, workdir: Path) -> int:
     applied = time.perf_counter()
     release = releases.release_cut()
     released = time.perf_counter()
+    wrapper.__exit__(None, None, None)
+    for key, spent in sorted(timings.items(), key=lambda kv: -kv[1])[:8]:
+        log(f"  {spent:6.1f} s  {key}")
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(os.environ["HASHSYNC_BENCH_PROFILE"])

@@ -198,28 +198,6 @@ def _apply_chunk(proposal: Proposal, chunk: list[StagedRow], approved_at: Any) -
         [(name, get_algorithm(name).parse(text)) for name, text in json.loads(row.hashes)]
         for row in chunk
     ]
-    by_algo: dict[str, list[bytes]] = {}
-    for pairs in decoded:
-        for name, value in pairs:
-            by_algo.setdefault(name, []).append(value)
-    for name, values in by_algo.items():
-        # No ORDER BY (first() would add one by id, and PostgreSQL may then walk the whole
-        # table in id order instead of probing the unique index for these values).
-        clash = next(
-            iter(Hash.objects.filter(algorithm=name, value__in=values).order_by()[:1]), None
-        )
-        if clash is not None:
-            line = next(
-                r.line
-                for r, ps in zip(chunk, decoded, strict=True)
-                if (name, bytes(clash.value)) in ps
-            )
-            raise Conflict(
-                f"Line {line}: its {name} hash was added to the list (entry {clash.entry_id}) "
-                "after this file was validated. Upload the file again without that row.",
-                code="hash_exists",
-                details={"line": line, "entry_id": clash.entry_id},
-            )
     entries = Entry.objects.bulk_create(
         [
             Entry(
@@ -235,6 +213,10 @@ def _apply_chunk(proposal: Proposal, chunk: list[StagedRow], approved_at: Any) -
             for r in chunk
         ]
     )
+    # The unique constraint finds a hash that reached the list since validation; the lookup
+    # that names its line runs only then. (Probing first, per chunk, costs a query per
+    # algorithm, and inside this transaction the planner cannot know how many rows it has
+    # added: on a young table it scanned them all, every chunk.)
     try:
         with transaction.atomic():
             Hash.objects.bulk_create(
@@ -245,11 +227,7 @@ def _apply_chunk(proposal: Proposal, chunk: list[StagedRow], approved_at: Any) -
                 ]
             )
     except IntegrityError:
-        raise Conflict(
-            "A hash of this import was added to the list by another approval while it was "
-            "being applied. Upload the file again.",
-            code="hash_exists",
-        ) from None
+        raise _clash(chunk, decoded) from None
     Change.objects.bulk_create(
         [
             Change(
@@ -264,6 +242,28 @@ def _apply_chunk(proposal: Proposal, chunk: list[StagedRow], approved_at: Any) -
         ]
     )
     return len(entries)
+
+
+def _clash(chunk: list[StagedRow], decoded: list[list[tuple[str, bytes]]]) -> Conflict:
+    """The error for a chunk whose hashes the list refused: the first line whose hash is on the
+    list now, with the entry that holds it."""
+    for row, pairs in zip(chunk, decoded, strict=True):
+        for name, value in pairs:
+            holder = Hash.objects.filter(algorithm=name, value=value).first()
+            if holder is not None:
+                return Conflict(
+                    f"Line {row.line}: its {name} hash was added to the list (entry "
+                    f"{holder.entry_id}) after this file was validated. Upload the file again "
+                    "without that row.",
+                    code="hash_exists",
+                    details={"line": row.line, "entry_id": holder.entry_id},
+                )
+    # The clashing hash was removed again in between: say what happened, without a line.
+    return Conflict(
+        "A hash of this import was added to the list while it was being applied. "
+        "Upload the file again.",
+        code="hash_exists",
+    )
 
 
 def import_close(*, proposal: Proposal) -> None:
