@@ -8,12 +8,12 @@ in one transaction), and the release cut that publishes them (``releases.release
 feed holding every entry. Called in this process one after the other, as a worker would run
 them; the Celery hand-offs (milliseconds, and the release debounce) are left out.
 
-Synthetic rows as in ``p6_import.py`` (random md5, sha1 and sha256). The database is
-``DATABASE_URL`` (an empty, dedicated one: the script migrates it and leaves its rows behind),
-otherwise a fresh SQLite file in a temporary directory.
+Synthetic rows as in ``p6_import.py`` (random md5, sha1 and sha256). The database is a fresh
+one, ``hashsync_bench_p6_apply``, created on the PostgreSQL server ``--database`` names and
+dropped afterwards (``--database sqlite``: a SQLite file in a temporary directory).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/hashsync_bench_apply \\
-        .venv/bin/python bench/p6_apply.py --rows 1000000
+    .venv/bin/python bench/p6_apply.py --rows 1000000 \\
+        --database postgres://postgres@127.0.0.1:5432
 
 Prints on stdout (progress goes to stderr):
 
@@ -36,25 +36,44 @@ import time
 from pathlib import Path
 
 from p6_import import ROOT, log, sha256_of, write_synthetic_csv
+from p7_approval_to_client import psql
+
+DB_NAME = "hashsync_bench_p6_apply"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to import (1,000,000)")
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("HASHSYNC_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server URL (without a database name), or 'sqlite'",
+    )
     args = parser.parse_args()
     if args.rows < 1:
         parser.error("--rows must be at least 1")
     workdir = Path(tempfile.mkdtemp(prefix="hashsync-p6-apply-"))
+    server = None if args.database == "sqlite" else args.database.rstrip("/")
+    if server:
+        psql(server, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        psql(server, f"CREATE DATABASE {DB_NAME}")
+        os.environ["DATABASE_URL"] = f"{server}/{DB_NAME}"
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
     try:
         return run(args.rows, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if server:
+            from django.db import connections
+
+            connections.close_all()
+            psql(server, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
 def run(rows: int, workdir: Path) -> int:
     os.environ["HASHSYNC_VAR_DIR"] = str(workdir)
     os.environ["HASHSYNC_MEDIA_ROOT"] = str(workdir / "media")
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.sqlite3'}")
     os.environ["HASHSYNC_IMPORT_MAX_ROWS"] = str(max(rows, 5_000_000))
     os.environ["DEBUG"] = "false"
     os.environ["DJANGO_SETTINGS_MODULE"] = "hashsync.settings"
