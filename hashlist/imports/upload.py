@@ -134,6 +134,9 @@ def import_sweep(*, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> list[
     )
     for batch_id in validate:
         enqueue_validation(batch_id)
+    stuck_applying = (
+        now - dt.timedelta(seconds=settings.HASHSYNC_IMPORT_APPLY_TIME_LIMIT) - older_than
+    )
     apply = list(
         ImportBatch.objects.filter(
             Q(
@@ -141,7 +144,7 @@ def import_sweep(*, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> list[
                 apply_started_at__isnull=True,
                 proposal__reviewed_at__lt=now - older_than,
             )
-            | Q(status=ImportStatus.APPLYING, apply_started_at__lt=stuck)
+            | Q(status=ImportStatus.APPLYING, apply_started_at__lt=stuck_applying)
         ).values_list("pk", flat=True)
     )
     for batch_id in apply:

@@ -140,7 +140,7 @@ def test_a_worker_killed_mid_batch_applies_nothing_and_the_sweeper_reruns_it_onc
 
     monkeypatch.setattr(apply, "_apply_chunk", real_chunk)
     ImportBatch.objects.filter(pk=batch.pk).update(
-        apply_started_at=timezone.now() - dt.timedelta(hours=2)
+        apply_started_at=timezone.now() - dt.timedelta(hours=5)
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert imports.import_sweep() == [batch.pk]
