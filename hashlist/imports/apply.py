@@ -14,10 +14,10 @@ chunks flipped visible at the end (docs/import-format.md, "Approval"):
   the winner moves the batch out of ``applying`` with a conditional UPDATE in that transaction,
   so a second worker (or a re-sent task) finds the work done and returns.
 
-The cost is one long transaction (about 3 minutes per million rows on PostgreSQL, see
-docs/benchmarks.md), under the task's own time limit (``HASHSYNC_IMPORT_APPLY_TIME_LIMIT``,
-four hours by default). Progress is written through a second database connection, outside that transaction,
-so the import detail endpoint shows it while the task runs.
+The cost is one long transaction (minutes per million rows, see docs/benchmarks.md), under
+the task's own time limit (``HASHSYNC_IMPORT_APPLY_TIME_LIMIT``, four hours by default).
+Progress is written through a second database connection, outside that transaction, so the
+import detail endpoint shows it while the task runs.
 """
 
 from __future__ import annotations
