@@ -17,12 +17,11 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hashlist import imports, selectors, services
+from hashlist import selectors, services
 from hashlist.grading import GRADING_FIELDS
 from hashlist.models import (
     AGE_GROUP_CHOICES,
@@ -31,8 +30,6 @@ from hashlist.models import (
     INDUSTRY_CLASS_CHOICES,
     Entry,
     EntryStatus,
-    ImportBatch,
-    ImportRowError,
     Proposal,
     ProposalKind,
     ProposalStatus,
@@ -46,7 +43,6 @@ VIEW_ENTRY = has_perm("hashlist.view_entry")
 VIEW_PROPOSAL = has_perm("hashlist.view_proposal")
 PROPOSE = has_perm("hashlist.propose_change")
 REVIEW = has_perm("hashlist.review_proposal")
-VIEW_IMPORT = has_perm("hashlist.view_importbatch")
 
 
 def _validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
@@ -103,10 +99,17 @@ class ProposalOutput(serializers.Serializer):
     review_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     import_batch = serializers.SerializerMethodField()
+    import_status = serializers.SerializerMethodField()
 
     def get_import_batch(self, proposal: Proposal) -> int | None:
         batch = getattr(proposal, "import_batch", None)
         return batch.pk if batch else None
+
+    def get_import_status(self, proposal: Proposal) -> str | None:
+        """An approved import is applied by a task: ``applying``, then ``approved`` (applied)
+        or ``failed`` (nothing applied; the import's failure_message says why)."""
+        batch = getattr(proposal, "import_batch", None)
+        return batch.status if batch else None
 
 
 def _entries(rows: Sequence[Entry]) -> list[Any]:
@@ -363,13 +366,17 @@ class _ReasonInput(serializers.Serializer):
 class ProposalApproveApi(APIView):
     permission_classes = [REVIEW]
 
-    @extend_schema(request=_ReasonInput, responses=ProposalOutput)
+    @extend_schema(request=_ReasonInput, responses={200: ProposalOutput, 202: ProposalOutput})
     def post(self, request: Request, proposal_id: int) -> Response:
         data = _validated(_ReasonInput, request.data)
         proposal = services.proposal_approve(
             actor=request.user, proposal_id=proposal_id, reason=data.get("reason", "")
         )
-        return Response(ProposalOutput(proposal).data)
+        if proposal.kind != ProposalKind.IMPORT:
+            return Response(ProposalOutput(proposal).data)
+        # Accepted: a task applies the rows; follow import_status or the import's rows_applied.
+        proposal = selectors.proposal_list().get(pk=proposal.pk)
+        return Response(ProposalOutput(proposal).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ProposalRejectApi(APIView):
@@ -395,90 +402,6 @@ class ProposalWithdrawApi(APIView):
     def post(self, request: Request, proposal_id: int) -> Response:
         proposal = services.proposal_withdraw(actor=request.user, proposal_id=proposal_id)
         return Response(ProposalOutput(proposal).data)
-
-
-# --- Bulk import ----------------------------------------------------------------------------
-
-
-class ImportOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    status = serializers.CharField()
-    original_name = serializers.CharField()
-    format = serializers.CharField()
-    size = serializers.IntegerField()
-    sha256 = serializers.CharField()
-    uploaded_by = serializers.CharField(source="uploaded_by.username")
-    bytes_processed = serializers.IntegerField()
-    rows_processed = serializers.IntegerField()
-    rows_valid = serializers.IntegerField()
-    error_count = serializers.IntegerField()
-    percent = serializers.SerializerMethodField()
-    failure_message = serializers.CharField()
-    proposal = serializers.IntegerField(source="proposal_id", allow_null=True)
-    created_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
-
-    def get_percent(self, batch: ImportBatch) -> float:
-        if batch.finished_at:
-            return 100.0
-        return round(100.0 * batch.bytes_processed / batch.size, 1) if batch.size else 0.0
-
-
-class ImportUploadApi(APIView):
-    permission_classes = [PROPOSE]
-    parser_classes = [MultiPartParser]
-
-    @extend_schema_serializer(component_name="ImportUploadInput")
-    class InputSerializer(serializers.Serializer):
-        file = serializers.FileField(allow_empty_file=True)
-        format = QuietChoiceField(choices=["csv", "jsonl"], required=False)
-        comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
-
-    @extend_schema(request=InputSerializer, responses={202: ImportOutput})
-    def post(self, request: Request) -> Response:
-        data = _validated(self.InputSerializer, {k: request.data.get(k) for k in request.data})
-        batch = imports.import_upload(
-            actor=request.user,
-            file=data["file"],
-            format=data.get("format"),
-            comment=data.get("comment", ""),
-        )
-        batch.refresh_from_db()
-        return Response(ImportOutput(batch).data, status=status.HTTP_202_ACCEPTED)
-
-
-class ImportDetailApi(APIView):
-    permission_classes = [VIEW_IMPORT]
-
-    @extend_schema(responses=ImportOutput)
-    def get(self, request: Request, batch_id: int) -> Response:
-        batch = selectors.import_get(batch_id=batch_id)
-        if batch is None:
-            raise NotFound(f"Import {batch_id} does not exist.")
-        return Response(ImportOutput(batch).data)
-
-
-class ImportErrorOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    line = serializers.IntegerField()
-    message = serializers.CharField()
-
-
-class ImportErrorListApi(APIView):
-    permission_classes = [VIEW_IMPORT]
-
-    @extend_schema(
-        parameters=PAGE_PARAMETERS, responses=page_schema("ImportErrorPage", ImportErrorOutput)
-    )
-    def get(self, request: Request, batch_id: int) -> Response:
-        if selectors.import_get(batch_id=batch_id) is None:
-            raise NotFound(f"Import {batch_id} does not exist.")
-
-        def serialize(rows: Sequence[ImportRowError]) -> list[Any]:
-            return list(ImportErrorOutput(rows, many=True).data)
-
-        return Response(keyset_page(request, selectors.import_errors(batch_id=batch_id), serialize))
 
 
 class MeApi(APIView):

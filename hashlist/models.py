@@ -123,6 +123,9 @@ class ProposalStatus(models.TextChoices):
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
     WITHDRAWN = "withdrawn", "Withdrawn"
+    # Only an import: approved, but applying its rows failed (its batch says why); nothing of it
+    # was applied. Other kinds are applied in the approving transaction and never reach this.
+    FAILED = "failed", "Approved, but applying it failed"
 
 
 class Proposal(models.Model):
@@ -174,7 +177,8 @@ class Proposal(models.Model):
                 name="proposal_four_eyes",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=["approved", "rejected"]) | Q(reviewer__isnull=False),
+                condition=~Q(status__in=["approved", "rejected", "failed"])
+                | Q(reviewer__isnull=False),
                 name="proposal_reviewed_has_reviewer",
             ),
         ]
@@ -271,8 +275,9 @@ class ImportStatus(models.TextChoices):
     UPLOADED = "uploaded", "Uploaded, waiting for validation"
     VALIDATING = "validating", "Validating"
     INVALID = "invalid", "Invalid: see the errors; nothing was staged"
-    FAILED = "failed", "Failed unexpectedly; nothing was staged"
+    FAILED = "failed", "Failed; nothing was staged or applied (see the message)"
     STAGED = "staged", "Valid and staged; waiting for review"
+    APPLYING = "applying", "Approved; its rows are being applied"
     APPROVED = "approved", "Approved and applied"
     REJECTED = "rejected", "Rejected"
 
@@ -295,6 +300,10 @@ class ImportBatch(models.Model):
     bytes_processed = models.PositiveBigIntegerField(default=0)
     rows_processed = models.PositiveBigIntegerField(default=0)
     rows_valid = models.PositiveBigIntegerField(default=0)
+    # Approval's progress: rows applied so far by the apply task (hashlist.imports.apply), and
+    # when the task last claimed the batch (the sweeper re-sends a claim older than its limit).
+    rows_applied = models.PositiveBigIntegerField(default=0)
+    apply_started_at = models.DateTimeField(null=True, blank=True)
     error_count = models.PositiveBigIntegerField(default=0)
     failure_message = models.TextField(blank=True, default="")
     comment = models.TextField(blank=True, default="")

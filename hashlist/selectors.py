@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+import json
+import secrets
+from typing import Any
+
+from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
 
 from hashlist.grading import parse_hash
 from hashlist.models import (
@@ -12,6 +16,7 @@ from hashlist.models import (
     ImportRowError,
     Proposal,
     ProposalStatus,
+    StagedRow,
 )
 from hashsync.errors import InvalidInput
 from hashsync_client.algorithms import ALGORITHMS, get_algorithm, parse_any
@@ -87,3 +92,92 @@ def import_get(*, batch_id: int) -> ImportBatch | None:
 
 def import_errors(*, batch_id: int) -> QuerySet[ImportRowError]:
     return ImportRowError.objects.filter(batch_id=batch_id)
+
+
+# --- Reviewing an import: its staged rows, a summary, a sample ---------------------------------
+
+SAMPLE_MAX = 100
+_SAMPLE_ROUNDS = 5
+
+
+def import_staged_rows(*, batch_id: int) -> QuerySet[StagedRow]:
+    return StagedRow.objects.filter(batch_id=batch_id)
+
+
+def _counts(rows: QuerySet[StagedRow], field: str) -> dict[str, int]:
+    found = rows.values_list(field).annotate(n=Count("id")).order_by(field)
+    return {_label(value): n for value, n in found}
+
+
+def _label(value: Any) -> str:
+    # baseline is three-valued; JSON object keys are text.
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def import_summary(*, batch: ImportBatch) -> dict[str, Any]:
+    """What a reviewer needs before approving: the staged rows counted by each grading field
+    and by hash algorithm, and the rows whose hash has reached the list since validation began
+    (the only ones that can clash: validation refused every hash then on the list)."""
+    rows = import_staged_rows(batch_id=batch.pk)
+    by_algorithm = {
+        # Staged hashes are canonical JSON pairs, '["md5","…"]': one value per algorithm a row.
+        name: n
+        for name in ALGORITHMS
+        if (n := rows.filter(hashes__contains=f'["{name}",').count())
+    }
+    on_list = _lines_on_list(batch, rows)
+    return {
+        "rows": rows.count(),
+        "by_algorithm": by_algorithm,
+        "by_category": _counts(rows, "category"),
+        "by_age_group": _counts(rows, "age_group"),
+        "by_content_type": _counts(rows, "content_type"),
+        "by_baseline": _counts(rows, "baseline"),
+        "by_industry_class": _counts(rows, "industry_class"),
+        "on_list": {"count": len(on_list), "lines": on_list[:SAMPLE_MAX]},
+    }
+
+
+def _lines_on_list(batch: ImportBatch, rows: QuerySet[StagedRow]) -> list[int]:
+    since = batch.started_at or batch.created_at
+    added = Hash.objects.filter(created_at__gte=since)
+    if not added.exists():
+        return []  # the common case costs one indexed query, not a pass over the rows
+    new = {
+        (name, hash_canonical(name, bytes(value)))
+        for name, value in added.values_list("algorithm", "value").iterator(chunk_size=5000)
+    }
+    lines = []
+    for line, text in rows.order_by("line").values_list("line", "hashes").iterator(5000):
+        if any((name, value) in new for name, value in json.loads(text)):
+            lines.append(line)
+    return lines
+
+
+def import_sample(*, batch_id: int, size: int) -> list[StagedRow]:
+    """``size`` staged rows chosen uniformly at random, in line order. Random ids between the
+    batch's first and last are drawn and looked up (staging writes a batch's rows with nearly
+    consecutive ids), which costs O(size), not a sort of the whole batch."""
+    rows = import_staged_rows(batch_id=batch_id)
+    bounds = rows.aggregate(lo=Min("id"), hi=Max("id"))
+    if bounds["lo"] is None:
+        return []
+    lo, hi = bounds["lo"], bounds["hi"]
+    chosen: dict[int, StagedRow] = {}
+    pick = secrets.SystemRandom()
+    for _ in range(_SAMPLE_ROUNDS):
+        want = size - len(chosen)
+        if want <= 0:
+            break
+        ids = pick.sample(range(lo, hi + 1), min(hi - lo + 1, want * 2))
+        for found in rows.filter(id__in=ids).exclude(id__in=list(chosen))[:want]:
+            chosen[found.pk] = found
+    if len(chosen) < size:  # sparse ids (a batch staged alongside others), or a tiny batch
+        chosen.update(
+            (r.pk, r) for r in rows.exclude(id__in=list(chosen)).order_by("?")[: size - len(chosen)]
+        )
+    return sorted(chosen.values(), key=lambda r: r.line)

@@ -221,7 +221,7 @@ def proposal_withdraw(*, actor: User, proposal_id: Any) -> Proposal:
         raise PermissionDenied("Only the author of a proposal can withdraw it.")
     proposal.status = ProposalStatus.WITHDRAWN
     proposal.save(update_fields=["status"])
-    _close_import(proposal, approved=False)
+    _close_import(proposal)
     audit_record(
         actor=actor,
         action="proposal.withdraw",
@@ -280,18 +280,21 @@ def _mark_reviewed(proposal: Proposal, *, actor: User, status: str, reason: str)
 
 @transaction.atomic
 def proposal_approve(*, actor: User, proposal_id: Any, reason: Any = "") -> Proposal:
+    """Approve and apply a proposal. An import is the exception: this records the decision
+    and a task applies its rows after commit (``hashlist.imports.apply``), so the proposal is
+    approved while its batch is ``applying``, and ``failed`` if applying it fails."""
     proposal = _reviewable(actor, proposal_id, "approve")
     text = clean_text(reason, "reason")
+    importing = proposal.kind == ProposalKind.IMPORT
     # Approved first, then applied: the database refuses a change whose proposal is not yet
     # approved by someone else (migration 0004). A refusal while applying rolls both back.
     _mark_reviewed(proposal, actor=actor, status=ProposalStatus.APPROVED, reason=text)
-    if proposal.kind == ProposalKind.IMPORT:
-        from hashlist.imports import import_apply
+    if importing:
+        from hashlist.imports import import_accept
 
-        import_apply(proposal=proposal, approved_at=proposal.reviewed_at)
+        import_accept(proposal=proposal)
     else:
         _apply(proposal, approved_at=proposal.reviewed_at)
-    _close_import(proposal, approved=True)
     audit_record(
         actor=actor,
         action="proposal.approve",
@@ -306,7 +309,8 @@ def proposal_approve(*, actor: User, proposal_id: Any, reason: Any = "") -> Prop
         },
         reason=text,
     )
-    announce_changes_waiting()
+    if not importing:  # an import's rows are announced by the task that applies them
+        announce_changes_waiting()
     return proposal
 
 
@@ -315,7 +319,7 @@ def proposal_reject(*, actor: User, proposal_id: Any, reason: Any) -> Proposal:
     proposal = _reviewable(actor, proposal_id, "reject")
     text = clean_text(reason, "reason", required=True)
     _mark_reviewed(proposal, actor=actor, status=ProposalStatus.REJECTED, reason=text)
-    _close_import(proposal, approved=False)
+    _close_import(proposal)
     audit_record(
         actor=actor,
         action="proposal.reject",
@@ -328,11 +332,11 @@ def proposal_reject(*, actor: User, proposal_id: Any, reason: Any) -> Proposal:
     return proposal
 
 
-def _close_import(proposal: Proposal, *, approved: bool) -> None:
+def _close_import(proposal: Proposal) -> None:
     if proposal.kind == ProposalKind.IMPORT:
         from hashlist.imports import import_close
 
-        import_close(proposal=proposal, approved=approved)
+        import_close(proposal=proposal)
 
 
 # --- Applying an approved proposal -------------------------------------------------------------

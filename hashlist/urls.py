@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from hashlist import apis
+from hashlist import apis, import_apis
 
 urlpatterns = [
     path("me/", apis.MeApi.as_view(), name="me"),
@@ -32,7 +32,24 @@ urlpatterns = [
         name="proposal-withdraw",
     ),
     path("review-queue/", apis.ReviewQueueApi.as_view(), name="review-queue"),
-    path("imports/", apis.ImportUploadApi.as_view(), name="import-upload"),
-    path("imports/<int:batch_id>/", apis.ImportDetailApi.as_view(), name="import-detail"),
-    path("imports/<int:batch_id>/errors/", apis.ImportErrorListApi.as_view(), name="import-errors"),
+    path("imports/", import_apis.ImportUploadApi.as_view(), name="import-upload"),
+    path("imports/<int:batch_id>/", import_apis.ImportDetailApi.as_view(), name="import-detail"),
+    path(
+        "imports/<int:batch_id>/errors/",
+        import_apis.ImportErrorListApi.as_view(),
+        name="import-errors",
+    ),
+    path(
+        "imports/<int:batch_id>/rows/", import_apis.ImportRowListApi.as_view(), name="import-rows"
+    ),
+    path(
+        "imports/<int:batch_id>/summary/",
+        import_apis.ImportSummaryApi.as_view(),
+        name="import-summary",
+    ),
+    path(
+        "imports/<int:batch_id>/sample/",
+        import_apis.ImportSampleApi.as_view(),
+        name="import-sample",
+    ),
 ]

@@ -1,6 +1,6 @@
 """Print what is missing among the test services (empty output: all reachable).
 
-Usage: check-services.py POSTGRES_URL REDIS_URL
+Usage: check-services.py POSTGRES_URL [REDIS_URL]
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from urllib.parse import urlparse
 
 
 def main() -> int:
-    pg_url, redis_url = sys.argv[1], sys.argv[2]
+    pg_url = sys.argv[1]
+    redis_url = sys.argv[2] if len(sys.argv) > 2 else None
     missing = []
     try:
         import psycopg
@@ -28,6 +29,9 @@ def main() -> int:
     except Exception as exc:
         where = f"{urlparse(pg_url).hostname}:{urlparse(pg_url).port or 5432}"
         missing.append(f"PostgreSQL at {where} ({type(exc).__name__})")
+    if redis_url is None:
+        print("; ".join(missing))
+        return 0
     try:
         import redis
 

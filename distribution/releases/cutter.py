@@ -253,9 +253,14 @@ def release_cut(*, max_changes: int | None = None) -> Release | None:
     with transaction.atomic():
         state = lock_release_state()
         _withhold_unapproved()
-        changes = list(
-            Change.objects.filter(release__isnull=True).approved_by_another().order_by("id")[:limit]
-        )
+        approved = Change.objects.filter(release__isnull=True).approved_by_another()
+        changes = list(approved.order_by("id")[:limit])
+        if len(changes) == limit:
+            # A proposal is released as one unit: a bulk import's rows (a million or more) are
+            # never split across releases by the limit, which only bounds how many proposals
+            # one cut takes.
+            last = changes[-1]
+            changes += approved.filter(proposal_id=last.proposal_id, id__gt=last.pk).order_by("id")
         new_feeds = list(Feed.objects.filter(active=True, populated_at__isnull=True).order_by("id"))
         if not changes and not new_feeds:
             return None

@@ -48,9 +48,25 @@ class Progress:
         self.error_count += 1
 
 
-def decoded_lines(handle: IO[bytes], progress: Progress) -> Iterator[str]:
-    for number, raw in enumerate(handle, start=1):
+def decoded_lines(handle: IO[bytes], progress: Progress, max_bytes: int) -> Iterator[str]:
+    """The file's lines as text. A line longer than ``max_bytes`` is reported on its number and
+    read past in pieces, never held whole; a blank line stands in for it, so the parsers skip
+    it and later lines keep their numbers (the file is refused anyway)."""
+    number = 0
+    while raw := handle.readline(max_bytes + 1):
+        number += 1
         progress.bytes_read += len(raw)
+        if len(raw) > max_bytes and not raw.endswith(b"\n"):
+            while (rest := handle.readline(1 << 16)) and not rest.endswith(b"\n"):
+                progress.bytes_read += len(rest)
+            progress.bytes_read += len(rest)
+            progress.error(
+                number,
+                f"the line is longer than the limit of {max_bytes} bytes "
+                "(HASHSYNC_IMPORT_MAX_LINE_BYTES); is it one row?",
+            )
+            yield "\n"
+            continue
         if number == 1 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
         try:
@@ -227,6 +243,11 @@ def jsonl_rows(lines: Iterator[str], progress: Progress) -> Iterator[Row | None]
             record = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except ValueError as exc:
             progress.error(line, f"not valid JSON: {exc.args[0] if exc.args else exc}")
+            yield None
+            continue
+        except RecursionError:
+            # The decoder recurses per level: arrays nested thousands deep exhaust the stack.
+            progress.error(line, "not valid here: JSON nested too deeply; a row is one flat object")
             yield None
             continue
         if not isinstance(record, dict):

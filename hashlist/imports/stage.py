@@ -218,7 +218,7 @@ def _validate_file(batch: ImportBatch, progress: Progress) -> None:
     stager = _Stager(batch, progress)
     max_rows = settings.HASHSYNC_IMPORT_MAX_ROWS
     with batch.file.open("rb") as handle:
-        lines = decoded_lines(handle, progress)
+        lines = decoded_lines(handle, progress, settings.HASHSYNC_IMPORT_MAX_LINE_BYTES)
         rows = (
             csv_rows(lines, progress)
             if batch.format == ImportFormat.CSV

@@ -95,34 +95,58 @@ def import_upload(
 
 
 def enqueue_validation(batch_id: int) -> None:
-    """Send the validation task. A broker outage must not fail the upload, which is already
-    committed: the batch stays ``uploaded`` and ``import_sweep`` sends it again later."""
     from hashlist.tasks import import_validate_task
 
+    send_task(import_validate_task, batch_id)
+
+
+def send_task(task: Any, batch_id: int, *, always_quiet: bool = False) -> None:
+    """Send a batch's task. A broker outage must not fail the request that is already
+    committed: the batch stays where it is and ``import_sweep`` sends it again later."""
     try:
-        # The request id travels with the task, so the worker's audit events name the upload.
-        import_validate_task.delay(batch_id, request_id=current_request_id())
+        # The request id travels with the task, so the worker's audit events name the request.
+        task.delay(batch_id, request_id=current_request_id())
     except Exception as exc:
-        if import_validate_task.app.conf.task_always_eager:
-            raise  # in-process: this is the validation itself failing, not the broker
+        if task.app.conf.task_always_eager and not always_quiet:
+            raise  # in-process: this is the task itself failing, not the broker
         logger.warning(
-            "Could not enqueue validation of import %s (%s); the sweeper will retry it.",
+            "Could not run %s of import %s (%s); the sweeper will retry it.",
+            task.name,
             batch_id,
             type(exc).__name__,
         )
 
 
 def import_sweep(*, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> list[int]:
-    """Re-send validation for batches whose task was lost: still ``uploaded``, or stuck in
-    ``validating`` past the task time limit (a worker killed mid-file). Returns their ids."""
+    """Re-send the task of batches whose task was lost. Validation: still ``uploaded``, or stuck
+    in ``validating`` past the task time limit (a worker killed mid-file). Approval: still
+    ``applying`` and never claimed, or claimed longer ago than the time limit (the worker was
+    killed; its transaction rolled back, so the re-run starts clean). Returns their ids."""
+    from hashlist.imports.apply import enqueue_apply
+
     now = timezone.now()
-    stuck_validating = now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT) - older_than
-    ids = list(
+    stuck = now - dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT) - older_than
+    validate = list(
         ImportBatch.objects.filter(
             Q(status=ImportStatus.UPLOADED, created_at__lt=now - older_than)
-            | Q(status=ImportStatus.VALIDATING, started_at__lt=stuck_validating)
+            | Q(status=ImportStatus.VALIDATING, started_at__lt=stuck)
         ).values_list("pk", flat=True)
     )
-    for batch_id in ids:
+    for batch_id in validate:
         enqueue_validation(batch_id)
-    return ids
+    stuck_applying = (
+        now - dt.timedelta(seconds=settings.HASHSYNC_IMPORT_APPLY_TIME_LIMIT) - older_than
+    )
+    apply = list(
+        ImportBatch.objects.filter(
+            Q(
+                status=ImportStatus.APPLYING,
+                apply_started_at__isnull=True,
+                proposal__reviewed_at__lt=now - older_than,
+            )
+            | Q(status=ImportStatus.APPLYING, apply_started_at__lt=stuck_applying)
+        ).values_list("pk", flat=True)
+    )
+    for batch_id in apply:
+        enqueue_apply(batch_id)
+    return sorted(validate + apply)

@@ -217,6 +217,15 @@ ENDPOINTS: dict[str, Endpoint] = {
     "import-errors": Endpoint(
         VIEWERS, 200, lambda w, u: ("get", f"/api/v1/imports/{w.batch.pk}/errors/", None, "json")
     ),
+    "import-rows": Endpoint(
+        VIEWERS, 200, lambda w, u: ("get", f"/api/v1/imports/{w.batch.pk}/rows/", None, "json")
+    ),
+    "import-summary": Endpoint(
+        VIEWERS, 200, lambda w, u: ("get", f"/api/v1/imports/{w.batch.pk}/summary/", None, "json")
+    ),
+    "import-sample": Endpoint(
+        VIEWERS, 200, lambda w, u: ("get", f"/api/v1/imports/{w.batch.pk}/sample/", None, "json")
+    ),
     "audit-events": Endpoint(AUDITORS, 200, _get("audit-events")),
     "audit-verify": Endpoint(AUDITORS, 200, _get("audit-verify")),
 }

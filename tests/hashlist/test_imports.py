@@ -20,11 +20,13 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
 
 from audit.models import AuditEvent
 from audit.verify import verify_chain
 from hashlist import imports
 from hashlist.grading import canonical_pairs
+from hashlist.imports import parse
 from hashlist.models import (
     Change,
     Entry,
@@ -159,7 +161,9 @@ def errors_of(api: Callable[[Any], Any], analyst: Any) -> Callable[[int], list[t
 
 
 def approve(api: Callable[[Any], Any], user: Any, proposal_id: int) -> Any:
-    return api(user).post(f"/api/v1/proposals/{proposal_id}/approve/", {}, format="json")
+    """Approve; the apply task, sent when the approval commits, runs in-process."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return api(user).post(f"/api/v1/proposals/{proposal_id}/approve/", {}, format="json")
 
 
 def assert_refused_and_nothing_staged(batch: dict[str, Any]) -> None:
@@ -244,12 +248,16 @@ def test_reviewer_approval_applies_every_row_as_entries_hashes_and_changes(impor
 
     response = approve(api, reviewer, batch["proposal"])
 
-    assert response.status_code == 200, response.json()
+    assert response.status_code == 202, response.json()
     assert response.json()["status"] == ProposalStatus.APPROVED
+    detail = api(reviewer).get(f"/api/v1/proposals/{batch['proposal']}/").json()
+    assert (detail["status"], detail["import_status"]) == ("approved", ImportStatus.APPROVED)
     assert Entry.objects.count() == 6
     assert Hash.objects.count() == 4 * 2 + 2 + 1
     assert Change.objects.filter(proposal_id=batch["proposal"], kind="create").count() == 6
-    assert Change.objects.filter(release__isnull=False).count() == 0
+    # Announced when the rows became visible: the in-process cutter released them, all in one.
+    assert Change.objects.filter(release__isnull=True).count() == 0
+    assert Change.objects.values("release").distinct().count() == 1
     for r in rows[:4]:
         entry = Hash.objects.get(algorithm="md5", value=bytes.fromhex(r["md5"])).entry
         assert {(h.algorithm, bytes(h.value)) for h in entry.hashes.all()} == {
@@ -294,7 +302,7 @@ def test_uploader_cannot_approve_their_own_import(imported, api, reviewer, revie
     assert own.json()["error"]["code"] == "four_eyes_violation"
     assert Entry.objects.count() == 0
     assert ImportBatch.objects.get(pk=batch["id"]).status == ImportStatus.STAGED
-    assert approve(api, reviewer2, batch["proposal"]).status_code == 200
+    assert approve(api, reviewer2, batch["proposal"]).status_code == 202
     assert Entry.objects.count() == 3
 
 
@@ -379,6 +387,8 @@ BAD_CSV_ROWS = {
         lambda: {"source": "s" * 201},
         "source is too long (201 characters; at most 200)",
     ),
+    # PostgreSQL text cannot hold NUL: as in JSON Lines, the row is refused, not the batch.
+    "nul-in-notes": (lambda: {"notes": "before\x00after"}, "notes must not contain NUL"),
 }
 
 
@@ -504,6 +514,14 @@ BAD_JSONL_LINES = {
     # PostgreSQL text cannot hold NUL: without a row error the whole COPY batch would fail.
     "nul-in-notes": (lambda: jrow(notes="before\u0000after"), "notes must not contain NUL"),
     "nul-in-source": (lambda: jrow(source="\u0000"), "source must not contain NUL"),
+    # Nested deeper than the decoder's recursion limit (and still under the line limit).
+    "nested-too-deeply": (lambda: "[" * 20_000 + "]" * 20_000, "JSON nested too deeply"),
+    "nested-too-deeply-in-a-field": (
+        lambda: (
+            '{"category": "A", "age_group": "0-2", "notes": ' + "[" * 20_000 + "]" * 20_000 + "}"
+        ),
+        "JSON nested too deeply",
+    ),
 }
 
 
@@ -522,6 +540,50 @@ def test_bad_jsonl_line_is_reported_on_its_line_with_its_reason(case, imported, 
     assert reported == 3
     assert reason in message
     assert_refused_and_nothing_staged(batch)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_line_longer_than_the_limit_is_a_line_error_and_later_lines_keep_their_numbers(
+    fmt, imported, errors_of, settings
+):
+    settings.HASHSYNC_IMPORT_MAX_LINE_BYTES = 4096
+    long_notes = "n" * 10_000
+    if fmt == "csv":
+        content = to_csv([row(), row(notes=long_notes), row(category="Z")])  # lines 2, 3, 4
+        bad_line = 4
+    else:
+        content = to_jsonl([jrow(), jrow(notes=long_notes), jrow(category="Z")])
+        bad_line = 3
+
+    batch = imported(content, f"list.{fmt}")
+
+    [(long_at, long_message), (bad_at, _)] = errors_of(batch["id"])
+    assert (long_at, bad_at) == (bad_line - 1, bad_line)
+    assert long_message.startswith("the line is longer than the limit of 4096 bytes")
+    assert_refused_and_nothing_staged(batch)
+
+
+class _ReadRecorder(io.BytesIO):
+    """A file that remembers the largest piece it handed out."""
+
+    largest = 0
+
+    def readline(self, size: int | None = -1) -> bytes:
+        piece = super().readline(size)
+        self.largest = max(self.largest, len(piece))
+        return piece
+
+
+def test_an_overlong_line_is_read_past_in_pieces_not_whole():
+    handle = _ReadRecorder(b"a,b\n" + b"x" * 5_000_000 + b"\nc,d\n")
+    progress = parse.Progress()
+
+    lines = list(parse.decoded_lines(handle, progress, 65536))
+
+    assert lines == ["a,b\n", "\n", "c,d\n"]
+    assert handle.largest <= 65537
+    assert progress.errors[0][0] == 2
+    assert progress.bytes_read == len(handle.getvalue())
 
 
 def test_blank_lines_and_multiline_quoted_fields_do_not_shift_line_numbers(imported, errors_of):
@@ -834,7 +896,7 @@ def test_unexpected_error_during_validation_marks_batch_failed_and_stages_nothin
     assert Proposal.objects.count() == 0
 
 
-def test_hash_added_to_the_list_after_validation_fails_approval_and_applies_nothing(
+def test_hash_added_to_the_list_after_validation_fails_the_approved_import_and_applies_nothing(
     imported, api, analyst2, reviewer, reviewer2, monkeypatch
 ):
     # Chunks of two rows: the clash is in the third chunk, after two chunks were applied.
@@ -848,16 +910,26 @@ def test_hash_added_to_the_list_after_validation_fails_approval_and_applies_noth
 
     response = approve(api, reviewer, batch["proposal"])
 
-    assert response.status_code == 409
-    error = response.json()["error"]
-    assert error["code"] == "hash_exists"
-    assert error["message"].startswith("Line 6: its sha1 hash was added to the list")
-    assert error["details"] == {"line": 6, "entry_id": interloper.pk}
+    assert response.status_code == 202, response.json()
+    detail = api(reviewer).get(f"{URL}{batch['id']}/").json()
+    assert detail["status"] == ImportStatus.FAILED
+    assert detail["failure_message"].startswith(
+        "Approved, but nothing was applied: Line 6: its sha1 hash was added to the list"
+    )
+    assert detail["rows_applied"] == 0
     assert list(Entry.objects.values_list("pk", flat=True)) == [interloper.pk]
     assert Hash.objects.count() == 1 and Change.objects.count() == 1
-    assert Proposal.objects.get(pk=batch["proposal"]).status == ProposalStatus.PENDING
-    assert ImportBatch.objects.get(pk=batch["id"]).status == ImportStatus.STAGED
-    assert StagedRow.objects.filter(batch_id=batch["id"]).count() == 6
+    proposal = api(reviewer).get(f"/api/v1/proposals/{batch['proposal']}/").json()
+    assert (proposal["status"], proposal["import_status"]) == ("failed", "failed")
+    event = AuditEvent.objects.get(action="import.apply_failed")
+    assert event.after == {
+        "proposal": batch["proposal"],
+        "code": "hash_exists",
+        "line": 6,
+        "entry_id": interloper.pk,
+    }
+    assert StagedRow.objects.count() == 0
+    assert verify_chain().ok
 
 
 # --- Roles ------------------------------------------------------------------------------------

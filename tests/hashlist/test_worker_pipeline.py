@@ -55,7 +55,14 @@ def test_worker_validates_and_stages_an_upload_then_review_applies_it(worker, ma
     assert staged.request_id == "upload-req-0001"
 
     approve = api(reviewer).post(f"/api/v1/proposals/{batch.proposal_id}/approve/", {})
-    assert approve.status_code == 200, approve.content
+    # Accepted at once; the worker applies the rows and the release cutter takes them.
+    assert approve.status_code == 202, approve.content
+    assert approve.json()["import_status"] in (ImportStatus.APPLYING, ImportStatus.APPROVED)
+    applied = wait_for(
+        lambda: ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.APPROVED).first(),
+        what="the worker to apply the approved import",
+    )
+    assert applied.rows_applied == 250
     assert Entry.objects.filter(source="synthetic").count() == 250
 
 

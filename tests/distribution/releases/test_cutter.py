@@ -194,3 +194,23 @@ def test_an_unapproved_change_is_withheld_logged_and_audited_once_and_blocks_not
     ]
     assert f"Change {forged} " in warning.getMessage()
     assert md5 not in caplog.text and md5.upper() not in caplog.text
+
+
+def test_the_change_limit_never_splits_one_proposal_across_releases(analyst, reviewer):
+    make_feed()
+    first = approved_entry(analyst, reviewer)
+    # Two more entries whose changes belong to the first entry's proposal: one proposal with
+    # three changes, as a bulk import has.
+    more = [approved_entry(analyst, reviewer), approved_entry(analyst, reviewer)]
+    unit = Change.objects.get(entry=first).proposal_id
+    Change.objects.filter(entry__in=more).update(proposal_id=unit)
+    last = approved_entry(analyst, reviewer)
+
+    release = releases.release_cut(max_changes=1)
+    following = releases.release_cut(max_changes=1)
+
+    assert release is not None and release.change_count == 3
+    assert set(Change.objects.filter(proposal_id=unit).values_list("release", flat=True)) == {
+        release.version
+    }
+    assert following is not None and Change.objects.get(entry=last).release == following.version
