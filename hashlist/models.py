@@ -201,7 +201,7 @@ def approved_by_another(prefix: str = "") -> Q:
     (``"proposal__"`` from a change).
 
     Stated once here; the database enforces the same rule on every write of a change (triggers
-    in migration 0004, held equal to this by tests/hashlist/test_change_guard.py), the release
+    in migration 0005, held equal to this by tests/hashlist/test_change_guard.py), the release
     cutter takes only changes that satisfy it, and ``audit_verify`` checks it on the chain."""
     return Q(
         **{f"{prefix}status": ProposalStatus.APPROVED, f"{prefix}reviewer__isnull": False}

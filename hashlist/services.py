@@ -287,7 +287,7 @@ def proposal_approve(*, actor: User, proposal_id: Any, reason: Any = "") -> Prop
     text = clean_text(reason, "reason")
     importing = proposal.kind == ProposalKind.IMPORT
     # Approved first, then applied: the database refuses a change whose proposal is not yet
-    # approved by someone else (migration 0004). A refusal while applying rolls both back.
+    # approved by someone else (migration 0005). A refusal while applying rolls both back.
     _mark_reviewed(proposal, actor=actor, status=ProposalStatus.APPROVED, reason=text)
     if importing:
         from hashlist.imports import import_accept

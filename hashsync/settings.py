@@ -209,7 +209,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HASHSYNC_MAX_JSON_BODY_BYTES", 5 * 1024 *
 
 # --- Bulk import ----------------------------------------------------------------------------
 HASHSYNC_IMPORT_MAX_BYTES = env_int("HASHSYNC_IMPORT_MAX_BYTES", 1024 * 1024 * 1024, minimum=1)
-HASHSYNC_IMPORT_MAX_ROWS = env_int("HASHSYNC_IMPORT_MAX_ROWS", 5_000_000, minimum=1)
+# An approved import is applied, and released, as one unit: the release that carries a 1M-row
+# import peaked at 5.4 GiB (docs/benchmarks.md, P6 approval). Raise it only with the memory.
+HASHSYNC_IMPORT_MAX_ROWS = env_int("HASHSYNC_IMPORT_MAX_ROWS", 1_000_000, minimum=1)
 # Applying an approved import is one transaction (hashlist.imports.apply): at 1,000-3,000 rows/s
 # on 2 busy cores, 5M rows need up to ~85 minutes, more than the general task limit.
 HASHSYNC_IMPORT_APPLY_TIME_LIMIT = env_int("HASHSYNC_IMPORT_APPLY_TIME_LIMIT", 4 * 3600, minimum=60)

@@ -208,7 +208,7 @@ def _populate_feed(feed: Feed, version: int, signer: SigningKey, now: dt.datetim
 def _withhold_unapproved() -> None:
     """Changes whose proposal is not approved by a person other than its author stay out of
     every release (``release_cut``'s query does not take them, so they block nothing). The database
-    refuses to store them (hashlist migration 0004): one that exists was written behind the
+    refuses to store them (hashlist migration 0005): one that exists was written behind the
     triggers' back, so it is logged and put on the audit trail — once per change — by id only,
     never its hash values."""
     withheld = list(

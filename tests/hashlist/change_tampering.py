@@ -19,7 +19,7 @@ from tests.conftest import synthetic
 from tests.factories import approved_entry
 
 # The migration's own SQL, so a test restores exactly what production has.
-MIGRATION = importlib.import_module("hashlist.migrations.0004_change_requires_approval")
+MIGRATION = importlib.import_module("hashlist.migrations.0005_change_requires_approval")
 
 
 def _json_param() -> str:

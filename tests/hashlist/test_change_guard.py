@@ -1,5 +1,5 @@
 """The database refuses a change-log row whose proposal is not approved by a person other than
-its author (hashlist migration 0004), whoever writes it: here raw SQL, as someone holding the
+its author (hashlist migration 0005), whoever writes it: here raw SQL, as someone holding the
 application's database credentials would. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ STORABLE_STATES = [
     (status, reviewed_by)
     for status in ProposalStatus.values
     for reviewed_by in ("nobody", "another person")
-    if not (status in ("approved", "rejected") and reviewed_by == "nobody")
+    if not (status in ("approved", "rejected", "failed") and reviewed_by == "nobody")
 ]
 
 
@@ -108,7 +108,7 @@ def test_approving_writes_the_changes_after_marking_the_proposal_approved(analys
 
 # --- The migration on a database that already holds changes ------------------------------------
 
-BEFORE_THE_GUARD: list[tuple[str, str | None]] = [("hashlist", "0003_audit_moved_to_audit_app")]
+BEFORE_THE_GUARD: list[tuple[str, str | None]] = [("hashlist", "0004_import_apply_task")]
 
 
 def _migrate(targets: list[tuple[str, str | None]] | None = None) -> Any:

@@ -57,7 +57,7 @@ def test_a_change_committing_after_a_later_one_is_released_next_not_skipped(make
         try:
             with transaction.atomic():
                 # Marked approved first, as proposal_approve does: the database refuses a
-                # change of a proposal that is not (hashlist migration 0004).
+                # change of a proposal that is not (hashlist migration 0005).
                 services._mark_reviewed(early, actor=reviewer, status="approved", reason="")
                 services._apply(early, approved_at=timezone.now())
                 approved.set()

@@ -3,6 +3,11 @@ its author (``hashlist.models.approved_by_another``), on INSERT and on UPDATE, w
 — the services, raw SQL, ``psql`` with the application's credentials. Publication reads only the
 change log, so this keeps an unapproved change out of every release at the source.
 
+SQLite: Django rebuilds a table to alter it (create, copy, drop, rename), and SQLite then refuses
+any trigger that names the dropped table. A later migration that alters ``hashlist_proposal``
+or ``hashlist_change`` on SQLite must drop these triggers first and create them again after
+(``backward``/``forward`` here), or the migration fails with "error in trigger".
+
 Consequence for writers: mark the proposal approved (status, reviewer) *before* writing its
 changes, in the same transaction (``services.proposal_approve``) or an earlier one.
 
@@ -89,5 +94,5 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("hashlist", "0003_audit_moved_to_audit_app")]
+    dependencies = [("hashlist", "0004_import_apply_task")]
     operations = [migrations.RunPython(forward, backward)]

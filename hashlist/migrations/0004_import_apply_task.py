@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('hashlist', '0004_change_requires_approval'),
+        ('hashlist', '0003_audit_moved_to_audit_app'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
