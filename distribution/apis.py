@@ -29,7 +29,10 @@ MANAGE_FEED = has_perm("distribution.manage_feed")
 VIEW_RELEASE = has_perm("distribution.view_release")
 
 
-class FeedOutput(serializers.Serializer):
+class FeedFilterFields(serializers.Serializer):
+    """A feed's name, description and filter (an empty list admits any value), as staff and
+    members see them."""
+
     name = serializers.CharField()
     description = serializers.CharField()
     algorithms = serializers.ListField(child=serializers.CharField())
@@ -38,6 +41,9 @@ class FeedOutput(serializers.Serializer):
     industry_classes = serializers.ListField(child=serializers.CharField())
     content_types = serializers.ListField(child=serializers.CharField())
     baseline_only = serializers.BooleanField()
+
+
+class FeedOutput(FeedFilterFields):
     active = serializers.BooleanField()
     version = serializers.IntegerField()
     entry_count = serializers.IntegerField()

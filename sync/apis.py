@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from distribution import keys, plans
+from distribution.apis import FeedFilterFields
 from distribution.bundles import bundle_response
 from distribution.models import Feed
 from hashlist.grading import parse_hash
@@ -61,17 +62,8 @@ def _entitled_feed(request: Request, name: str) -> Feed:
     return feed
 
 
-class SyncFeedOutput(serializers.Serializer):
-    name = serializers.CharField()
-    description = serializers.CharField()
-    # The feed's filter (empty list: any value), and the same in words.
-    algorithms = serializers.ListField(child=serializers.CharField())
-    categories = serializers.ListField(child=serializers.CharField())
-    age_groups = serializers.ListField(child=serializers.CharField())
-    industry_classes = serializers.ListField(child=serializers.CharField())
-    content_types = serializers.ListField(child=serializers.CharField())
-    baseline_only = serializers.BooleanField()
-    filter = serializers.CharField()
+class SyncFeedOutput(FeedFilterFields):
+    filter = serializers.CharField()  # the filter in words
     version = serializers.IntegerField()
     entry_count = serializers.IntegerField()
     state_digest = serializers.CharField(allow_null=True)
