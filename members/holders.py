@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from django.db.models import Min, Q
+from django.db.models import Q
 
 from audit.models import AuditEvent
 from distribution.feeds import FeedFilter, records_in_feed
@@ -126,23 +126,28 @@ def _feed_chain(feed: Feed) -> Chain:
     return list(rows.values_list("version", "delta_sha256", "snapshot_sha256"))
 
 
-def _bundles_served(chain: Chain, labels: Iterable[str]) -> dict[str, dict[str, dt.datetime]]:
+def _bundles_served(
+    chain: Chain, clients: Iterable[SyncClient]
+) -> dict[str, dict[str, dt.datetime]]:
     """For each client (by its audit label): the feed's bundles served to it, each with when it
-    was first served. One query on the trail's (object type, object id) index."""
+    was first served — counting only downloads since the client was created, since a client
+    re-created under a deleted one's member and name has the same label. One query on the
+    trail's (object type, object id) index."""
+    since = {client.audit_label: client.created_at for client in clients}
     shas = {sha for _, delta, snapshot in chain for sha in (delta, snapshot) if sha}
-    rows = (
-        AuditEvent.objects.filter(
-            object_type="bundle",
-            object_id__in=shas,
-            action=BUNDLE_SERVED_ACTION,
-            actor__in=list(labels),
-        )
-        .values("actor", "object_id")
-        .annotate(first=Min("at"))
-    )
+    rows = AuditEvent.objects.filter(
+        object_type="bundle",
+        object_id__in=shas,
+        action=BUNDLE_SERVED_ACTION,
+        actor__in=list(since),
+    ).values_list("actor", "object_id", "at")
     served: dict[str, dict[str, dt.datetime]] = {}
-    for row in rows:
-        served.setdefault(row["actor"], {})[row["object_id"]] = row["first"]
+    for actor, sha, at in rows:
+        if at < since[actor]:
+            continue
+        first = served.setdefault(actor, {})
+        if sha not in first or at < first[sha]:
+            first[sha] = at
     return served
 
 
@@ -209,7 +214,7 @@ def hash_holders(*, algorithm: str, value: bytes, at: dt.datetime) -> dict[str, 
         if not clients:
             continue
         chain = _feed_chain(feed)
-        served = _bundles_served(chain, (c.audit_label for c in clients))
+        served = _bundles_served(chain, clients)
         for client in clients:
             holders.append(
                 _holder(client, feed, acks.filter(client=client), intervals, chain, served, at)

@@ -26,7 +26,15 @@ import json
 import logging
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Max
 from django.utils import timezone
 
@@ -114,6 +122,22 @@ def import_apply(*, batch_id: int) -> ImportBatch | None:
             announce_changes_waiting()
     except Conflict as exc:
         _fail(batch_id, exc)
+    except (OperationalError, InterfaceError):
+        raise  # the database went away: transient, the sweeper runs the task again
+    except Exception as exc:
+        # Anything else (a bug, bad staged data, the task's soft time limit) would fail the
+        # same way on every retry, holding the proposal's lock for hours each time: end it.
+        logger.exception("Applying import %s failed unexpectedly", batch_id)
+        _fail(
+            batch_id,
+            Conflict(
+                "applying stopped on an unexpected error, which was logged; upload the file "
+                "again or ask an operator",
+                code="import_apply_error",
+                details={"error": type(exc).__name__},
+            ),
+        )
+        raise
     finally:
         progress.close()
     return ImportBatch.objects.get(pk=batch_id)

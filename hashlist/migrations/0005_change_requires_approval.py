@@ -22,9 +22,11 @@ from django.db import migrations
 
 REFUSED = "is not approved by a person other than its author"
 
+# The function's search path is fixed to the schema it was created in, with pg_temp last: a
+# session could otherwise shadow hashlist_proposal with a temporary table of its own.
 PG_FORWARD = f"""
 CREATE OR REPLACE FUNCTION hashlist_change_require_approval() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = {{schema}}, pg_catalog, pg_temp AS $$
 DECLARE
     bad_change bigint;
     bad_proposal bigint;
@@ -76,8 +78,12 @@ SQLITE_BACKWARD = [
 def forward(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("SELECT current_schema()")
+            (schema,) = cursor.fetchone()
+        quoted = schema_editor.connection.ops.quote_name(schema)
         # params=None: RAISE's '%' placeholders must reach the server as written.
-        schema_editor.execute(PG_FORWARD, params=None)
+        schema_editor.execute(PG_FORWARD.replace("{schema}", quoted), params=None)
     elif vendor == "sqlite":
         for statement in SQLITE_FORWARD:
             schema_editor.execute(statement)

@@ -33,6 +33,8 @@ NONCE_BYTES = 12
 # A page token is for the client it was issued to, for a while: the pages after the first are
 # not paced, so a token replayed forever would be a way around pacing.
 CURSOR_MAX_AGE_SECONDS = 600
+# Tokens are issued and read by different web nodes, whose clocks may differ a little.
+CLOCK_SKEW_SECONDS = 60
 CLOCK_MEMO_SECONDS = 7 * 24 * 3600
 
 
@@ -197,8 +199,9 @@ def token_decode(feed: Feed, raw: str, client_id: int) -> Cursor:
         or not isinstance(data["k"], str)
     ):
         raise refused
-    if not 0 <= time.time() - data["t"] <= CURSOR_MAX_AGE_SECONDS:
-        raise refused  # expired (or issued in the future: a clock that went back)
+    # Expired, or issued further in the future than web nodes' clocks can disagree by.
+    if not -CLOCK_SKEW_SECONDS <= time.time() - data["t"] <= CURSOR_MAX_AGE_SECONDS:
+        raise refused
     try:
         key = bytes.fromhex(data["k"]) if data["k"] else None
     except ValueError:

@@ -39,6 +39,27 @@ def test_a_change_for_a_pending_proposal_inserted_by_raw_sql_is_refused(analyst,
     assert Change.objects.count() == before
 
 
+@pytest.mark.postgres
+def test_a_temporary_table_cannot_stand_in_for_the_proposals(analyst, reviewer):
+    # A session's temporary tables come first in its search path; the trigger's function has
+    # its own path, so a fake "approved" proposal in a temporary table changes nothing.
+    entry, proposal, md5 = pending_hash_addition(analyst, reviewer)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE hashlist_proposal "
+            "(id bigint, status text, reviewer_id integer, author_id integer)"
+        )
+        cursor.execute(
+            "INSERT INTO hashlist_proposal VALUES (%s, 'approved', %s, %s)",
+            [proposal.pk, reviewer.pk, analyst.pk],
+        )
+
+    with pytest.raises(IntegrityError, match=REFUSAL), transaction.atomic():
+        insert_change_sql(
+            entry_id=entry.pk, proposal_id=proposal.pk, after=forged_after(entry, md5)
+        )
+
+
 def test_moving_a_change_onto_an_unapproved_proposal_is_refused(analyst, reviewer):
     entry, pending, _ = pending_hash_addition(analyst, reviewer)
     change = Change.objects.get(entry=entry)

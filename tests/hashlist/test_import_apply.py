@@ -156,6 +156,32 @@ def test_a_worker_killed_mid_batch_applies_nothing_and_the_sweeper_reruns_it_onc
 
 
 @pytest.mark.django_db
+def test_an_unexpected_error_fails_the_batch_instead_of_leaving_it_applying(
+    analyst, reviewer, monkeypatch
+):
+    # A bug, bad staged data or the task's soft time limit would fail on every retry, each
+    # holding the proposal's lock for hours: the batch ends failed, with nothing applied.
+    batch = _staged_batch(analyst)
+    _approve_without_running_the_task(reviewer, batch)
+
+    def breaks(*args: Any) -> int:
+        raise RuntimeError("synthetic failure")
+
+    monkeypatch.setattr(apply, "_apply_chunk", breaks)
+    with pytest.raises(RuntimeError):
+        imports.import_apply(batch_id=batch.pk)
+
+    failed = ImportBatch.objects.get(pk=batch.pk)
+    assert failed.status == ImportStatus.FAILED
+    assert "unexpected error" in failed.failure_message
+    assert failed.proposal.status == ProposalStatus.FAILED
+    assert (Entry.objects.count(), Change.objects.count()) == (0, 0)
+    event = AuditEvent.objects.get(action="import.apply_failed")
+    assert event.after["code"] == "import_apply_error"
+    assert imports.import_sweep() == []  # nothing left to retry
+
+
+@pytest.mark.django_db
 def test_sweeper_resends_an_apply_task_lost_at_approval(analyst, reviewer):
     batch = _staged_batch(analyst)
     _approve_without_running_the_task(reviewer, batch)  # the task never went out

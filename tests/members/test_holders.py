@@ -17,6 +17,7 @@ from django.utils import timezone
 from distribution import keys, releases
 from distribution.models import Feed
 from hashlist import services
+from members.models import SyncClient
 from tests.conftest import synthetic
 from tests.factories import approved_entry, member_with_token
 from tests.sync.test_flow import Replica
@@ -189,3 +190,16 @@ def test_the_schema_types_every_field_of_the_answer(api):
     holder = schemas["HashHolder"]["properties"]
     assert set(holder) >= {"state_at_time", "evidence", "removal_evidence", "held_at_time"}
     assert all(holder[f].get("description") for f in ("state_at_time", "evidence"))
+
+
+def test_downloads_from_before_the_client_existed_are_no_evidence(world, api, auditor):
+    # A client re-created under a deleted member's and client's names has their audit label:
+    # bundles served to the old one must not vouch for the new one's ack.
+    world["replica"].sync()
+    world["replica"].ack()
+    SyncClient.objects.update(created_at=timezone.now() + dt.timedelta(seconds=1))
+
+    (record,) = holders(api, auditor, world["md5"])["holders"]
+
+    assert record["state_at_time"] == "claimed_unverified"
+    assert record["evidence"] == "ack_only"

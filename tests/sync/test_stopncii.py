@@ -567,6 +567,26 @@ def test_a_page_token_expires_so_it_cannot_be_replayed_to_skip_pacing(world, mon
     assert_error(response, 400, "invalid_page_token")
 
 
+@pytest.mark.parametrize(
+    ("behind", "accepted"), [(30, True), (cursor.CLOCK_SKEW_SECONDS + 5, False)]
+)
+def test_a_token_from_a_web_node_whose_clock_runs_ahead_is_accepted_within_the_skew(
+    world, monkeypatch, behind, accepted
+):
+    # Another web node issued the token; this node's clock is ``behind`` seconds slower.
+    http, headers = world["http"], keys(world["token"])
+    token = http.get(url(), {"pageSize": 1}, **headers).json()["nextPageToken"]
+    issued = time.time()
+    monkeypatch.setattr(cursor.time, "time", lambda: issued - behind)
+
+    response = http.get(url(), {"pageSize": 1, "nextPageToken": token}, **headers)
+
+    if accepted:
+        assert response.status_code == 200, response.content
+    else:
+        assert_error(response, 400, "invalid_page_token")
+
+
 def _readings(token: str) -> Iterator[bytes]:
     """Every way a reader could decode a token: as it is, and each of its ``.``/``:``
     separated parts as base64 (either alphabet), zlib-inflated where that works (what
