@@ -43,25 +43,26 @@ def insert_change_sql(
         return int(cursor.fetchone()[0])
 
 
+class _Editor:
+    """What the migration's forward/backward use of a schema editor, on the test's connection
+    (inside its transaction)."""
+
+    connection = connection
+
+    def execute(self, sql: str, params: Any = ()) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
 @contextmanager
 def approval_triggers_dropped() -> Iterator[None]:
     """Drop the change log's approval triggers for the block, as the table owner could, and
     restore them afterwards (the test transaction's rollback would too)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(MIGRATION.PG_BACKWARD)
-        else:
-            for statement in MIGRATION.SQLITE_BACKWARD:
-                cursor.execute(statement)
+    MIGRATION.backward(None, _Editor())
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute(MIGRATION.PG_FORWARD)
-            else:
-                for statement in MIGRATION.SQLITE_FORWARD:
-                    cursor.execute(statement)
+        MIGRATION.forward(None, _Editor())
 
 
 def pending_hash_addition(analyst: Any, reviewer: Any) -> tuple[Entry, Proposal, str]:
