@@ -6,14 +6,8 @@ import json
 
 import pytest
 
-from distribution import releases
 from tests.audit.tampering import append_only_triggers_off, delete_middle
-from tests.hashlist.change_tampering import (
-    approval_triggers_dropped,
-    forged_after,
-    insert_change_sql,
-    pending_hash_addition,
-)
+from tests.hashlist.change_tampering import release_a_forged_change
 
 pytestmark = pytest.mark.django_db
 
@@ -39,22 +33,13 @@ def test_auditor_can_list_events_and_verify_the_chain(auditor, api, history):
 
 
 def test_auditor_sees_the_cross_check_findings_through_the_api(auditor, api, analyst, reviewer):
-    entry, pending, md5 = pending_hash_addition(analyst, reviewer)
-    release = releases.release_cut()
-    assert release is not None
-    with approval_triggers_dropped():
-        forged = insert_change_sql(
-            entry_id=entry.pk,
-            proposal_id=pending.pk,
-            after=forged_after(entry, md5),
-            release=release.version,
-        )
+    forged = release_a_forged_change(analyst, reviewer)
 
     body = api(auditor).get(f"{API}/audit/verify/").json()
 
     assert body["ok"] is False and body["first_bad_seq"] is None
     [finding] = body["findings"]
-    assert f"change {forged} " in finding and md5 not in json.dumps(body)
+    assert f"change {forged.change_id} " in finding and forged.md5 not in json.dumps(body)
 
 
 def test_auditor_sees_a_broken_chain_through_the_api(auditor, api, history):

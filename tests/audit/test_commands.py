@@ -8,14 +8,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
-from distribution import releases
 from tests.audit.tampering import append_only_triggers_off, change_reason
-from tests.hashlist.change_tampering import (
-    approval_triggers_dropped,
-    forged_after,
-    insert_change_sql,
-    pending_hash_addition,
-)
+from tests.hashlist.change_tampering import release_a_forged_change
 
 pytestmark = pytest.mark.django_db
 
@@ -44,16 +38,7 @@ def test_audit_verify_command_fails_with_status_1_naming_the_altered_event(histo
 def test_audit_verify_command_exits_1_naming_a_released_change_without_its_approval(
     analyst, reviewer
 ):
-    entry, pending, md5 = pending_hash_addition(analyst, reviewer)
-    release = releases.release_cut()
-    assert release is not None
-    with approval_triggers_dropped():
-        forged = insert_change_sql(
-            entry_id=entry.pk,
-            proposal_id=pending.pk,
-            after=forged_after(entry, md5),
-            release=release.version,
-        )
+    forged = release_a_forged_change(analyst, reviewer)
 
     with pytest.raises(CommandError) as failure:
         call_command("audit_verify", stdout=io.StringIO())
@@ -61,6 +46,5 @@ def test_audit_verify_command_exits_1_naming_a_released_change_without_its_appro
     assert failure.value.returncode == 1
     message = str(failure.value)
     assert "Audit chain intact" in message and "1 cross-check problem" in message
-    assert f"change {forged} of proposal {pending.pk} released in release {release.version}" in (
-        message
-    )
+    named = f"change {forged.change_id} of proposal {forged.proposal.pk}"
+    assert f"{named} released in release {forged.release}" in message

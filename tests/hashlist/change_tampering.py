@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -83,3 +84,30 @@ def forged_after(entry: Entry, md5: str) -> dict[str, Any]:
     state = EntryState.of(entry).to_json()
     state["hashes"] = sorted([*state["hashes"], ["md5", md5]])
     return state
+
+
+@dataclass(frozen=True)
+class ForgedRelease:
+    """A change for a pending proposal, written with the triggers dropped and marked released:
+    what only the audit trail's cross-check can still catch."""
+
+    change_id: int
+    proposal: Proposal
+    release: int
+    md5: str
+
+
+def release_a_forged_change(analyst: Any, reviewer: Any) -> ForgedRelease:
+    from distribution import releases
+
+    entry, pending, md5 = pending_hash_addition(analyst, reviewer)
+    release = releases.release_cut()
+    assert release is not None
+    with approval_triggers_dropped():
+        forged = insert_change_sql(
+            entry_id=entry.pk,
+            proposal_id=pending.pk,
+            after=forged_after(entry, md5),
+            release=release.version,
+        )
+    return ForgedRelease(forged, pending, release.version, md5)

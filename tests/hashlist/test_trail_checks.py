@@ -14,10 +14,10 @@ from distribution import releases
 from hashlist.models import Change
 from tests.factories import approved_entry
 from tests.hashlist.change_tampering import (
-    approval_triggers_dropped,
     forged_after,
     insert_change_sql,
     pending_hash_addition,
+    release_a_forged_change,
 )
 
 pytestmark = pytest.mark.django_db
@@ -42,26 +42,17 @@ def test_released_changes_with_their_approvals_on_the_chain_verify(analyst, revi
 def test_a_change_released_behind_the_triggers_back_is_reported_with_its_id_and_release(
     analyst, reviewer
 ):
-    entry, pending, md5 = pending_hash_addition(analyst, reviewer)
-    release = releases.release_cut()
-    assert release is not None
-    with approval_triggers_dropped():
-        forged = insert_change_sql(
-            entry_id=entry.pk,
-            proposal_id=pending.pk,
-            after=forged_after(entry, md5),
-            release=release.version,
-        )
+    forged = release_a_forged_change(analyst, reviewer)
 
     report = verify_chain()
 
     assert not report.ok
     assert report.first_bad_seq is None  # the chain itself is intact
     [finding] = report.findings
-    assert f"change {forged} of proposal {pending.pk}" in finding
-    assert f"release {release.version}" in finding
+    assert f"change {forged.change_id} of proposal {forged.proposal.pk}" in finding
+    assert f"release {forged.release}" in finding
     assert "no proposal.approve event" in finding
-    assert md5 not in finding
+    assert forged.md5 not in finding
 
 
 def test_a_proposal_marked_approved_by_raw_sql_passes_the_triggers_but_not_the_audit(
