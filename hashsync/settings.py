@@ -118,10 +118,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "hashsync",
     "audit",
+    "accounts",
     "hashlist",
     "members",
     "distribution",
     "sync",
+    "web",
 ]
 
 MIDDLEWARE = [

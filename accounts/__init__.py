@@ -1,0 +1,1 @@
+"""Staff accounts: signing in, the second factor, lockout, sessions and personal API tokens."""
