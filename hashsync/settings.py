@@ -13,6 +13,7 @@ Every variable is documented in ``deploy/.env.example``.
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -116,6 +117,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "django_htmx",
     "hashsync",
     "audit",
     "accounts",
@@ -129,12 +135,22 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "hashsync.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The pages' assets are served by the application itself (no CDN, no separate web server).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed its second factor.
+    "django_otp.middleware.OTPMiddleware",
+    # A session is good only once its second factor is checked, and only for so long.
+    "accounts.middleware.SignInPolicyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: turns a lockout noticed anywhere in the request into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hashsync.urls"
@@ -150,6 +166,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context_processors.web",
             ],
         },
     },
@@ -161,8 +178,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Django's ModelBackend, except that a username with NUL (HTTP Basic) is "no such user", not a 500.
-AUTHENTICATION_BACKENDS = ["hashsync.auth_backends.ModelBackend"]
+# Axes first: it refuses a locked-out account or address before any password is checked, on
+# every path that accepts a password (the login form, the re-confirmation form, HTTP Basic).
+# Then Django's ModelBackend, except that a username with NUL (HTTP Basic) is "no such user",
+# not a 500.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "hashsync.auth_backends.ModelBackend",
+]
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -171,6 +194,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Development and tests serve assets straight from the source folders; production serves what
+# `collectstatic` gathered (deploy/).
+WHITENOISE_USE_FINDERS = not PRODUCTION
+WHITENOISE_AUTOREFRESH = not PRODUCTION
 
 # --- Storage (uploads and, later, bundles) ---------------------------------------------------
 MEDIA_ROOT = Path(env_str("HASHSYNC_MEDIA_ROOT", str(VAR_DIR / "media")))
@@ -358,11 +386,60 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"HoldingEvidenceEnum": "members.holders.EVIDENCE_VALUES"},
 }
 
+# --- Staff sign-in (docs/web.md) ------------------------------------------------------------
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "front"
+# A session ends after this many minutes without a request, and in any case this many hours
+# after the sign-in.
+HASHSYNC_SESSION_IDLE_MINUTES = env_int("HASHSYNC_SESSION_IDLE_MINUTES", 30, minimum=1)
+HASHSYNC_SESSION_MAX_HOURS = env_int("HASHSYNC_SESSION_MAX_HOURS", 12, minimum=1)
+SESSION_COOKIE_AGE = HASHSYNC_SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True  # the idle clock restarts with every request
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+# Sensitive actions (tokens, second factor, entitlements, suspensions) ask for the password
+# again when the last check is older than this.
+HASHSYNC_REAUTH_MINUTES = env_int("HASHSYNC_REAUTH_MINUTES", 30, minimum=1)
+# Reviewers, member administrators and auditors always need a second factor; this makes
+# analysts need one too.
+HASHSYNC_SECOND_FACTOR_FOR_ALL = env_bool("HASHSYNC_SECOND_FACTOR_FOR_ALL", False)
+OTP_TOTP_ISSUER = env_str("HASHSYNC_OTP_ISSUER", "hashsync")
+# Lockout (django-axes): after this many failed passwords for one account, or from one client
+# address, further attempts are refused for the cool-off time, whatever the password.
+AXES_FAILURE_LIMIT = env_int("HASHSYNC_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("HASHSYNC_LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# Axes' own log lines name the username typed, which may be a mistyped password: the audit
+# trail records sign-in failures instead (accounts.signals).
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "csrfmiddlewaretoken"]
+
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Every script and stylesheet comes from the application itself, and no page has inline script
+# or style, so the policy can be strict.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
@@ -390,6 +467,9 @@ LOGGING = {
         # django.request logs the full path of failed requests; paths never carry hashes here,
         # but keep it at WARNING so 4xx noise does not drown real problems.
         "django.request": {"level": "ERROR"},
+        # django-axes names the username typed (perhaps a mistyped password) in its lines;
+        # accounts.signals logs sign-in failures and lockouts without it.
+        "axes": {"level": "ERROR"},
         # In-process tasks (the embedded default) would log a "Task ... succeeded" line per
         # task into the server's console; a worker's own log keeps them.
         **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),

@@ -15,7 +15,8 @@ def health(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health, name="health"),
-    path("", views.front_page, name="front"),
+    path("", include("accounts.urls")),
+    path("", include("web.urls")),
     path("api/v1/", views.ApiIndexApi.as_view(), name="api-index"),
     path("api/v1/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
     path("api/v1/", include("audit.urls")),
@@ -27,7 +28,8 @@ urlpatterns = [
     re_path(r"^api/", api.json_404),
 ]
 
-handler400 = api.json_400
-handler403 = api.json_403
-handler404 = api.json_404
-handler500 = api.json_500
+# JSON under /api/, a page elsewhere.
+handler400 = views.error_400
+handler403 = views.error_403
+handler404 = views.error_404
+handler500 = views.error_500

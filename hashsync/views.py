@@ -8,12 +8,15 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from hashsync import api
 
 # The documentation lives in the repository (docs/); the index names the files.
 DOCUMENTATION = {
@@ -73,3 +76,46 @@ class ApiIndexApi(APIView):
 @require_safe
 def front_page(request: HttpRequest) -> HttpResponse:
     return render(request, "front.html", {"links": _links(request), "documentation": DOCUMENTATION})
+
+
+# --- Error pages: JSON on the API (hashsync.api), a page for people everywhere else -------------
+_ERRORS = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Not allowed", "Your role does not allow this page."),
+    404: ("Not found", "There is no page at this address."),
+    500: ("Something went wrong", "The server failed to handle this request; it was logged."),
+}
+
+
+def _error_page(request: HttpRequest, status: int) -> HttpResponse:
+    title, message = _ERRORS[status]
+    return render(request, "error.html", {"title": title, "message": message}, status=status)
+
+
+def error_400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return api.json_400(request, exception)
+    return _error_page(request, 400)
+
+
+def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return api.json_403(request, exception)
+    return _error_page(request, 403)
+
+
+@csrf_exempt
+def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return api.json_404(request, exception)
+    return _error_page(request, 404)
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return api.json_500(request)
+    # No template context processors: the database may be what failed.
+    from django.template import loader
+
+    body = loader.get_template("error_500.html").render({})
+    return HttpResponse(body, status=500)

@@ -1,0 +1,55 @@
+"""Lockout after repeated failed passwords (django-axes), answered in words a person can act on.
+
+Axes counts failures per account and per client address (``AXES_LOCKOUT_PARAMETERS``) on every
+path that checks a password through ``django.contrib.auth.authenticate``: the sign-in form, the
+re-confirmation before sensitive actions, and HTTP Basic on the API where it is enabled.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from hashsync.api import error_body
+from hashsync.clientip import client_ip as _client_ip
+
+
+def client_ip(request: HttpRequest) -> str:
+    """Axes' AXES_CLIENT_IP_CALLABLE: the same address the member-token limits count."""
+    return _client_ip(request)
+
+
+def lockout_minutes() -> int:
+    return max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+
+
+def lockout_message() -> str:
+    return (
+        "Too many failed sign-in attempts for this account or from this address. Signing in is "
+        f"refused for {lockout_minutes()} minutes, even with the right password. If this was "
+        "not you, tell your administrator."
+    )
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: Any = None
+) -> HttpResponse:
+    """Axes' AXES_LOCKOUT_CALLABLE: JSON on the API, the sign-in page elsewhere. 429 with
+    Retry-After either way: the lockout ends by itself."""
+    retry_after = str(int(settings.AXES_COOLOFF_TIME.total_seconds()))
+    if request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(
+            error_body("account_locked", lockout_message()), status=429
+        )
+    else:
+        from accounts.forms import SignInForm
+
+        form = SignInForm(request)
+        form.add_error(None, lockout_message())
+        response = render(request, "accounts/login.html", {"form": form}, status=429)
+    response["Retry-After"] = retry_after
+    return response

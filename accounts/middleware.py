@@ -1,0 +1,78 @@
+"""A signed-in session counts only once its second factor is checked, and only for so long.
+
+Django's ``login()`` runs after the password; until the second factor is verified the session
+may reach nothing but the second step (or, for a role that needs a second factor and has none
+yet, the enrolment pages) and sign-out. That holds for pages, the admin and session-authenticated
+API calls alike, so no view can forget it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import Resolver404, resolve, reverse
+
+from accounts.policy import (
+    has_second_factor,
+    second_factor_required,
+    session_outlived,
+    session_verified,
+)
+from hashsync.api import error_body
+
+# Reachable before the second factor (static assets are answered by WhiteNoise before this).
+_ALWAYS = ("login", "logout", "login-verify")
+_ENROLMENT = ("second-factor", "reauthenticate")
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def _redirect(request: HttpRequest, to: str) -> HttpResponse:
+    if _is_api(request):
+        status = 401 if to == "login" else 403
+        code = {
+            "login": "session_expired",
+            "login-verify": "second_factor_required",
+            "second-factor": "second_factor_enrolment_required",
+        }[to]
+        message = {
+            "login": "Your session has ended. Sign in again in the web application.",
+            "login-verify": "This session has not passed its second factor yet: finish signing "
+            "in in the web application.",
+            "second-factor": "Your role needs a second factor: set one up in the web "
+            "application (Account → Second factor) before using the API.",
+        }[to]
+        return JsonResponse(error_body(code, message), status=status)
+    query = urlencode({"next": request.get_full_path()}) if request.method == "GET" else ""
+    return HttpResponseRedirect(reverse(to) + (f"?{query}" if query else ""))
+
+
+class SignInPolicyMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return self.get_response(request)
+        if session_outlived(request.session):
+            logout(request)
+            return _redirect(request, "login")
+        try:
+            name = resolve(request.path_info).url_name
+        except Resolver404:
+            name = None  # an unknown URL is judged as any other page
+        if session_verified(user) or name in _ALWAYS:
+            return self.get_response(request)
+        if has_second_factor(user):
+            return _redirect(request, "login-verify")
+        if second_factor_required(user):
+            if name in _ENROLMENT:
+                return self.get_response(request)
+            return _redirect(request, "second-factor")
+        return self.get_response(request)

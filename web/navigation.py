@@ -1,0 +1,45 @@
+"""The main navigation: each page area adds one row. A row shows only to people whose role has
+its permission, and only once its URL exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    # Shown when the person holds any of these (empty: every signed-in person).
+    permissions: tuple[str, ...] = ()
+
+
+NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("Dashboard", "front"),
+    NavItem("Search", "web-search", ("hashlist.view_entry",)),
+    NavItem("Propose", "web-propose", ("hashlist.propose_change",)),
+    NavItem("Review", "web-review-queue", ("hashlist.review_proposal",)),
+    NavItem("Imports", "web-imports", ("hashlist.view_importbatch",)),
+    NavItem("Disputes", "web-disputes", ("members.view_feedback",)),
+    NavItem("Members", "web-members", ("members.view_member",)),
+    NavItem("Audit", "web-audit", ("audit.view_auditevent",)),
+)
+
+
+def navigation_for(request: HttpRequest) -> list[dict[str, Any]]:
+    user = request.user
+    items = []
+    for item in NAVIGATION:
+        if item.permissions and not any(user.has_perm(p) for p in item.permissions):
+            continue
+        try:
+            url = reverse(item.url_name)
+        except NoReverseMatch:
+            continue  # that area is not built yet
+        current = request.path == url if url == "/" else request.path.startswith(url)
+        items.append({"label": item.label, "url": url, "current": current})
+    return items

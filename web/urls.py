@@ -1,0 +1,11 @@
+"""The staff pages. Each area's module adds its routes here."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from web.views import home
+
+urlpatterns = [
+    path("", home.home, name="front"),
+]
