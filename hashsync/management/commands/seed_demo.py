@@ -188,6 +188,7 @@ class Command(BaseCommand):
     def _print(self, url: str, logins: dict[str, str]) -> None:
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"hashsync is starting at {url}"))
+        self.stdout.write(f"  Web:     {url}login/   (sign in with a demo login below)")
         self.stdout.write(f"  API:     {url}api/v1/   (OpenAPI schema: {url}api/v1/schema/)")
         self.stdout.write(f"  Admin:   {url}admin/")
         self.stdout.write(
@@ -195,6 +196,13 @@ class Command(BaseCommand):
         )
         for username, role in DEMO_USERS:
             self.stdout.write(f"    {role:<13} {username:<13} {logins[username]}")
+        self.stdout.write(
+            "  Second factor: reviewer, member-admin and auditor set one up at their first "
+            "sign-in:\n"
+            "           scan the QR code with any authenticator app, or (demo only) print the "
+            "code it would show:\n"
+            "           .venv/bin/python manage.py totp_code reviewer"
+        )
         self.stdout.write(
             f"  Try:     curl -u reviewer:{logins['reviewer']} {url}api/v1/review-queue/"
         )
