@@ -97,7 +97,11 @@ class FeedListApi(APIView):
         )
         baseline_only = serializers.BooleanField(required=False, default=False)
 
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_schema("FeedPage", FeedOutput))
+    @extend_schema(
+        operation_id="feeds_list",
+        parameters=PAGE_PARAMETERS,
+        responses=page_schema("FeedPage", FeedOutput),
+    )
     def get(self, request: Request) -> Response:
         return Response(keyset_page(request, selectors.feed_list(), _feeds))
 
@@ -111,7 +115,7 @@ class FeedListApi(APIView):
 class FeedDetailApi(APIView):
     permission_classes = [VIEW_FEED]
 
-    @extend_schema(responses=FeedOutput)
+    @extend_schema(operation_id="feeds_retrieve", responses=FeedOutput)
     def get(self, request: Request, name: str) -> Response:
         feed = selectors.feed_get(name=name)
         if feed is None:

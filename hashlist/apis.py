@@ -131,6 +131,7 @@ class EntryListApi(APIView):
         category = _choice(CATEGORY_CHOICES)
 
     @extend_schema(
+        operation_id="entries_list",
         parameters=[*PAGE_PARAMETERS, FilterSerializer],
         responses=page_schema("EntryPage", EntryOutput),
     )
@@ -142,7 +143,7 @@ class EntryListApi(APIView):
 class EntryDetailApi(APIView):
     permission_classes = [VIEW_ENTRY]
 
-    @extend_schema(responses=EntryOutput)
+    @extend_schema(operation_id="entries_retrieve", responses=EntryOutput)
     def get(self, request: Request, entry_id: int) -> Response:
         entry = selectors.entry_get(entry_id=entry_id)
         if entry is None:
@@ -324,6 +325,7 @@ class ProposalListApi(APIView):
         mine = serializers.BooleanField(required=False, default=False)
 
     @extend_schema(
+        operation_id="proposals_list",
         parameters=[*PAGE_PARAMETERS, FilterSerializer],
         responses=page_schema("ProposalPage", ProposalOutput),
     )
@@ -340,7 +342,7 @@ class ProposalListApi(APIView):
 class ProposalDetailApi(APIView):
     permission_classes = [VIEW_PROPOSAL]
 
-    @extend_schema(responses=ProposalOutput)
+    @extend_schema(operation_id="proposals_retrieve", responses=ProposalOutput)
     def get(self, request: Request, proposal_id: int) -> Response:
         proposal = selectors.proposal_list().filter(pk=proposal_id).first()
         if proposal is None:

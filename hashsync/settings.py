@@ -382,8 +382,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    # One name for a choice set that several fields share.
-    "ENUM_NAME_OVERRIDES": {"HoldingEvidenceEnum": "members.holders.EVIDENCE_VALUES"},
+    # One name for each choice set that several components share; without one, drf-spectacular
+    # names it after a hash of its values (Kind604Enum), a name that changes with the choices.
+    "ENUM_NAME_OVERRIDES": {
+        "HoldingEvidenceEnum": "members.holders.EVIDENCE_VALUES",
+        "MemberStatusEnum": "members.models.MemberStatus",
+        "FeedbackKindEnum": "members.models.FeedbackKind",
+        "FeedbackStatusEnum": "members.models.FeedbackStatus",
+    },
 }
 
 # --- Staff sign-in (docs/web.md) ------------------------------------------------------------

@@ -99,7 +99,11 @@ class MemberListApi(APIView):
         name = serializers.CharField(max_length=64)
         display_name = serializers.CharField(max_length=MAX_LABEL)
 
-    @extend_schema(parameters=PAGE_PARAMETERS, responses=page_schema("MemberPage", MemberOutput))
+    @extend_schema(
+        operation_id="members_list",
+        parameters=PAGE_PARAMETERS,
+        responses=page_schema("MemberPage", MemberOutput),
+    )
     def get(self, request: Request) -> Response:
         def serialize(rows: Sequence[Member]) -> list[Any]:
             return list(MemberOutput(rows, many=True).data)
@@ -118,7 +122,7 @@ class MemberListApi(APIView):
 class MemberDetailApi(APIView):
     permission_classes = [VIEW]
 
-    @extend_schema(responses=MemberDetailOutput)
+    @extend_schema(operation_id="members_retrieve", responses=MemberDetailOutput)
     def get(self, request: Request, name: str) -> Response:
         return Response(MemberDetailOutput(selectors.member_get(name)).data)
 
