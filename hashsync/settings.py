@@ -116,6 +116,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # The rendered API documentation's scripts and styles, served by the application (no CDN).
+    "drf_spectacular_sidecar",
     "drf_spectacular",
     "django_otp",
     "django_otp.plugins.otp_totp",
@@ -390,6 +392,10 @@ SPECTACULAR_SETTINGS = {
         "FeedbackKindEnum": "members.models.FeedbackKind",
         "FeedbackStatusEnum": "members.models.FeedbackStatus",
     },
+    # The rendered documentation (/api/v1/docs/) loads every asset from this application.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Staff sign-in (docs/web.md) ------------------------------------------------------------

@@ -5,7 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from hashsync import api, views
+from hashsync import api, api_docs, views
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -19,6 +19,8 @@ urlpatterns = [
     path("", include("web.urls")),
     path("api/v1/", views.ApiIndexApi.as_view(), name="api-index"),
     path("api/v1/schema/", SpectacularAPIView.as_view(permission_classes=[]), name="schema"),
+    path("api/v1/docs/", api_docs.SwaggerDocsView.as_view(), name="api-docs"),
+    path("api/v1/docs/redoc/", api_docs.RedocDocsView.as_view(), name="api-docs-redoc"),
     path("api/v1/", include("audit.urls")),
     path("api/v1/", include("hashlist.urls")),
     path("api/v1/", include("distribution.urls")),
