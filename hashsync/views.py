@@ -32,6 +32,8 @@ DOCUMENTATION = {
 def _links(request: HttpRequest) -> dict[str, str]:
     names = {
         "schema": "schema",
+        "docs": "api-docs",
+        "docs_redoc": "api-docs-redoc",
         "me": "me",
         "entries": "entry-list",
         "hash_search": "hash-search",

@@ -13,7 +13,14 @@ def test_front_page_links_the_api_index_schema_and_docs():
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
     page = response.content.decode()
-    for expected in ("/api/v1/", "/api/v1/schema/", "docs/sync-api.md", "client/README.md"):
+    for expected in (
+        "/api/v1/",
+        "/api/v1/schema/",
+        'href="http://testserver/api/v1/docs/"',
+        'href="http://testserver/api/v1/docs/redoc/"',
+        "docs/sync-api.md",
+        "client/README.md",
+    ):
         assert expected in page
 
 
@@ -25,6 +32,8 @@ def test_api_index_answers_json_without_credentials(api):
     body = response.json()
     assert body["api_version"] == "v1"
     assert body["links"]["schema"] == "http://testserver/api/v1/schema/"
+    assert body["links"]["docs"] == "http://testserver/api/v1/docs/"
+    assert body["links"]["docs_redoc"] == "http://testserver/api/v1/docs/redoc/"
     assert body["links"]["sync_feeds"] == "http://testserver/api/v1/sync/feeds/"
     assert body["documentation"]["member sync API"] == "docs/sync-api.md"
 
