@@ -233,8 +233,8 @@ def test_every_problem_of_the_form_shows_at_once(analyst):
     data = _new_entry_data(("md5", "nothex"), category="", age_group="")
     response = _client(analyst).post(reverse("web-propose"), data)
     assert response.status_code == 400
-    assert _field_error(response, "id_category") == "This field is required."
-    assert _field_error(response, "id_age_group") == "This field is required."
+    assert _field_error(response, "id_category") == "Choose the category."
+    assert _field_error(response, "id_age_group").startswith("Choose the age group")
     assert "md5: expected" in _field_error(response, "id_hashes-0-value")
     assert b'class="error-summary"' in response.content
 
@@ -398,7 +398,7 @@ def test_removing_a_hash_needs_a_choice_and_a_reason(analyst, entry):
     response = _client(analyst).post(reverse("web-propose-remove-hash", args=[entry.pk]), {})
     assert response.status_code == 400
     assert b"Choose the hash to remove." in response.content
-    assert _field_error(response, "id_comment") == "This field is required."
+    assert _field_error(response, "id_comment").startswith("Say why the hash should be removed")
 
 
 def test_removing_a_hash_of_another_entry_is_refused(analyst, analyst2, reviewer2, entry):
@@ -427,7 +427,7 @@ def test_retraction_needs_a_reason(analyst, entry):
         reverse("web-propose-retract", args=[entry.pk]), {"reason": "   "}
     )
     assert response.status_code == 400
-    assert _field_error(response, "id_reason") == "This field is required."
+    assert _field_error(response, "id_reason").startswith("Say why the entry should be retracted")
 
 
 def test_analyst_proposes_a_retraction(analyst, entry):

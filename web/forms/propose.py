@@ -37,12 +37,12 @@ MAX_HASH_ROWS = 32
 FIRST_HASH_ROWS = 3
 
 
-def _text(
-    label: str, *, required: bool = False, help_text: str = "", rows: int = 3
-) -> forms.CharField:
+def _text(label: str, *, required: str = "", help_text: str = "", rows: int = 3) -> forms.CharField:
+    """Free text; ``required`` is the message that asks for it when it is required."""
     return forms.CharField(
         label=label,
-        required=required,
+        required=bool(required),
+        error_messages={"required": required} if required else None,
         max_length=MAX_TEXT,
         help_text=help_text,
         widget=forms.Textarea(attrs={"rows": rows}),
@@ -56,6 +56,7 @@ def _hash_value(*, required: bool, help_text: str = "") -> forms.CharField:
         max_length=MAX_HASH_TEXT_LENGTH,
         strip=False,  # the parser strips; a value is never changed before it reads it
         help_text=help_text,
+        error_messages={"required": "Paste the hash value."},
         widget=forms.TextInput(
             attrs={"class": "mono", "autocomplete": "off", "spellcheck": "false"}
         ),
@@ -67,11 +68,13 @@ class GradingForm(forms.Form):
         label="Category",
         choices=[CHOOSE, *CATEGORY_CHOICES],
         help_text="Severity under UK law: A is the most severe.",
+        error_messages={"required": "Choose the category."},
     )
     age_group = forms.ChoiceField(
         label="Age group",
         choices=[CHOOSE, *AGE_GROUP_CHOICES],
         help_text="Of the youngest child shown; Unknown when it cannot be assessed.",
+        error_messages={"required": "Choose the age group (Unknown if it cannot be assessed)."},
     )
     baseline = forms.ChoiceField(
         label="INTERPOL baseline", choices=BASELINE_CHOICES, required=False
@@ -183,7 +186,11 @@ def hash_row_formset(
 
 
 class AddHashForm(forms.Form):
-    algorithm = forms.ChoiceField(label="Algorithm", choices=[CHOOSE, *ALGORITHM_CHOICES])
+    algorithm = forms.ChoiceField(
+        label="Algorithm",
+        choices=[CHOOSE, *ALGORITHM_CHOICES],
+        error_messages={"required": "Choose the algorithm of the hash."},
+    )
     value = _hash_value(
         required=True,
         help_text="Hex in any case, base64, or PhotoDNA's 144 comma-separated numbers.",
@@ -201,7 +208,7 @@ class RemoveHashForm(forms.Form):
     hash = forms.ChoiceField(label="Hash to remove", widget=forms.RadioSelect)
     comment = _text(
         "Reason",
-        required=True,
+        required="Say why the hash should be removed: the reviewer needs to know.",
         help_text="Why this hash does not belong to the entry. The reviewer reads this.",
     )
 
@@ -222,7 +229,7 @@ class RemoveHashForm(forms.Form):
 class RetractForm(forms.Form):
     reason = _text(
         "Reason",
-        required=True,
+        required="Say why the entry should be retracted: the reviewer needs to know.",
         help_text="Why the entry should come off the list. The reviewer reads this.",
     )
 

@@ -74,21 +74,27 @@ class HashRow:
 
 @dataclass
 class Diff:
-    """Before (None for a new entry) and after, aligned row by row: the hashes both sides
-    share come first, then the removed ones (before) and the added ones (after)."""
+    """Before (None for a new entry) and after, field by field; the hashes it removes (before)
+    and adds (after), and apart from them the hashes it leaves alone — a PhotoDNA value fills
+    ten lines, and a reviewer should not have to read it twice to see that it did not change."""
 
     fields: list[FieldRow]
     before_hashes: list[HashRow] = field(default_factory=list)
     after_hashes: list[HashRow] = field(default_factory=list)
+    unchanged_hashes: list[HashRow] = field(default_factory=list)
     new_entry: bool = False
 
     @property
     def changes(self) -> int:
         return (
             sum(row.state != SAME for row in self.fields)
-            + sum(row.state != SAME for row in self.before_hashes)
-            + sum(row.state != SAME for row in self.after_hashes)
+            + len(self.before_hashes)
+            + (0 if self.new_entry else len(self.after_hashes))
         )
+
+    @property
+    def unchanged_algorithms(self) -> str:
+        return ", ".join(row.label for row in self.unchanged_hashes)
 
 
 def _pairs(state: State) -> list[tuple[str, str]]:
@@ -119,8 +125,9 @@ def diff(before: State | None, after: State) -> Diff:
 
     return Diff(
         fields=rows,
-        before_hashes=[row(p, SAME) for p in kept] + [row(p, REMOVED) for p in removed],
-        after_hashes=[row(p, SAME) for p in kept] + [row(p, ADDED) for p in added],
+        before_hashes=[row(p, REMOVED) for p in removed],
+        after_hashes=[row(p, ADDED) for p in added],
+        unchanged_hashes=[row(p, SAME) for p in kept],
         new_entry=before is None,
     )
 
@@ -179,7 +186,9 @@ def summary(proposal: Proposal) -> str:
         return "; ".join(changed) or "no difference from the entry's grading now"
     if kind in (ProposalKind.ADD_HASH, ProposalKind.REMOVE_HASH):
         verb = "adds" if kind == ProposalKind.ADD_HASH else "removes"
-        return f"{verb} a {algorithm_label(payload['hash'][0])} hash"
+        label = algorithm_label(payload["hash"][0])
+        article = "an" if label[:1] in "AEIMOU" else "a"  # "an MD5", "a SHA-1"
+        return f"{verb} {article} {label} hash"
     if kind == ProposalKind.RETRACT:
         return "retracts the entry"
     batch = getattr(proposal, "import_batch", None)

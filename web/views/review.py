@@ -24,7 +24,7 @@ from hashsync.errors import DomainError, InvalidInput
 from hashsync.pagination import keyset_page
 from web.forms.review import ApproveForm, RejectForm, WithdrawForm
 from web.pages import show_error, staff_page
-from web.views.proposal_diff import SAME, algorithm_label, diff, proposed_state, summary
+from web.views.proposal_diff import SAME, algorithm_label, diff, proposed_state, shown, summary
 from web.views.propose import PROPOSE, optional_url
 
 VIEW = "hashlist.view_proposal"
@@ -147,6 +147,27 @@ def _import_context(proposal: Proposal) -> dict[str, Any]:
     }
 
 
+# The import summary counts by text keys; baseline's are "yes", "no" and "unknown".
+_BASELINE_KEYS = {"yes": True, "no": False, "unknown": None}
+
+
+def _labelled(name: str, counts: dict[str, int]) -> dict[str, int]:
+    def key(value: str) -> Any:
+        return _BASELINE_KEYS.get(value) if name == "baseline" else value
+
+    return {shown(name, key(value)): n for value, n in counts.items()}
+
+
+_HEADINGS: dict[str, str] = {
+    ProposalKind.CREATE: "new entry",
+    ProposalKind.REGRADE: "regrade entry",
+    ProposalKind.ADD_HASH: "add a hash to entry",
+    ProposalKind.REMOVE_HASH: "remove a hash from entry",
+    ProposalKind.RETRACT: "retract entry",
+    ProposalKind.IMPORT: "bulk import",
+}
+
+
 def _render(
     request: HttpRequest,
     proposal: Proposal,
@@ -165,6 +186,7 @@ def _render(
     withdraw_form = withdraw_form or WithdrawForm()
     context: dict[str, Any] = {
         "proposal": proposal,
+        "heading": _HEADINGS.get(proposal.kind, proposal.kind),
         "pending": pending,
         "is_author": is_author,
         "four_eyes": pending and reviewer and is_author,
