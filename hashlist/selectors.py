@@ -10,6 +10,7 @@ from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
 
 from hashlist.grading import parse_hash
 from hashlist.models import (
+    Change,
     Entry,
     Hash,
     ImportBatch,
@@ -81,9 +82,13 @@ def proposal_list(
     return qs
 
 
-def review_queue(*, reviewer_id: int) -> QuerySet[Proposal]:
+def review_queue(*, reviewer_id: int, kind: str | None = None) -> QuerySet[Proposal]:
     """Pending proposals the reviewer may decide: everything not written by them."""
-    return proposal_list(status=ProposalStatus.PENDING).exclude(author_id=reviewer_id)
+    return (
+        proposal_list(status=ProposalStatus.PENDING, kind=kind)
+        .exclude(author_id=reviewer_id)
+        .select_related("entry")
+    )
 
 
 def import_get(*, batch_id: int) -> ImportBatch | None:
@@ -181,3 +186,44 @@ def import_sample(*, batch_id: int, size: int) -> list[StagedRow]:
             (r.pk, r) for r in rows.exclude(id__in=list(chosen)).order_by("?")[: size - len(chosen)]
         )
     return sorted(chosen.values(), key=lambda r: r.line)
+
+
+# --- The review pages: a proposal, what it changes, and what changed since ----------------------
+
+
+def proposal_get(*, proposal_id: int) -> Proposal | None:
+    return proposal_list().select_related("entry").filter(pk=proposal_id).first()
+
+
+def review_queue_next(*, reviewer_id: int, after_id: int) -> Proposal | None:
+    """The proposal a reviewer works on after ``after_id``: the next in the queue's order (by
+    id, as the queue pages), else the first — one skipped earlier comes round again."""
+    queue = review_queue(reviewer_id=reviewer_id).order_by("id")
+    return queue.filter(pk__gt=after_id).first() or queue.first()
+
+
+def entry_changes(*, entry_id: int) -> QuerySet[Change]:
+    """An entry's approved changes in the order they were applied. The n-th brought the entry
+    to revision n: it is created at revision 1 and each approved change adds one, in the same
+    transaction that writes its change row."""
+    return (
+        Change.objects.filter(entry_id=entry_id)
+        .select_related("proposal__author", "proposal__reviewer")
+        .order_by("id")
+    )
+
+
+def entry_pending_proposals(*, entry_id: int) -> QuerySet[Proposal]:
+    return proposal_list(status=ProposalStatus.PENDING).filter(entry_id=entry_id).order_by("id")
+
+
+def hash_owners(*, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Which of ``(algorithm, canonical text)`` pairs are on the list now, and on which entry."""
+    parsed = [(name, get_algorithm(name).parse(text), text) for name, text in pairs]
+    if not parsed:
+        return {}
+    condition = Q()
+    for name, raw, _ in parsed:
+        condition |= Q(algorithm=name, value=raw)
+    found = {(h.algorithm, bytes(h.value)): h.entry_id for h in Hash.objects.filter(condition)}
+    return {(name, text): found[(name, raw)] for name, raw, text in parsed if (name, raw) in found}

@@ -4,8 +4,31 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import home
+from web.views import home, propose, review
 
 urlpatterns = [
     path("", home.home, name="front"),
+    # Proposing (web/views/propose.py) and reviewing (web/views/review.py).
+    path("propose/", propose.propose_entry, name="web-propose"),
+    path("entries/<int:entry_id>/regrade/", propose.propose_regrade, name="web-propose-regrade"),
+    path("entries/<int:entry_id>/add-hash/", propose.propose_add_hash, name="web-propose-add-hash"),
+    path(
+        "entries/<int:entry_id>/remove-hash/",
+        propose.propose_remove_hash,
+        name="web-propose-remove-hash",
+    ),
+    path("entries/<int:entry_id>/retract/", propose.propose_retract, name="web-propose-retract"),
+    path("proposals/<int:proposal_id>/", review.proposal_page, name="web-proposal"),
+    path(
+        "proposals/<int:proposal_id>/approve/",
+        review.proposal_approve,
+        name="web-proposal-approve",
+    ),
+    path("proposals/<int:proposal_id>/reject/", review.proposal_reject, name="web-proposal-reject"),
+    path(
+        "proposals/<int:proposal_id>/withdraw/",
+        review.proposal_withdraw,
+        name="web-proposal-withdraw",
+    ),
+    path("review/", review.review_queue, name="web-review-queue"),
 ]

@@ -79,6 +79,29 @@
     });
   }
 
+  // Propose (web/views/propose.py): "Add another hash" posts the form and the server adds a
+  // blank row; with this, the row is cloned in place from the form's <template> instead.
+  // Markup: button[data-add-row=PREFIX][data-max], #PREFIX-rows, template#PREFIX-row-template.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-add-row]");
+    if (!button) return;
+    var prefix = button.dataset.addRow;
+    var total = document.getElementById("id_" + prefix + "-TOTAL_FORMS");
+    var rows = document.getElementById(prefix + "-rows");
+    var template = document.getElementById(prefix + "-row-template");
+    if (!total || !rows || !template) return;  // the server adds the row
+    event.preventDefault();
+    var index = parseInt(total.value, 10);
+    var max = parseInt(button.dataset.max || "1000", 10);
+    if (isNaN(index) || index >= max) return;
+    rows.insertAdjacentHTML("beforeend", template.innerHTML
+      .replace(/__prefix__/g, String(index)).replace(/__number__/g, String(index + 1)));
+    total.value = String(index + 1);
+    if (index + 1 >= max) button.disabled = true;
+    var first = rows.lastElementChild && rows.lastElementChild.querySelector("select, input");
+    if (first) first.focus();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
     focusErrors(document);
