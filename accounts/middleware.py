@@ -34,7 +34,9 @@ def _is_api(request: HttpRequest) -> bool:
 
 def _redirect(request: HttpRequest, to: str) -> HttpResponse:
     if _is_api(request):
-        status = 401 if to == "login" else 403
+        # Not (fully) signed in is 401, as for any missing credentials; a session that is
+        # signed in but must set up a second factor first is refused (403).
+        status = 403 if to == "second-factor" else 401
         code = {
             "login": "session_expired",
             "login-verify": "second_factor_required",
@@ -64,7 +66,9 @@ class SignInPolicyMiddleware:
             logout(request)
             return _redirect(request, "login")
         try:
-            name = resolve(request.path_info).url_name
+            # The full name: the admin's own "login" and "logout" (admin:login) are pages like
+            # any other here.
+            name = resolve(request.path_info).view_name
         except Resolver404:
             name = None  # an unknown URL is judged as any other page
         if session_verified(user) or name in _ALWAYS:
