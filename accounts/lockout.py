@@ -45,11 +45,22 @@ def lockout_response(
         response: HttpResponse = JsonResponse(
             error_body("account_locked", lockout_message()), status=429
         )
+    elif getattr(request, "user", None) is not None and request.user.is_authenticated:
+        # A signed-in person who mistyped their password in the re-confirmation or the
+        # password-change form: the session goes on, the password check waits.
+        response = render(
+            request, "accounts/locked.html", {"lockout_message": lockout_message()}, status=429
+        )
     else:
         from accounts.forms import SignInForm
 
-        form = SignInForm(request)
-        form.add_error(None, lockout_message())
-        response = render(request, "accounts/login.html", {"form": form}, status=429)
+        # An unbound form (a bound one would check the password again, and count again); the
+        # page shows the lockout instead of the form's errors.
+        context = {
+            "form": SignInForm(request),
+            "lockout_message": lockout_message(),
+            "lockout_limit": settings.AXES_FAILURE_LIMIT,
+        }
+        response = render(request, "accounts/login.html", context, status=429)
     response["Retry-After"] = retry_after
     return response
