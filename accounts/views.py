@@ -39,7 +39,7 @@ from accounts.policy import (
 from accounts.sudo import require_recent_password, safe_next
 from audit.services import audit_record
 from hashsync.actors import as_staff
-from hashsync.errors import DomainError
+from hashsync.errors import Conflict, DomainError
 
 
 def _after_password(request: HttpRequest, user: Any) -> HttpResponse:
@@ -207,6 +207,11 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
                 device_id=form.cleaned_data["device_id"],
                 token=form.cleaned_data["otp_token"],
             )
+        except Conflict as error:
+            # Finished or replaced in another window: the form on this page is stale, so show
+            # the page as it is now (PRG), with the reason.
+            messages.error(request, error.message)
+            return redirect("second-factor")
         except DomainError as error:
             form.add_error("otp_token", error.message)
         else:
@@ -218,7 +223,7 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
-@require_recent_password
+@require_recent_password(return_to="second-factor")
 @require_POST
 def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     try:
@@ -231,7 +236,7 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
-@require_recent_password
+@require_recent_password(return_to="second-factor")
 @require_POST
 def second_factor_remove_view(request: HttpRequest) -> HttpResponse:
     second_factor.second_factor_remove(actor=request.user)
