@@ -9,11 +9,13 @@ API calls alike, so no view can forget it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import Resolver404, resolve, reverse
+from django.utils.cache import add_never_cache_headers
 
 from accounts.policy import (
     has_second_factor,
@@ -62,6 +64,14 @@ class SignInPolicyMiddleware:
         user = request.user
         if not user.is_authenticated:
             return self.get_response(request)
+        response = self._answer(request, user)
+        # What a signed-in person is sent (pages, error pages, redirects, the staff API) is
+        # theirs alone: no shared or browser cache keeps it, unless a view chose otherwise.
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
+
+    def _answer(self, request: HttpRequest, user: Any) -> HttpResponse:
         if session_outlived(request.session):
             logout(request)
             return _redirect(request, "login")
