@@ -155,7 +155,11 @@ def test_the_password_change_page_renders(analyst):
     response = _signed_in_analyst(analyst).get(reverse("password-change"))
 
     assert response.status_code == 200
-    assert 'autocomplete="new-password"' in response.content.decode()
+    html = response.content.decode()
+    assert 'autocomplete="new-password"' in html
+    # The password rules are a list: inside a <p> the browser would end the help before it.
+    assert re.search(r'<div class="help" id="id_new_password1_helptext">\s*<ul>', html)
+    assert 'aria-describedby="id_new_password1_helptext"' in html
 
 
 def test_changing_the_password_needs_the_current_one(analyst):
