@@ -147,7 +147,11 @@ def reauthenticate_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/reauthenticate.html",
-        {"form": form, "next": safe_next(request, "")},
+        {
+            "form": form,
+            "next": safe_next(request, ""),
+            "reauth_minutes": settings.HASHSYNC_REAUTH_MINUTES,
+        },
         status=400 if request.method == "POST" else 200,
     )
 

@@ -253,6 +253,16 @@ def test_the_second_factor_page_asks_for_an_old_password_and_comes_back(
     assert confirmed["Location"] == reverse("second-factor")
 
 
+def test_the_confirmation_page_says_the_configured_minutes(settings, reviewer):
+    settings.HASHSYNC_REAUTH_MINUTES = 10
+    client = Client()
+    verified_session(client, with_password(reviewer))
+
+    page = client.get(reverse("reauthenticate"))
+
+    assert "more than 10 minutes ago" in page.content.decode()
+
+
 def test_a_wrong_password_at_the_confirmation_is_an_error_next_to_the_field(reviewer):
     client = Client()
     verified_session(client, with_password(reviewer))
