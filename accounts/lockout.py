@@ -7,6 +7,7 @@ re-confirmation before sensitive actions, and HTTP Basic on the API where it is 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from typing import Any
 
@@ -18,9 +19,15 @@ from hashsync.api import error_body
 from hashsync.clientip import client_ip as _client_ip
 
 
-def client_ip(request: HttpRequest) -> str:
-    """Axes' AXES_CLIENT_IP_CALLABLE: the same address the member-token limits count."""
-    return _client_ip(request)
+def client_ip(request: HttpRequest) -> str | None:
+    """Axes' AXES_CLIENT_IP_CALLABLE: the address the member-token limits count, as one address
+    (axes stores it in an IP address column, PostgreSQL's inet): an IPv6 client as the first
+    address of its /64, and None (one shared bucket) when the request names no address."""
+    try:
+        network = ipaddress.ip_network(_client_ip(request), strict=False)
+    except ValueError:
+        return None
+    return str(network.network_address)
 
 
 def lockout_minutes() -> int:
