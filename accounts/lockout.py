@@ -20,15 +20,13 @@ from hashsync.clientip import client_ip as _client_ip
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """Axes' AXES_CLIENT_IP_CALLABLE: the same address the member-token limits count, or None
-    when the request carries none (a request built in code, as the test client's
-    ``force_login`` builds): axes stores the address in an IP field, which refuses "unknown"
-    on PostgreSQL."""
+    """Axes' AXES_CLIENT_IP_CALLABLE: the address the member-token limits count, as one address
+    (axes stores it in an IP address column, PostgreSQL's inet): an IPv6 client as the first
+    address of its /64, and None (one shared bucket) when the request names no address."""
     try:
         network = ipaddress.ip_network(_client_ip(request), strict=False)
     except ValueError:
         return None
-    # An IPv6 client counts as its /64 (hashsync.clientip); the field holds its first address.
     return str(network.network_address)
 
 
@@ -54,11 +52,22 @@ def lockout_response(
         response: HttpResponse = JsonResponse(
             error_body("account_locked", lockout_message()), status=429
         )
+    elif getattr(request, "user", None) is not None and request.user.is_authenticated:
+        # A signed-in person who mistyped their password in the re-confirmation or the
+        # password-change form: the session goes on, the password check waits.
+        response = render(
+            request, "accounts/locked.html", {"lockout_message": lockout_message()}, status=429
+        )
     else:
         from accounts.forms import SignInForm
 
-        form = SignInForm(request)
-        form.add_error(None, lockout_message())
-        response = render(request, "accounts/login.html", {"form": form}, status=429)
+        # An unbound form (a bound one would check the password again, and count again); the
+        # page shows the lockout instead of the form's errors.
+        context = {
+            "form": SignInForm(request),
+            "lockout_message": lockout_message(),
+            "lockout_limit": settings.AXES_FAILURE_LIMIT,
+        }
+        response = render(request, "accounts/login.html", context, status=429)
     response["Retry-After"] = retry_after
     return response

@@ -9,11 +9,13 @@ API calls alike, so no view can forget it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import Resolver404, resolve, reverse
+from django.utils.cache import add_never_cache_headers
 
 from accounts.policy import (
     has_second_factor,
@@ -34,7 +36,9 @@ def _is_api(request: HttpRequest) -> bool:
 
 def _redirect(request: HttpRequest, to: str) -> HttpResponse:
     if _is_api(request):
-        status = 401 if to == "login" else 403
+        # Not (fully) signed in is 401, as for any missing credentials; a session that is
+        # signed in but must set up a second factor first is refused (403).
+        status = 403 if to == "second-factor" else 401
         code = {
             "login": "session_expired",
             "login-verify": "second_factor_required",
@@ -60,11 +64,21 @@ class SignInPolicyMiddleware:
         user = request.user
         if not user.is_authenticated:
             return self.get_response(request)
+        response = self._answer(request, user)
+        # What a signed-in person is sent (pages, error pages, redirects, the staff API) is
+        # theirs alone: no shared or browser cache keeps it, unless a view chose otherwise.
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response
+
+    def _answer(self, request: HttpRequest, user: Any) -> HttpResponse:
         if session_outlived(request.session):
             logout(request)
             return _redirect(request, "login")
         try:
-            name = resolve(request.path_info).url_name
+            # The full name: the admin's own "login" and "logout" (admin:login) are pages like
+            # any other here.
+            name = resolve(request.path_info).view_name
         except Resolver404:
             name = None  # an unknown URL is judged as any other page
         if session_verified(user) or name in _ALWAYS:

@@ -52,6 +52,14 @@ def session_outlived(session: Any) -> bool:
     return age > settings.HASHSYNC_SESSION_MAX_HOURS * 3600
 
 
+def session_complete(user: Any) -> bool:
+    """Whether this session has done every step its user needs: the password, and the second
+    factor when the user has one or their role needs one."""
+    if session_verified(user):
+        return True
+    return not has_second_factor(user) and not second_factor_required(user)
+
+
 def session_verified(user: Any) -> bool:
     """Whether this request's session passed its second factor (django-otp's middleware adds
     ``is_verified`` to the user)."""

@@ -106,8 +106,7 @@ def totp_confirm(*, actor: Any, device_id: int, token: Any) -> list[str]:
     )
     if device is None:
         raise Conflict(
-            "This set-up is no longer pending (it was finished or replaced in another window). "
-            "Reload the page.",
+            "This set-up is no longer pending: it was finished or replaced in another window.",
             code="enrolment_not_pending",
         )
     if not code.isdigit() or not device.verify_token(code):

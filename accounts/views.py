@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import django_otp
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -31,17 +33,19 @@ from accounts.policy import (
     has_second_factor,
     mark_password_checked,
     second_factor_required,
+    session_complete,
     session_verified,
 )
 from accounts.sudo import require_recent_password, safe_next
 from audit.services import audit_record
 from hashsync.actors import as_staff
-from hashsync.errors import DomainError
+from hashsync.errors import Conflict, DomainError
 
 
 def _after_password(request: HttpRequest, user: Any) -> HttpResponse:
     target = safe_next(request, reverse("front"))
-    query = f"?next={target}" if target != reverse("front") else ""
+    # Encoded: a ``next`` with a query of its own (``?a=1&b=2``) must arrive whole.
+    query = "?" + urlencode({"next": target}) if target != reverse("front") else ""
     if has_second_factor(user):
         return HttpResponseRedirect(reverse("login-verify") + query)
     if second_factor_required(user):
@@ -54,7 +58,7 @@ def _after_password(request: HttpRequest, user: Any) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated and session_verified(request.user):
+    if request.user.is_authenticated and session_complete(request.user):
         return HttpResponseRedirect(safe_next(request, reverse("front")))
     form = SignInForm(request, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
@@ -97,8 +101,8 @@ def verify_view(request: HttpRequest) -> HttpResponse:
             seconds = max(1, int((outcome.retry_at - timezone.now()).total_seconds()) + 1)
             form.add_error(
                 "otp_token",
-                f"Too many wrong codes in a row: wait {seconds} seconds, then enter the code "
-                "the app shows then.",
+                f"Too many wrong codes in a row: wait {seconds} second{pluralize(seconds)}, "
+                "then enter the code the app shows then.",
             )
             status = 429
         else:
@@ -143,7 +147,11 @@ def reauthenticate_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/reauthenticate.html",
-        {"form": form, "next": safe_next(request, "")},
+        {
+            "form": form,
+            "next": safe_next(request, ""),
+            "reauth_minutes": settings.HASHSYNC_REAUTH_MINUTES,
+        },
         status=400 if request.method == "POST" else 200,
     )
 
@@ -203,6 +211,11 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
                 device_id=form.cleaned_data["device_id"],
                 token=form.cleaned_data["otp_token"],
             )
+        except Conflict as error:
+            # Finished or replaced in another window: the form on this page is stale, so show
+            # the page as it is now (PRG), with the reason.
+            messages.error(request, error.message)
+            return redirect("second-factor")
         except DomainError as error:
             form.add_error("otp_token", error.message)
         else:
@@ -214,7 +227,7 @@ def second_factor_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
-@require_recent_password
+@require_recent_password(return_to="second-factor")
 @require_POST
 def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     try:
@@ -227,7 +240,7 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @login_required
-@require_recent_password
+@require_recent_password(return_to="second-factor")
 @require_POST
 def second_factor_remove_view(request: HttpRequest) -> HttpResponse:
     second_factor.second_factor_remove(actor=request.user)

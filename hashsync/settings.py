@@ -424,6 +424,10 @@ AXES_COOLOFF_TIME = timedelta(
 )
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
 AXES_RESET_ON_SUCCESS = True
+# An attempt during a lockout is refused unchecked and neither counts nor restarts the cool-off
+# (axes' default restarts it): the page tells people how long to wait, and a retry with the
+# right password must not make that longer. It also keeps the lockout on the trail once.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 # Axes' own log lines name the username typed, which may be a mistyped password: the audit
