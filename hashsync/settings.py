@@ -400,6 +400,11 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # Sensitive actions (tokens, second factor, entitlements, suspensions) ask for the password
 # again when the last check is older than this.
 HASHSYNC_REAUTH_MINUTES = env_int("HASHSYNC_REAUTH_MINUTES", 30, minimum=1)
+# Staff personal API tokens (accounts.authentication): a token lives 90 days unless its owner
+# chooses otherwise, and never longer than this.
+HASHSYNC_STAFF_TOKEN_MAX_DAYS = env_int(
+    "HASHSYNC_STAFF_TOKEN_MAX_DAYS", 365, minimum=1, maximum=3650
+)
 # Reviewers, member administrators and auditors always need a second factor; this makes
 # analysts need one too.
 HASHSYNC_SECOND_FACTOR_FOR_ALL = env_bool("HASHSYNC_SECOND_FACTOR_FOR_ALL", False)
