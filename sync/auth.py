@@ -1,9 +1,10 @@
 """Member API token authentication, scopes and pacing for the sync API.
 
-Staff authenticate with Basic/session auth elsewhere; member endpoints use only
-``MemberTokenAuthentication``, so a staff password never opens the sync API and a member token
-never opens a staff endpoint. The token is looked up by its SHA-256 digest on every request
-(no caching), so revocation and suspension take effect on the next request.
+Staff authenticate elsewhere (personal ``hsp_`` tokens, the session, HTTP Basic where enabled:
+``accounts.authentication``); member endpoints use only ``MemberTokenAuthentication``, so no
+staff credential opens the sync API and a member token never opens a staff endpoint. The token
+is looked up by its SHA-256 digest on every request (no caching), so revocation and suspension
+take effect on the next request.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from distribution.models import Feed
-from hashsync.authentication import STAFF_API, SYNC_API, presented_scheme
+from hashsync.authentication import (
+    STAFF_API,
+    SYNC_API,
+    presented_scheme,
+    refuse_staff_token_on_sync_api,
+)
 from hashsync.authfailures import count_failure, refuse_if_throttled
 from hashsync.clientip import client_ip
 from hashsync.errors import NotAuthenticated, PermissionDenied, RateLimited
@@ -234,6 +240,8 @@ def token_authenticate(
     refuse_if_throttled(ip)
     presented = presented.strip()
     if not tokens.is_well_formed(presented):
+        # A staff personal token is a mistake, not a guess: told plainly, and not counted.
+        refuse_staff_token_on_sync_api(presented)
         count_failure(ip)
         raise NotAuthenticated(malformed)
     digest = tokens.digest(presented)
