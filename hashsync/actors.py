@@ -21,10 +21,16 @@ def as_staff(actor: User) -> StaffUser:
     return cast(StaffUser, actor)
 
 
+def require_signed_in(actor: User, doing: str) -> None:
+    """Refuse an actor that is not a signed-in, active staff user, whatever its role: for what
+    every staff user may do for themselves (their own API tokens)."""
+    if not getattr(actor, "is_authenticated", False) or not getattr(actor, "is_active", False):
+        raise PermissionDenied(f"You must be signed in to {doing}.")
+
+
 def require_permission(actor: User, perm: str, doing: str) -> None:
     """Refuse an actor that is not signed in, inactive, or whose role lacks ``perm``; the
     message says what they tried to do (``doing``: "approve proposals")."""
-    if not getattr(actor, "is_authenticated", False) or not getattr(actor, "is_active", False):
-        raise PermissionDenied(f"You must be signed in to {doing}.")
+    require_signed_in(actor, doing)
     if not actor.has_perm(perm):  # type: ignore[union-attr]
         raise PermissionDenied(f"Your role does not allow you to {doing}.")

@@ -360,9 +360,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
     # Basic first: DRF takes the 401 challenge (WWW-Authenticate) from the first class, so
-    # a request without credentials gets 401, as HTTP clients expect, rather than 403.
+    # a request without credentials gets 401, as HTTP clients expect, rather than 403. With
+    # HTTP Basic off (HASHSYNC_STAFF_BASIC_AUTH) that class refuses Basic and challenges Bearer.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.BasicAuthentication",
+        "accounts.authentication.StaffBasicAuthentication",
+        "accounts.authentication.StaffTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         # Last: explains credentials the staff API does not take (a member token, say).
         "hashsync.authentication.StaffCredentialsHint",
@@ -412,6 +414,19 @@ SESSION_COOKIE_SAMESITE = "Lax"
 # Sensitive actions (tokens, second factor, entitlements, suspensions) ask for the password
 # again when the last check is older than this.
 HASHSYNC_REAUTH_MINUTES = env_int("HASHSYNC_REAUTH_MINUTES", 30, minimum=1)
+# Staff personal API tokens (accounts.authentication): a token lives 90 days unless its owner
+# chooses otherwise, and never longer than this.
+HASHSYNC_STAFF_TOKEN_MAX_DAYS = env_int(
+    "HASHSYNC_STAFF_TOKEN_MAX_DAYS", 365, minimum=1, maximum=3650
+)
+# HTTP Basic on the staff API: a bare password on every request, with no second factor. For the
+# embedded demo and tests only; production takes personal tokens or the session.
+HASHSYNC_STAFF_BASIC_AUTH = env_bool("HASHSYNC_STAFF_BASIC_AUTH", not PRODUCTION)
+if PRODUCTION and HASHSYNC_STAFF_BASIC_AUTH:
+    raise ImproperlyConfigured(
+        "HASHSYNC_STAFF_BASIC_AUTH must be off when HASHSYNC_ENV=production: staff use personal "
+        "API tokens or the web session there (docs/api.md, Authentication)."
+    )
 # Reviewers, member administrators and auditors always need a second factor; this makes
 # analysts need one too.
 HASHSYNC_SECOND_FACTOR_FOR_ALL = env_bool("HASHSYNC_SECOND_FACTOR_FOR_ALL", False)

@@ -66,7 +66,9 @@ class ApiIndexApi(APIView):
                 "name": "hashsync",
                 "api_version": "v1",
                 "authentication": {
-                    "staff": "HTTP session or Basic credentials (docs/api.md)",
+                    "staff": "Authorization: Bearer hsp_… personal API token (created in the "
+                    "web application under Account → API tokens) or the web session; HTTP Basic "
+                    "only where the server enables it (docs/api.md)",
                     "members": "Authorization: Bearer hsk_… API token (docs/sync-api.md)",
                 },
                 "links": _links(request),

@@ -1,16 +1,16 @@
 """Member API token authentication, scopes and pacing for the sync API.
 
-Staff authenticate with Basic/session auth elsewhere; member endpoints use only
-``MemberTokenAuthentication``, so a staff password never opens the sync API and a member token
-never opens a staff endpoint. The token is looked up by its SHA-256 digest on every request
-(no caching), so revocation and suspension take effect on the next request.
+Staff authenticate elsewhere (personal ``hsp_`` tokens, the session, HTTP Basic where enabled:
+``accounts.authentication``); member endpoints use only ``MemberTokenAuthentication``, so no
+staff credential opens the sync API and a member token never opens a staff endpoint. The token
+is looked up by its SHA-256 digest on every request (no caching), so revocation and suspension
+take effect on the next request.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
-import ipaddress
 import math
 import time
 from collections.abc import Callable
@@ -31,7 +31,14 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from distribution.models import Feed
-from hashsync.authentication import STAFF_API, SYNC_API, presented_scheme
+from hashsync.authentication import (
+    STAFF_API,
+    SYNC_API,
+    presented_scheme,
+    refuse_staff_token_on_sync_api,
+)
+from hashsync.authfailures import count_failure, refuse_if_throttled
+from hashsync.clientip import client_ip
 from hashsync.errors import NotAuthenticated, PermissionDenied, RateLimited
 from members import selectors, tokens
 from members.models import ApiToken, Member, MemberStatus, SyncClient
@@ -84,44 +91,6 @@ class MemberPrincipal:
 
     def has_scope(self, scope: str) -> bool:
         return scope in (self.token.scopes or ())
-
-
-def client_ip(request: Request) -> str:
-    """The address bad tokens are counted against. An IPv6 address counts as its /64: one
-    host usually holds a whole /64, and could otherwise rotate through it."""
-    header = settings.HASHSYNC_CLIENT_IP_HEADER
-    value = request.META.get(header, "") if header else ""
-    text = (value or request.META.get("REMOTE_ADDR", "") or "unknown").strip()[:64]
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return text
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return text
-
-
-def _failure_key(ip: str) -> str:
-    return f"hashsync:authfail:{ip}"
-
-
-def _refuse_if_throttled(ip: str) -> None:
-    failures = cache.get(_failure_key(ip), 0)
-    if failures >= settings.HASHSYNC_AUTH_FAILURE_LIMIT:
-        raise RateLimited(
-            "Too many requests with invalid tokens from your address; try again later.",
-            code="too_many_failures",
-            retry_after=settings.HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS,
-        )
-
-
-def _count_failure(ip: str) -> None:
-    key = _failure_key(ip)
-    cache.add(key, 0, timeout=settings.HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS)
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=settings.HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS)
 
 
 _TOKEN_MODELS = (ApiToken, SyncClient, Member)
@@ -268,17 +237,19 @@ def token_authenticate(
     that is not even well formed (it names where the token was expected). With ``feed``, the
     principal also holds that feed's ``entitled_feed_head``, read in the same query."""
     ip = client_ip(request)
-    _refuse_if_throttled(ip)
+    refuse_if_throttled(ip)
     presented = presented.strip()
     if not tokens.is_well_formed(presented):
-        _count_failure(ip)
+        # A staff personal token is a mistake, not a guess: told plainly, and not counted.
+        refuse_staff_token_on_sync_api(presented)
+        count_failure(ip)
         raise NotAuthenticated(malformed)
     digest = tokens.digest(presented)
     token, feed_head = _token_by_digest(digest, feed=feed)
     # The lookup is by digest, so timing reveals nothing about the token; the comparison
     # is constant-time all the same, in case the lookup ever changes.
     if token is None or not hmac.compare_digest(token.digest, digest):
-        _count_failure(ip)
+        count_failure(ip)
         raise NotAuthenticated("This token is not valid.")
     if token.revoked_at is not None:
         raise NotAuthenticated("This token has been revoked.", code="token_revoked")

@@ -180,7 +180,13 @@ REQUIRED_IN_PRODUCTION = [
     "HASHSYNC_CLIENT_IP_HEADER",
 ]
 # Variables the runner's own environment might set that would change the outcome.
-CONTROLLED = {*PRODUCTION_ENV, "DEBUG", "DJANGO_SETTINGS_MODULE", "HASHSYNC_VAR_DIR"}
+CONTROLLED = {
+    *PRODUCTION_ENV,
+    "DEBUG",
+    "DJANGO_SETTINGS_MODULE",
+    "HASHSYNC_VAR_DIR",
+    "HASHSYNC_STAFF_BASIC_AUTH",
+}
 
 SHOW_SETTINGS = (
     "import django; django.setup(); from django.conf import settings as s; "
@@ -280,3 +286,34 @@ def test_development_starts_with_nothing_set(tmp_path):
     assert (debug, engine, eager) == ("True", "django.db.backends.sqlite3", "True")
     # The generated development secret lives in the var directory, private to its owner.
     assert (tmp_path / "dev-secret-key").stat().st_mode & 0o077 == 0
+
+
+# --- HTTP Basic on the staff API: the embedded demo and tests only -----------------------------
+
+SHOW_BASIC = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.HASHSYNC_STAFF_BASIC_AUTH)"
+)
+
+
+def test_production_refuses_to_start_with_http_basic_for_staff():
+    result = _setup({"HASHSYNC_STAFF_BASIC_AUTH": "1"})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "HASHSYNC_STAFF_BASIC_AUTH must be off" in result.stderr
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, "True"), ("0", "False"), ("1", "True")])
+def test_development_has_http_basic_unless_turned_off(tmp_path, value, expected):
+    overrides = {"HASHSYNC_ENV": "development", "HASHSYNC_VAR_DIR": str(tmp_path)}
+    if value is not None:
+        overrides["HASHSYNC_STAFF_BASIC_AUTH"] = value
+    result = _setup(overrides, drop=tuple(REQUIRED_IN_PRODUCTION), base={}, code=SHOW_BASIC)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+def test_production_has_no_http_basic_by_default():
+    result = _setup({}, code=SHOW_BASIC)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
