@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from accounts import views
+from accounts import token_views, views
 
 urlpatterns = [
     path("login/", views.login_view, name="login"),
@@ -22,4 +22,10 @@ urlpatterns = [
         name="second-factor-remove",
     ),
     path("account/password/", views.password_change_view, name="password-change"),
+    path("account/tokens/", token_views.tokens_view, name="api-tokens"),
+    path(
+        "account/tokens/<int:token_id>/revoke/",
+        token_views.token_revoke_view,
+        name="api-token-revoke",
+    ),
 ]
