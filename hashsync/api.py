@@ -137,8 +137,9 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         return JsonResponse(
             error_body(
                 "csrf_failed",
-                "CSRF check failed. API clients should authenticate with HTTP Basic (or a token) "
-                "rather than a session cookie, or send the X-CSRFToken header.",
+                "CSRF check failed. API clients should authenticate with a personal API token "
+                "('Authorization: Bearer hsp_…') rather than a session cookie, or send the "
+                "X-CSRFToken header.",
             ),
             status=403,
         )
