@@ -30,6 +30,18 @@ def client_ip(request: HttpRequest) -> str | None:
     return str(network.network_address)
 
 
+def client_username(request: HttpRequest, credentials: dict[str, Any] | None) -> str | None:
+    """Axes' AXES_USERNAME_CALLABLE: the username typed (as axes reads it by default), with NUL
+    replaced. No account has NUL in its name, but HTTP Basic passes it on, and PostgreSQL text
+    cannot hold it: axes recording the failure was a 500."""
+    field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")  # set by axes.conf
+    if credentials:
+        value = credentials.get(field)
+    else:
+        value = getattr(request, "data", request.POST).get(field)
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 def lockout_minutes() -> int:
     return max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
 

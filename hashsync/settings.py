@@ -444,6 +444,7 @@ AXES_RESET_ON_SUCCESS = True
 # right password must not make that longer. It also keeps the lockout on the trail once.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+AXES_USERNAME_CALLABLE = "accounts.lockout.client_username"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 # Axes' own log lines name the username typed, which may be a mistyped password: the audit
 # trail records sign-in failures instead (accounts.signals).

@@ -196,6 +196,16 @@ def test_http_basic_refuses_the_right_password_of_a_locked_account(settings, ana
     assert analyst.username not in response.content.decode()
 
 
+def test_a_username_with_nul_on_http_basic_is_refused_and_counted_not_a_500(settings, analyst):
+    with_password(analyst)
+    api = _client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        response = api.get(reverse("me"), **_basic(f"{analyst.username}\x00", WRONG))
+        assert_error(response, 401, "authentication_failed")
+
+    _assert_locked_page(sign_in(api, "someone-else"), settings)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="HTTP Basic answers a locked account 401 authentication_failed: DRF's "
