@@ -9,6 +9,7 @@ import time
 import weakref
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
@@ -84,20 +85,23 @@ def totp_code(device: Any) -> str:
 
 
 # --- signing in ---------------------------------------------------------------------------------
-def sign_in(page: Page, user: Any, *, password: str | None = None, next: str = "") -> None:
+def sign_in(page: Page, user: Any, *, password: str | None = None, next_url: str = "") -> None:
     """Sign in through the pages, as a person does: the login form, then the second step if the
-    user has a device. ``password`` defaults to the one ``tests.factories.staff_user`` set."""
-    password = password or user.plain_password
-    page.goto("/login/" + (f"?next={next}" if next else ""))
+    user has a device. ``password`` defaults to the one ``tests.factories.staff_user`` set.
+    Fails, with what the page said, if the sign-in does not get past the login pages."""
+    page.goto("/login/" + (f"?{urlencode({'next': next_url})}" if next_url else ""))
     page.fill("#id_username", user.get_username())
-    page.fill("#id_password", password)
-    page.get_by_role("button", name="Sign in").click()
+    page.fill("#id_password", password or user.plain_password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
     device = totp_device(user)
-    if device is not None:
-        page.wait_for_url(re.compile(r"/login/verify/"))
+    if device is not None and urlsplit(page.url).path == "/login/verify/":
         page.fill("#id_otp_token", totp_code(device))
-        page.get_by_role("button", name="Verify").click()
-    page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Verify").click()
+    if urlsplit(page.url).path.startswith("/login/"):
+        said = " ".join(page.inner_text("main").split())
+        raise AssertionError(f"signing in as {user.get_username()} stopped at {page.url}: {said}")
 
 
 def _session_backend() -> str:

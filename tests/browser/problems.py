@@ -123,7 +123,9 @@ class BrowserProblems:
     def expect(self, pattern: str) -> list[str]:
         """Take the problems matching the regular expression ``pattern`` off the list (they
         were provoked on purpose) and return them; fail if none matches, so an expectation
-        that no longer holds is noticed."""
+        that no longer holds is noticed. A failed request is reported twice, as the response
+        (``HTTP 403 GET /path``) and as the browser's console line (``… status of 403 …
+        [/path:1]``): ``r"403\b.*/path"`` takes both."""
         self.settle()
         regex = re.compile(pattern)
         taken = [m for m in self.messages if regex.search(m)]

@@ -100,3 +100,20 @@ def test_signing_in_through_the_pages_lands_on_the_front_page(page, base_url, ro
     assert session[SESSION_KEY] == str(user.pk)
     device = totp_device(user)
     assert session.get("otp_device_id") == (device.persistent_id if device else None)
+
+
+def test_signing_in_goes_on_to_the_page_asked_for(page, base_url):
+    user = staff_user(AUDITOR)
+
+    sign_in(page, user, next_url="/account/")
+
+    assert page.url == f"{base_url}/account/"
+
+
+def test_signing_in_with_a_wrong_password_fails_saying_what_the_page_said(page, browser_problems):
+    user = staff_user(ANALYST)
+
+    with pytest.raises(AssertionError, match=r"stopped at .*/login/: .*password"):
+        sign_in(page, user, password="not-the-password")
+    # The answer, and the browser's own console line about it.
+    assert len(browser_problems.expect(r"400\b.*/login/")) == 2
