@@ -113,13 +113,10 @@ def _session_backend() -> str:
     raise AssertionError("no authentication backend loads users from sessions")
 
 
-def signed_in_context(browser: Browser, live_server: Any, user: Any) -> BrowserContext:
-    """A new context already signed in as ``user``, second factor passed if the user has one:
-    for the many tests that are not about signing in.
-
-    It writes the session the login and verify views would (Django's keys, the sign-in
-    policy's clocks, django-otp's verified device), without their audit events, and hands the
-    browser its cookie."""
+def signed_in_session(user: Any) -> Any:
+    """A saved session for ``user`` as the login and verify views would leave it (Django's
+    keys, the sign-in policy's clocks, django-otp's verified device if the user has one),
+    without their audit events."""
     store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
     store[SESSION_KEY] = str(user.pk)
     store[BACKEND_SESSION_KEY] = _session_backend()
@@ -130,12 +127,19 @@ def signed_in_context(browser: Browser, live_server: Any, user: Any) -> BrowserC
     if device is not None:
         store[DEVICE_ID_SESSION_KEY] = device.persistent_id
     store.save()
+    return store
+
+
+def signed_in_context(browser: Browser, live_server: Any, user: Any) -> BrowserContext:
+    """A new context already signed in as ``user``, second factor passed if the user has one
+    (``signed_in_session``'s cookie): for the many tests that are not about signing in."""
+    session = signed_in_session(user)
     context = new_context(browser, live_server.url, role=role_of(user))
     context.add_cookies(
         [
             {
                 "name": settings.SESSION_COOKIE_NAME,
-                "value": store.session_key or "",
+                "value": session.session_key or "",
                 "url": live_server.url,
                 "httpOnly": True,
                 "sameSite": "Lax",
