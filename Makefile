@@ -28,6 +28,13 @@ run: $(STAMP) ## Run hashsync on the embedded default (SQLite, local storage, in
 test: $(STAMP) ## Run the tests: SQLite pass, then PostgreSQL + Redis + real Celery worker pass
 	@scripts/run-tests
 
+screenshots: $(STAMP) ## Run only the browser tests and keep their screenshots, one per page and role (var/screenshots/, or HASHSYNC_SCREENSHOTS_DIR=…)
+	@command -v chromium >/dev/null || { echo "no chromium on PATH: apt-get install -y chromium" >&2; exit 1; }
+	@dir="$${HASHSYNC_SCREENSHOTS_DIR:-var/screenshots}"; mkdir -p "$$dir"; rm -f "$$dir"/*--*.png; \
+	env -u DATABASE_URL -u CELERY_BROKER_URL HASHSYNC_ENV=development HASHSYNC_SCREENSHOTS_DIR="$$dir" \
+	  $(BIN)/python -m pytest -n "$${PYTEST_WORKERS:-auto}" -m browser -q; status=$$?; \
+	echo "Screenshots ($$(ls "$$dir" | grep -c -- '--.*\.png$$')): $$(cd "$$dir" && pwd)/"; exit $$status
+
 lint: $(STAMP) ## ruff, mypy, the direction of imports between apps, and no missing migration
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
@@ -48,4 +55,4 @@ bench-quick: $(STAMP) ## Benchmarks at a scale that finishes in about a minute
 clean: ## Remove the virtualenv and the embedded data in var/
 	rm -rf $(VENV) var
 
-.PHONY: help install run test lint fmt bench bench-quick clean
+.PHONY: help install run test screenshots lint fmt bench bench-quick clean

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import secrets
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.policy import SECOND_FACTOR_ROLES
+from accounts.second_factor import TOTP_NAME
 from hashlist import services
 from hashlist.models import Entry, ImportBatch, ImportRowError, Proposal
+from hashsync.roles import ensure_roles
 from tests.conftest import synthetic
 
 GRADING = {"category": "A", "age_group": "7-10", "content_type": "image"}
@@ -68,3 +77,28 @@ def member_with_token(
         actor=admin, member_name=name, client_name=client, scopes=list(scopes)
     )
     return member, token
+
+
+_staff_numbers = itertools.count(1)
+
+
+def staff_user(
+    role: str | None, *, username: str | None = None, second_factor: bool | None = None
+) -> Any:
+    """A staff user in ``role`` (None: signed in, but no role) who can sign in through the pages:
+    the password is in ``user.plain_password``. Reviewers, member administrators and auditors
+    get a confirmed TOTP device, as their role requires; ``second_factor`` decides otherwise."""
+    password = secrets.token_urlsafe(16)
+    user: Any = get_user_model().objects.create_user(
+        username=username or f"{role or 'no-role'}-{next(_staff_numbers)}", password=password
+    )
+    user.plain_password = password
+    if role:
+        if not Group.objects.filter(name=role).exists():
+            ensure_roles()  # groups are flushed between transactional tests
+        user.groups.add(Group.objects.get(name=role))
+    if second_factor is None:
+        second_factor = role in SECOND_FACTOR_ROLES
+    if second_factor:
+        TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=True)
+    return user
