@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import entries, home
+from web.views import entries, home, search
 
 urlpatterns = [
     path("", home.home, name="front"),
+    path("search/", search.search, name="web-search"),
     path("entries/<int:entry_id>/", entries.entry_detail, name="web-entry"),
 ]
