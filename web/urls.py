@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import entries, home, search
+from web.views import dashboard, entries, home, search
 
 urlpatterns = [
     path("", home.home, name="front"),
+    path("dashboard/imports/", dashboard.dashboard_imports, name="web-dashboard-imports"),
     path("search/", search.search, name="web-search"),
     path("entries/<int:entry_id>/", entries.entry_detail, name="web-entry"),
 ]
