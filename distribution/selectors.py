@@ -96,3 +96,17 @@ def changes_unreleased_exist() -> bool:
     """Whether approved changes wait for a release (the cutter takes a bounded batch); a
     withheld, unapproved change is not one."""
     return Change.objects.filter(release__isnull=True).approved_by_another().exists()
+
+
+# --- The staff pages --------------------------------------------------------------------------
+
+
+def release_latest() -> Release | None:
+    """The newest release (None on a new install)."""
+    return Release.objects.order_by("-version").first()
+
+
+def releases_by_version(versions: Iterable[int | None]) -> dict[int, Release]:
+    """The releases of those versions, by version (the ones that carried an entry's changes)."""
+    wanted = {v for v in versions if v is not None}
+    return {r.version: r for r in Release.objects.filter(version__in=wanted)} if wanted else {}

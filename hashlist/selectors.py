@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet
 
 from hashlist.grading import parse_hash
 from hashlist.models import (
     Change,
+    ChangeKind,
     Entry,
     Hash,
     ImportBatch,
     ImportRowError,
+    ImportStatus,
     Proposal,
     ProposalStatus,
     StagedRow,
@@ -67,6 +72,116 @@ def hash_search(*, value: str, algorithm: str | None = None) -> list[tuple[str, 
 
 def hash_canonical(algorithm: str, value: bytes) -> str:
     return get_algorithm(algorithm).canonical(bytes(value))
+
+
+# --- The staff pages: the dashboard, browsing entries, an entry's history ----------------------
+
+
+def proposals_pending_by(*, author_id: int) -> QuerySet[Proposal]:
+    """The author's proposals still waiting for review, oldest first."""
+    return (
+        proposal_list(status=ProposalStatus.PENDING, author_id=author_id)
+        .select_related("entry")
+        .order_by("created_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    size: int
+    oldest_at: dt.datetime | None
+
+
+def review_queue_summary(*, reviewer_id: int | None = None) -> QueueSummary:
+    """How many proposals wait for review and since when, in one aggregate over the pending
+    index. With ``reviewer_id``: the queue that reviewer may work (others' proposals)."""
+    pending = Proposal.objects.filter(status=ProposalStatus.PENDING)
+    if reviewer_id is not None:
+        pending = pending.exclude(author_id=reviewer_id)
+    found = pending.aggregate(size=Count("id"), oldest_at=Min("created_at"))
+    return QueueSummary(size=found["size"], oldest_at=found["oldest_at"])
+
+
+IMPORTS_RUNNING = (ImportStatus.UPLOADED, ImportStatus.VALIDATING, ImportStatus.APPLYING)
+IMPORTS_FAILED = (ImportStatus.FAILED, ImportStatus.INVALID)
+
+
+def imports_running() -> QuerySet[ImportBatch]:
+    """Batches being validated or applied (or waiting to be), oldest first."""
+    return (
+        ImportBatch.objects.filter(status__in=IMPORTS_RUNNING)
+        .select_related("uploaded_by")
+        .order_by("id")
+    )
+
+
+def imports_failed_since(*, since: dt.datetime) -> QuerySet[ImportBatch]:
+    """Batches that failed or were found invalid since ``since``, newest first."""
+    return (
+        ImportBatch.objects.filter(status__in=IMPORTS_FAILED, created_at__gte=since)
+        .select_related("uploaded_by")
+        .order_by("-id")
+    )
+
+
+def entry_filter(
+    *,
+    category: str | None = None,
+    age_group: str | None = None,
+    status: str | None = None,
+    created_from: dt.datetime | None = None,
+    created_before: dt.datetime | None = None,
+    author_id: int | None = None,
+) -> QuerySet[Entry]:
+    """Entries by grading, status, when they were added and who proposed them (the author of
+    the proposal or import that created them). Unordered: the caller pages by id."""
+    qs = entry_queryset()
+    if category:
+        qs = qs.filter(category=category)
+    if age_group:
+        qs = qs.filter(age_group=age_group)
+    if status:
+        qs = qs.filter(status=status)
+    if created_from is not None:
+        qs = qs.filter(created_at__gte=created_from)
+    if created_before is not None:
+        qs = qs.filter(created_at__lt=created_before)
+    if author_id is not None:
+        created_by = Change.objects.filter(
+            entry=OuterRef("pk"), kind=ChangeKind.CREATE, proposal__author_id=author_id
+        )
+        qs = qs.filter(Exists(created_by))
+    return qs
+
+
+def proposal_authors() -> QuerySet[Any]:
+    """Everyone who has proposed anything, by username: the choices of an "added by" filter.
+    One index probe of proposals per user, not a pass over the proposals."""
+    user_model = get_user_model()
+    wrote = Proposal.objects.filter(author_id=OuterRef("pk"))
+    return user_model.objects.filter(Exists(wrote)).order_by(user_model.USERNAME_FIELD)
+
+
+@dataclass(frozen=True)
+class EntryHistory:
+    """Every proposal that touched an entry (the import that created it included) and every
+    change approved to it, each oldest first."""
+
+    proposals: list[Proposal]
+    changes: list[Change]
+
+
+def entry_history(*, entry_id: int) -> EntryHistory:
+    changes = list(Change.objects.filter(entry_id=entry_id).order_by("id"))
+    # An entry created by an import is named by its change only: the import's one proposal
+    # creates many entries and names none of them.
+    via_changes = {c.proposal_id for c in changes}
+    proposals = (
+        proposal_list()
+        .filter(Q(entry_id=entry_id) | Q(pk__in=via_changes))
+        .order_by("created_at", "id")
+    )
+    return EntryHistory(proposals=list(proposals), changes=changes)
 
 
 def proposal_list(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Exists, Expression, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Expression, F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from distribution.models import Feed, FeedEntry, FeedVersion
@@ -21,9 +21,11 @@ from members.models import (
     ApiToken,
     Entitlement,
     Feedback,
+    FeedbackStatus,
     Licence,
     LicenceKind,
     Member,
+    MemberStatus,
 )
 
 
@@ -195,3 +197,24 @@ def feed_entries_for(
         for row in rows.order_by("feed__name"):
             found.setdefault((algorithm, bytes(row.value)), []).append(row)
     return found
+
+
+# --- The staff pages --------------------------------------------------------------------------
+
+
+def entry_disputes(*, entry_id: int) -> QuerySet[Feedback]:
+    """Every dispute of an entry by any member, oldest first."""
+    return dispute_list().filter(entry_id=entry_id).order_by("created_at", "id")
+
+
+def disputes_open_count() -> int:
+    """Open disputes (served by ``feedback_open_idx``)."""
+    return dispute_list(status=FeedbackStatus.OPEN).count()
+
+
+def member_counts() -> dict[str, int]:
+    """How many members there are, and how many of them are suspended."""
+    found = Member.objects.aggregate(
+        total=Count("id"), suspended=Count("id", filter=Q(status=MemberStatus.SUSPENDED))
+    )
+    return {"total": found["total"], "suspended": found["suspended"]}

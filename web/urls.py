@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import home, propose, review
+from web.views import dashboard, entries, home, propose, review, search
 
 urlpatterns = [
     path("", home.home, name="front"),
+    path("dashboard/imports/", dashboard.dashboard_imports, name="web-dashboard-imports"),
+    path("search/", search.search, name="web-search"),
+    path("entries/<int:entry_id>/", entries.entry_detail, name="web-entry"),
     # Proposing (web/views/propose.py) and reviewing (web/views/review.py).
     path("propose/", propose.propose_entry, name="web-propose"),
     path("entries/<int:entry_id>/regrade/", propose.propose_regrade, name="web-propose-regrade"),

@@ -75,3 +75,16 @@ def test_keyrings_are_read_oldest_first():
     envelopes = selectors.keyring_envelopes()
     assert len(envelopes) == 1 and selectors.keyring_latest_envelope() == envelopes[-1]
     assert keys.current_keyring() is not None
+
+
+def test_the_latest_release_is_none_on_a_new_install_then_the_highest_version(analyst, reviewer):
+    assert selectors.release_latest() is None
+    approved_entry(analyst, reviewer)
+    first = releases.release_cut()
+    approved_entry(analyst, reviewer)
+    second = releases.release_cut()
+    assert first is not None and second is not None
+
+    assert selectors.release_latest() == second
+    assert selectors.releases_by_version([first.version, None, 999]) == {first.version: first}
+    assert selectors.releases_by_version([None]) == {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
 import django_otp
+import pytest
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.test import Client
@@ -33,3 +35,21 @@ def signed_in(client: Client, user: Any) -> Client:
     session.save()
     client.cookies[settings.SESSION_COOKIE_NAME] = session.session_key
     return client
+
+
+# The name the dashboard, search and entry tests use.
+sign_in = signed_in
+
+
+@pytest.fixture
+def client_as(request: pytest.FixtureRequest) -> Callable[[str], Client]:
+    """``client_as("reviewer")``: a client signed in as the user of that fixture of
+    tests/conftest.py (``analyst``, ``reviewer``, ``member_admin``, ``auditor``, ``outsider``),
+    or an anonymous one for ``"anonymous"``."""
+
+    def make(role: str) -> Client:
+        if role == "anonymous":
+            return Client()
+        return sign_in(Client(), request.getfixturevalue(role))
+
+    return make

@@ -1,0 +1,37 @@
+"""Template helpers of the staff pages: links to pages other areas may not have built yet, and
+ages as people say them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.timesince import timesince
+
+register = template.Library()
+
+
+@register.simple_tag
+def optional_url(name: str, *args: Any) -> str:
+    """The URL named ``name`` with ``args``, or "" while no such route exists, so a template
+    can offer the link only once the page is there:
+    ``{% optional_url "web-proposal" proposal.pk as url %}{% if url %}…{% endif %}``."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+@register.filter
+def age(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """How long ago ``value`` was, in words ("3 hours, 5 minutes"; "under a minute" rather
+    than Django's "0 minutes")."""
+    if value is None:
+        return ""
+    now = now or timezone.now()
+    if (now - value).total_seconds() < 60:
+        return "under a minute"
+    return timesince(value, now)
