@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import home, imports
+from web.views import home, import_review, imports
 
 urlpatterns = [
     path("", home.home, name="front"),
@@ -17,7 +17,13 @@ urlpatterns = [
     path(
         "imports/<int:batch_id>/errors.csv", imports.import_errors_csv, name="web-import-errors-csv"
     ),
-    path("imports/<int:batch_id>/approve/", imports.import_approve, name="web-import-approve"),
-    path("imports/<int:batch_id>/reject/", imports.import_reject, name="web-import-reject"),
-    path("imports/<int:batch_id>/withdraw/", imports.import_withdraw, name="web-import-withdraw"),
+    path(
+        "imports/<int:batch_id>/approve/", import_review.import_approve, name="web-import-approve"
+    ),
+    path("imports/<int:batch_id>/reject/", import_review.import_reject, name="web-import-reject"),
+    path(
+        "imports/<int:batch_id>/withdraw/",
+        import_review.import_withdraw,
+        name="web-import-withdraw",
+    ),
 ]

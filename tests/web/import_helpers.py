@@ -1,4 +1,5 @@
-"""Building import batches for the import page tests, through the import services.
+"""Fixtures and builders of the import page tests; batches are built through the import
+services.
 
 Synthetic hashes only (``tests.conftest.synthetic``): random bytes, never list values."""
 
@@ -7,11 +8,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 
 from hashlist import imports
-from hashlist.models import ImportBatch
+from hashlist.models import ImportBatch, ImportStatus
+from hashsync.celery import app as celery_app
 from tests.conftest import synthetic
+from tests.web.conftest import signed_in
 
 HEADER = "category,age_group,source,notes,md5,sha1\n"
 
@@ -51,3 +56,35 @@ def title_of(html: str) -> str:
     found = re.search(r"<title>(.*?)</title>", html, re.S)
     assert found is not None
     return found.group(1)
+
+
+def field_error(html: str, field: str) -> str:
+    start = html.index(f'id="id_{field}-error"')
+    return html[start : html.index("</p>", start)]
+
+
+# --- Fixtures (imported by the test modules) ----------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks(monkeypatch: Any) -> None:
+    # Validation and applying run in-process, as in the embedded mode.
+    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+
+
+@pytest.fixture
+def as_role(request: pytest.FixtureRequest, client: Client) -> Any:
+    def sign_in(role: str | None) -> Client:
+        if role is None:
+            return client
+        return signed_in(client, request.getfixturevalue(role))
+
+    return sign_in
+
+
+@pytest.fixture
+def staged(analyst: Any) -> ImportBatch:
+    body, _ = csv_rows(3)
+    batch = checked_batch(analyst, body)
+    assert batch.status == ImportStatus.STAGED
+    return batch

@@ -13,18 +13,16 @@ from django.urls import reverse
 from django.utils import timezone
 
 from hashlist.models import ImportBatch, ImportStatus
-from hashsync.celery import app as celery_app
 from tests.factories import invalid_import_batch
+from tests.web import import_helpers
 from tests.web.conftest import signed_in
 from tests.web.import_helpers import HEADER, checked_batch, csv_rows
 from web.views.import_state import steps_of
 
 pytestmark = pytest.mark.django_db
 
-
-@pytest.fixture(autouse=True)
-def _eager_tasks(monkeypatch: Any) -> None:
-    monkeypatch.setitem(celery_app.conf, "task_always_eager", True)
+# The shared fixtures of the import page tests.
+eager_tasks = import_helpers.eager_tasks
 
 
 @pytest.fixture

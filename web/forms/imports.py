@@ -51,7 +51,22 @@ class UploadForm(forms.Form):
         self.fields["file"].widget.attrs["accept"] = ".csv,.jsonl,.ndjson,text/csv"
 
 
-STATUS_CHOICES = [("", "Any status"), *ImportStatus.choices]
+# A batch's status in a few words, for the list, its badge and the filter (the model's labels
+# are sentences).
+STATUS_WORDS = {
+    ImportStatus.UPLOADED: "Waiting to be checked",
+    ImportStatus.VALIDATING: "Checking",
+    ImportStatus.INVALID: "Invalid",
+    ImportStatus.FAILED: "Failed",
+    ImportStatus.STAGED: "Waiting for review",
+    ImportStatus.APPLYING: "Applying",
+    ImportStatus.APPROVED: "Applied",
+    ImportStatus.REJECTED: "Rejected",
+}
+STATUS_CHOICES = [
+    ("", "Any status"),
+    *[(status.value, words) for status, words in STATUS_WORDS.items()],
+]
 
 
 class ImportFilterForm(forms.Form):

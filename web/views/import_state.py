@@ -28,6 +28,8 @@ from hashlist.models import (
 )
 from hashsync.errors import InvalidInput
 from hashsync.validation import MAX_BIGINT, query_int
+from hashsync_client.algorithms import ALGORITHMS
+from web.forms.imports import STATUS_WORDS
 
 REVIEW = "hashlist.review_proposal"
 PROPOSE = "hashlist.propose_change"
@@ -36,16 +38,16 @@ RUNNING = frozenset((ImportStatus.UPLOADED, ImportStatus.VALIDATING, ImportStatu
 ERRORS_PAGE = 100
 SAMPLE_SIZE = 20
 
-# (words, badge class) per status: the words carry the meaning, the colour only repeats it.
-_SHORT = {
-    ImportStatus.UPLOADED: ("Waiting to be checked", "info"),
-    ImportStatus.VALIDATING: ("Checking", "info"),
-    ImportStatus.INVALID: ("Invalid", "bad"),
-    ImportStatus.FAILED: ("Failed", "bad"),
-    ImportStatus.STAGED: ("Waiting for review", "warn"),
-    ImportStatus.APPLYING: ("Applying", "info"),
-    ImportStatus.APPROVED: ("Applied", "ok"),
-    ImportStatus.REJECTED: ("Rejected", ""),
+# The badge's colour only repeats what its words say.
+_BADGE = {
+    ImportStatus.UPLOADED: "info",
+    ImportStatus.VALIDATING: "info",
+    ImportStatus.INVALID: "bad",
+    ImportStatus.FAILED: "bad",
+    ImportStatus.STAGED: "warn",
+    ImportStatus.APPLYING: "info",
+    ImportStatus.APPROVED: "ok",
+    ImportStatus.REJECTED: "",
 }
 
 
@@ -56,7 +58,8 @@ def _withdrawn(batch: ImportBatch) -> bool:
 def status_badge(batch: ImportBatch) -> tuple[str, str]:
     if batch.status == ImportStatus.REJECTED and _withdrawn(batch):
         return "Withdrawn", ""
-    return _SHORT.get(ImportStatus(batch.status), (batch.status, ""))
+    status = ImportStatus(batch.status)
+    return STATUS_WORDS[status], _BADGE[status]
 
 
 def import_context(
@@ -149,15 +152,19 @@ def steps_of(batch: ImportBatch, label: str) -> list[dict[str, str]]:
         names["apply"] = "Applying failed"
     elif status == ImportStatus.APPROVED:
         at = ""
+    # Done steps in the past tense, the current one as it happens, the rest as what comes.
+    doing = {"check": "Checking", "review": "Waiting for review", "apply": "Applying"}
+    coming = {"check": "Check", "review": "Review", "apply": "Apply"}
     steps = []
     for step in order:
         if not at or order.index(step) < order.index(at):
-            state = "done"
+            state, name = "done", names[step]
         elif step == at:
             state = "failed" if failed else "current"
+            name = names[step] if failed else doing[step]
         else:
-            state = "todo"
-        steps.append({"name": names[step], "state": state})
+            state, name = "todo", coming[step]
+        steps.append({"name": name, "state": state})
     return steps
 
 
@@ -279,8 +286,14 @@ def _too_many_rows(batch: ImportBatch) -> bool:
 
 
 def _labelled(counts: dict[str, int], choices: list[tuple[str, str]] | None) -> list[Any]:
+    """Counts in the order of the choices (0-2 before 11-13), with their labels."""
     names = dict(choices or [])
-    return [(names.get(key, key or "Not given"), n) for key, n in counts.items()]
+    order = {key: i for i, key in enumerate(names)}
+    keys = sorted(counts, key=lambda key: (order.get(key, len(order)), key))
+    return [(names.get(key, key or "Not given"), counts[key]) for key in keys]
+
+
+_ALGORITHM_NAMES = [(name, name) for name in ALGORITHMS]
 
 
 def _summary_tables(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -294,7 +307,7 @@ def _summary_tables(summary: dict[str, Any]) -> list[dict[str, Any]]:
             "title": "Industry class",
             "rows": _labelled(summary["by_industry_class"], INDUSTRY_CLASS_CHOICES),
         },
-        {"title": "Hashes", "rows": _labelled(summary["by_algorithm"], None)},
+        {"title": "Hashes", "rows": _labelled(summary["by_algorithm"], _ALGORITHM_NAMES)},
     ]
 
 

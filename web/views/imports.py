@@ -1,11 +1,10 @@
 """Bulk imports: the list with the upload form, an import's page (progress while it runs, then
 its summary, errors, a sample and the review), the progress fragment htmx polls, and the error
-report as CSV.
+report as CSV. Deciding a staged import is import_review.py's.
 
-Uploading, approving, rejecting and withdrawing call the services the API calls
-(``hashlist.imports.import_upload``, ``hashlist.services.proposal_*``): the four-eyes rule, the
-size and format checks and the audit trail hold as they do there. File names and messages are
-shown, never logged here; hash values appear only in the sample, in the page body.
+Uploading calls the service the API calls (``hashlist.imports.import_upload``): its size and
+format checks and the audit trail hold as they do there. File names and messages are shown,
+never logged here; hash values appear only in the sample, in the page body.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from hashlist import imports, selectors, services
+from hashlist import imports, selectors
 from hashlist.models import ImportBatch
 from hashsync.errors import DomainError, InvalidInput
 from hashsync.validation import MAX_BIGINT, query_int
@@ -50,7 +49,7 @@ LIST_PAGE = 50
 CSV_CHUNK = 5000
 
 
-def _batch(batch_id: int) -> ImportBatch:
+def batch_or_404(batch_id: int) -> ImportBatch:
     batch = selectors.import_get(batch_id=batch_id)
     if batch is None:
         raise Http404(f"Import {batch_id} does not exist.")
@@ -172,7 +171,7 @@ def _show_upload_error(form: UploadForm, error: DomainError) -> None:
 # --- An import's page, its progress fragment and its error report ------------------------------
 
 
-def _render_import(
+def render_import(
     request: HttpRequest,
     batch: ImportBatch,
     *,
@@ -201,7 +200,7 @@ def _render_import(
 @staff_page(VIEW)
 @require_safe
 def import_page(request: HttpRequest, batch_id: int) -> HttpResponse:
-    return _render_import(request, _batch(batch_id))
+    return render_import(request, batch_or_404(batch_id))
 
 
 @staff_page(VIEW)
@@ -210,8 +209,9 @@ def import_progress(request: HttpRequest, batch_id: int) -> HttpResponse:
     """The progress card alone, for htmx to swap in every two seconds. Once the import has
     moved on it answers without the trigger (so polling stops) and asks htmx to reload the
     page, which then shows the result."""
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     context = import_context(batch, request=request, with_details=False)
+    context["fragment"] = True
     response = render(request, "web/imports/_progress.html", context)
     if not context["running"] and getattr(request, "htmx", False):
         response["HX-Refresh"] = "true"
@@ -254,7 +254,7 @@ def _error_lines(batch_id: int) -> Iterator[list[Any]]:
 @staff_page(VIEW)
 @require_safe
 def import_errors_csv(request: HttpRequest, batch_id: int) -> HttpResponse:
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in _error_lines(batch.pk)),
@@ -263,72 +263,3 @@ def import_errors_csv(request: HttpRequest, batch_id: int) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="import-{batch.pk}-errors.csv"'
     # staff_page types its views as answering HttpResponse; Django serves either kind.
     return cast(HttpResponse, response)
-
-
-# --- Deciding a staged import ------------------------------------------------------------------
-
-
-def _proposal_id(batch: ImportBatch) -> int:
-    if batch.proposal_id is None:
-        # Not staged (yet): the service would say the same of a missing proposal.
-        raise Http404(f"Import {batch.pk} has nothing to review.")
-    return batch.proposal_id
-
-
-@staff_page(REVIEW)
-@require_POST
-def import_approve(request: HttpRequest, batch_id: int) -> HttpResponse:
-    batch = _batch(batch_id)
-    form = ApproveForm(request.POST)
-    if form.is_valid():
-        try:
-            services.proposal_approve(
-                actor=request.user,
-                proposal_id=_proposal_id(batch),
-                reason=form.cleaned_data["reason"],
-            )
-        except DomainError as error:
-            show_error(form, error)
-        else:
-            messages.success(
-                request,
-                f"Import {batch.pk} approved. Its rows are applied as one unit by a background "
-                "task; this page follows it.",
-            )
-            return HttpResponseRedirect(reverse("web-import", args=[batch.pk]))
-    return _render_import(request, _batch(batch_id), approve_form=form, status=400)
-
-
-@staff_page(REVIEW)
-@require_POST
-def import_reject(request: HttpRequest, batch_id: int) -> HttpResponse:
-    batch = _batch(batch_id)
-    form = RejectForm(request.POST)
-    if form.is_valid():
-        try:
-            services.proposal_reject(
-                actor=request.user,
-                proposal_id=_proposal_id(batch),
-                reason=form.cleaned_data["reason"],
-            )
-        except DomainError as error:
-            show_error(form, error)
-        else:
-            messages.success(request, f"Import {batch.pk} rejected: nothing of it was applied.")
-            return HttpResponseRedirect(reverse("web-import", args=[batch.pk]))
-    return _render_import(request, _batch(batch_id), reject_form=form, status=400)
-
-
-@staff_page(PROPOSE)
-@require_POST
-def import_withdraw(request: HttpRequest, batch_id: int) -> HttpResponse:
-    batch = _batch(batch_id)
-    form = WithdrawForm(request.POST)
-    form.is_valid()
-    try:
-        services.proposal_withdraw(actor=request.user, proposal_id=_proposal_id(batch))
-    except DomainError as error:
-        show_error(form, error)
-        return _render_import(request, _batch(batch_id), withdraw_form=form, status=400)
-    messages.success(request, f"Import {batch.pk} withdrawn: nobody will review it.")
-    return HttpResponseRedirect(reverse("web-import", args=[batch.pk]))
