@@ -162,6 +162,11 @@ def _show_upload_error(form: UploadForm, error: DomainError) -> None:
             "The format cannot be told from the file's name. Choose CSV or JSON Lines here, "
             "or rename the file to end in .csv or .jsonl.",
         )
+    elif error.code == "empty_file":
+        form.add_error(
+            "file",
+            f"{error.message} Check that you chose the right file and that the export finished.",
+        )
     elif error.code == "upload_too_large":
         form.add_error("file", f"{error.message} Split it into several files and upload each one.")
     else:
