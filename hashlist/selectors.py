@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet
 
-from hashlist.grading import parse_hash
+from hashlist.grading import GRADING_FIELDS, parse_hash
 from hashlist.models import (
     Change,
     ChangeKind,
@@ -212,6 +212,44 @@ def import_get(*, batch_id: int) -> ImportBatch | None:
 
 def import_errors(*, batch_id: int) -> QuerySet[ImportRowError]:
     return ImportRowError.objects.filter(batch_id=batch_id)
+
+
+def import_list(
+    *, status: str | None = None, uploaded_by_id: int | None = None
+) -> QuerySet[ImportBatch]:
+    """Batches with their uploader and proposal (and its reviewer), unordered: the caller
+    pages by id."""
+    qs = ImportBatch.objects.select_related("uploaded_by", "proposal__reviewer")
+    if status:
+        qs = qs.filter(status=status)
+    if uploaded_by_id is not None:
+        qs = qs.filter(uploaded_by_id=uploaded_by_id)
+    return qs
+
+
+def import_release(*, batch: ImportBatch) -> int | None:
+    """The release that carried an applied batch, or None while none has. Its rows are applied
+    in one transaction, so one release takes all of them (docs/import-format.md, "Approval")."""
+    if batch.proposal_id is None:
+        return None
+    return (
+        Change.objects.filter(proposal_id=batch.proposal_id, release__isnull=False)
+        .values_list("release", flat=True)
+        .first()
+    )
+
+
+# What a row error's message begins with when it is about one field: the parser's messages
+# (hashlist/imports/parse.py and the grading and hash checks it calls) name the field first,
+# as in "category must be one of A, B, C; got 'D'." or "md5: expected 32 hexadecimal …".
+_ERROR_FIELDS = frozenset((*GRADING_FIELDS, "source", "notes", "hashes", "header", *ALGORITHMS))
+
+
+def import_error_field(message: str) -> str:
+    """The field a row error is about (a column, ``hashes`` or ``header``), or "" when it is
+    about the whole line (not valid CSV or JSON, a wrong number of fields, no hash)."""
+    head = message[:16].replace(":", " ").split(" ", 1)[0]
+    return head if head in _ERROR_FIELDS else ""
 
 
 # --- Reviewing an import: its staged rows, a summary, a sample ---------------------------------

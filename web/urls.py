@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
+<<<<<<< HEAD
 from web.views import dashboard, entries, home, propose, review, search
 
 urlpatterns = [
@@ -34,4 +35,28 @@ urlpatterns = [
         name="web-proposal-withdraw",
     ),
     path("review/", review.review_queue, name="web-review-queue"),
+=======
+from web.views import home, import_review, imports
+
+urlpatterns = [
+    path("", home.home, name="front"),
+    # Bulk imports: the list and upload, an import's page, its progress, its error report, and
+    # the review of a staged import.
+    path("imports/", imports.import_list, name="web-imports"),
+    path("imports/upload/", imports.import_upload, name="web-import-upload"),
+    path("imports/<int:batch_id>/", imports.import_page, name="web-import"),
+    path("imports/<int:batch_id>/progress/", imports.import_progress, name="web-import-progress"),
+    path(
+        "imports/<int:batch_id>/errors.csv", imports.import_errors_csv, name="web-import-errors-csv"
+    ),
+    path(
+        "imports/<int:batch_id>/approve/", import_review.import_approve, name="web-import-approve"
+    ),
+    path("imports/<int:batch_id>/reject/", import_review.import_reject, name="web-import-reject"),
+    path(
+        "imports/<int:batch_id>/withdraw/",
+        import_review.import_withdraw,
+        name="web-import-withdraw",
+    ),
+>>>>>>> imports
 ]
