@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-<<<<<<< HEAD
-from web.views import dashboard, entries, home, propose, review, search
+from web.views import dashboard, entries, home, import_review, imports, propose, review, search
 
 urlpatterns = [
     path("", home.home, name="front"),
@@ -35,11 +34,6 @@ urlpatterns = [
         name="web-proposal-withdraw",
     ),
     path("review/", review.review_queue, name="web-review-queue"),
-=======
-from web.views import home, import_review, imports
-
-urlpatterns = [
-    path("", home.home, name="front"),
     # Bulk imports: the list and upload, an import's page, its progress, its error report, and
     # the review of a staged import.
     path("imports/", imports.import_list, name="web-imports"),
@@ -58,5 +52,4 @@ urlpatterns = [
         import_review.import_withdraw,
         name="web-import-withdraw",
     ),
->>>>>>> imports
 ]
