@@ -124,6 +124,16 @@ class StaffBasicAuthentication(BasicAuthentication):
             )
         return None
 
+    def authenticate_credentials(
+        self, userid: str, password: str, request: Request | None = None
+    ) -> tuple[AbstractBaseUser, None]:
+        # django-axes marks a locked-out attempt on the request it is given, and AxesMiddleware
+        # answers with the lockout (429 account_locked, Retry-After) only if the mark is on
+        # Django's request; DRF's Request would keep it to itself, leaving a bare 401.
+        django_request = getattr(request, "_request", request)
+        user, _ = super().authenticate_credentials(userid, password, django_request)
+        return user, None
+
     def authenticate_header(self, request: Request) -> str:
         if settings.HASHSYNC_STAFF_BASIC_AUTH:
             return str(super().authenticate_header(request))
