@@ -145,8 +145,9 @@ def test_a_retracted_entry_is_still_found_and_says_so(client_as, analyst, review
 def test_a_value_that_is_not_a_hash_is_refused_next_to_the_field(client_as, data, message):
     page = _page(client_as("analyst").post("/search/", data), status=400)
 
-    field = page.split('class="field has-error"')[1].split("</div>")[0]
-    assert message in field
+    field = page.split('class="field has-error"')[1]
+    error = re.search(r'<p class="error"[^>]*>(.*?)</p>', field, re.S)
+    assert error is not None and message in error.group(1)
     assert "There is a problem" in page  # and summarised at the top
     assert "holds this hash" not in page and "No entry holds" not in page
 
