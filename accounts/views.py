@@ -165,7 +165,7 @@ def account_view(request: HttpRequest) -> HttpResponse:
         request,
         "accounts/account.html",
         {
-            "roles": [g.name for g in user.groups.all()],
+            "roles": sorted(g.name.replace("_", " ") for g in user.groups.all()),
             "totp": second_factor.totp_device(user),
             "recovery_codes_left": second_factor.recovery_codes_left(user),
             "second_factor_required": second_factor_required(user),

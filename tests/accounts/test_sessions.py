@@ -238,6 +238,16 @@ def test_a_password_change_keeps_the_second_factor_verification(reviewer, authen
     assert client.get(reverse("front")).status_code == 200
 
 
+def test_the_account_page_names_the_role_as_people_read_it(member_admin, authenticator):
+    authenticator.enrol(member_admin)
+    client = Client()
+    verified_session(client, member_admin)
+
+    html = client.get(reverse("account")).content.decode()
+
+    assert "<dt>Role</dt><dd>member admin</dd>" in html
+
+
 # --- Second factor for everyone -------------------------------------------------------------
 
 

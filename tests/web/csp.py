@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 # Template tags and comments inside a tag (``<p {% if x %}style=...{% endif %}>``) would stop
 # the HTML parser reading the attributes after them; variables become a placeholder value.
-_TAG = re.compile(r"{%.*?%}|{#.*?#}", re.S)
+_TAG = re.compile(r"{%\s*comment\b.*?%}.*?{%\s*endcomment\s*%}|{%.*?%}|{#.*?#}", re.S)
 _VARIABLE = re.compile(r"{{.*?}}", re.S)
 
 

@@ -42,6 +42,14 @@ def test_the_check_finds_what_the_csp_would_block(html, problem):
     assert found and problem in found[0]
 
 
+def test_the_check_reads_past_template_comments():
+    html = '{% comment %}without its inline <style>{% endcomment %}<p style="x">'
+
+    assert [problem.split(": ", 1)[1] for problem in inline_problems(html)] == [
+        "<p> style attribute"
+    ]
+
+
 @pytest.mark.parametrize(
     "html",
     [
@@ -50,6 +58,8 @@ def test_the_check_finds_what_the_csp_would_block(html, problem):
         '<div hx-get="/x" hx-trigger="every 2s">',
         '<form data-confirm="Remove?">',
         '<input name="online">',
+        "{% comment %}a page without its inline <style> or <script>{% endcomment %}",
+        "{# <script>alert(1)</script> #}",
     ],
 )
 def test_the_check_lets_through_what_the_csp_allows(html):
