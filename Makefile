@@ -31,7 +31,7 @@ test: $(STAMP) ## Run the tests: SQLite pass, then PostgreSQL + Redis + real Cel
 screenshots: $(STAMP) ## Run only the browser tests and keep their screenshots, one per page and role (var/screenshots/, or HASHSYNC_SCREENSHOTS_DIR=…)
 	@command -v chromium >/dev/null || { echo "no chromium on PATH: apt-get install -y chromium" >&2; exit 1; }
 	@dir="$${HASHSYNC_SCREENSHOTS_DIR:-var/screenshots}"; mkdir -p "$$dir"; rm -f "$$dir"/*--*.png; \
-	env -u DATABASE_URL -u CELERY_BROKER_URL HASHSYNC_ENV=development HASHSYNC_SCREENSHOTS_DIR="$$dir" \
+	env -u DATABASE_URL -u CELERY_BROKER_URL -u TEST_DATABASE_NAME HASHSYNC_ENV=development HASHSYNC_SCREENSHOTS_DIR="$$dir" \
 	  $(BIN)/python -m pytest -n "$${PYTEST_WORKERS:-auto}" -m browser -q; status=$$?; \
 	echo "Screenshots ($$(ls "$$dir" | grep -c -- '--.*\.png$$')): $$(cd "$$dir" && pwd)/"; exit $$status
 

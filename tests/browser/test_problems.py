@@ -108,7 +108,12 @@ def test_an_expectation_that_nothing_meets_fails(page, browser_problems):
 def test_a_test_whose_page_logs_a_console_error_fails_naming_it(chromium, tmp_path):
     """The whole path, in a pytest of its own: fixture teardown, not just the collector."""
     case = Path(__file__).parent / "cases" / "console_error.py"
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    # Its own in-memory SQLite database, whatever database this run uses.
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "TEST_DATABASE_NAME")
+    }
     env["HASHSYNC_SCREENSHOTS_DIR"] = str(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", str(case)],
