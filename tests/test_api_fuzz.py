@@ -30,8 +30,9 @@ import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from schemathesis.checks import (
@@ -409,17 +410,20 @@ def test_json_body_nested_past_the_recursion_limit_is_malformed_not_a_500(
     assert response.json()["error"]["code"] == "malformed_request"
 
 
-def test_basic_auth_username_with_nul_is_refused_without_a_query(
+def test_basic_auth_username_with_nul_is_refused_without_looking_the_user_up(
     analyst: Any, django_assert_num_queries: Any
 ) -> None:
-    # PostgreSQL cannot compare text holding NUL: looking the name up was a 500 there.
+    # PostgreSQL cannot compare text holding NUL: looking the name up was a 500 there. The
+    # lockout (django-axes) still counts the attempt, under a stand-in name; the user table
+    # is never asked.
     credentials = base64.b64encode(b"analyst\x00:whatever").decode()
 
-    with django_assert_num_queries(0):
+    with CaptureQueriesContext(connection) as queries:
         response = Client().get("/api/v1/me/", HTTP_AUTHORIZATION=f"Basic {credentials}")
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "authentication_failed"
+    assert not [q for q in queries.captured_queries if '"auth_user"' in q["sql"]]
 
 
 def test_request_id_with_a_trailing_newline_is_replaced_not_a_500(db: None) -> None:

@@ -319,7 +319,9 @@ def test_a_hash_that_reached_the_list_meanwhile_is_flagged(reviewer, reviewer2, 
     # proposals wait: approving one makes the other unapprovable.
     services.proposal_approve(actor=reviewer2, proposal_id=other.pk)
     page = _client(reviewer).get(reverse("web-proposal", args=[late.pk])).content.decode()
-    assert f"The MD5 hash of this proposal is now on the list, on entry {approved.pk}" in page
+    assert "The MD5 hash of this proposal is now on the list, on" in page
+    # With the entry pages built, the entry is named by a link to it.
+    assert f'href="/entries/{approved.pk}/">entry {approved.pk}</a>' in page
 
 
 # --- Withdrawing -------------------------------------------------------------------------------
