@@ -20,6 +20,7 @@ from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.services import staff_tokens_revoke_all
 from audit.services import audit_record
 from hashsync.errors import Conflict, InvalidInput
 
@@ -133,11 +134,16 @@ def recovery_codes_regenerate(*, actor: Any) -> list[str]:
 
 
 @transaction.atomic
-def second_factor_remove(*, actor: Any) -> None:
+@transaction.atomic
+def second_factor_remove(*, actor: Any) -> int:
+    """Remove ``actor``'s second factor and recovery codes, and revoke their personal API
+    tokens (created on the strength of it); returns how many tokens were revoked."""
     removed = TOTPDevice.objects.filter(user=actor).delete()[0]
     StaticDevice.objects.filter(user=actor).delete()
-    if removed:
-        _record(actor, "staff.second_factor_remove", {"kind": "totp"})
+    if not removed:
+        return 0
+    _record(actor, "staff.second_factor_remove", {"kind": "totp"})
+    return staff_tokens_revoke_all(actor=actor, reason="second_factor_removed")
 
 
 def second_factor_verify(*, user: Any, token: Any) -> Verification:

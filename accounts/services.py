@@ -34,9 +34,14 @@ def _expiry_days(value: Any) -> int:
     return value
 
 
-def _described(token: StaffToken) -> dict[str, Any]:
+def _described(token: StaffToken, **more: Any) -> dict[str, Any]:
     """What the audit trail says of a token: never its secret or digest."""
-    return {"prefix": token.prefix, "name": token.name, "expires_at": token.expires_at.isoformat()}
+    return {
+        "prefix": token.prefix,
+        "name": token.name,
+        "expires_at": token.expires_at.isoformat(),
+        **more,
+    }
 
 
 @transaction.atomic
@@ -99,3 +104,28 @@ def staff_token_revoke(*, actor: User, token_id: Any) -> StaffToken:
         after=_described(token),
     )
     return token
+
+
+def staff_tokens_revoke_all(*, actor: User, reason: str) -> int:
+    """Revoke every live token of ``actor`` (each audited with ``reason``); returns how many.
+
+    Called when the second factor they were issued on the strength of is removed: a token made
+    after a two-factor sign-in must not outlive that factor, or removing it would leave a
+    password-less way in. Runs inside the caller's transaction."""
+    now = timezone.now()
+    live = StaffToken.objects.select_for_update().filter(
+        user=as_staff(actor), revoked_at__isnull=True, expires_at__gt=now
+    )
+    count = 0
+    for token in live.order_by("pk"):
+        token.revoked_at = now
+        token.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action="staff_token.revoke",
+            object_type="staff_token",
+            object_id=token.pk,
+            after=_described(token, reason=reason),
+        )
+        count += 1
+    return count

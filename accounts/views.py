@@ -243,13 +243,17 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
 @require_recent_password(return_to="second-factor")
 @require_POST
 def second_factor_remove_view(request: HttpRequest) -> HttpResponse:
-    second_factor.second_factor_remove(actor=request.user)
-    if second_factor_required(request.user):
-        messages.warning(
-            request, "Your second factor is removed. Your role needs one: set up a new one now."
+    revoked = second_factor.second_factor_remove(actor=request.user)
+    removed = "Your second factor is removed."
+    if revoked:
+        removed += (
+            f" Your {revoked} API token{pluralize(revoked)} {pluralize(revoked, 'was,were')} "
+            "revoked with it: create new ones once a second factor is set up again."
         )
+    if second_factor_required(request.user):
+        messages.warning(request, f"{removed} Your role needs one: set up a new one now.")
     else:
-        messages.info(request, "Your second factor is removed.")
+        messages.info(request, removed)
     return redirect("second-factor")
 
 

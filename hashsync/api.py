@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views.csrf import csrf_failure as default_csrf_failure
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.negotiation import BaseContentNegotiation
@@ -132,7 +132,9 @@ def json_500(request: HttpRequest) -> JsonResponse:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """CSRF failures on API paths answer JSON; pages keep Django's explanatory page."""
+    """CSRF failures on API paths answer JSON; a page says what happened and what to do (the
+    usual cause is a form left open across a sign-out or an expired session), and that
+    nothing was changed. (Django logs the reason on ``django.security.csrf``.)"""
     if request.path.startswith("/api/"):
         return JsonResponse(
             error_body(
@@ -143,7 +145,17 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
             ),
             status=403,
         )
-    return default_csrf_failure(request, reason=reason)
+    return render(
+        request,
+        "error.html",
+        {
+            "title": "This form has expired",
+            "message": "Nothing was changed. The page it came from is out of date — usually "
+            "because you signed out or your session ended meanwhile. Go back, reload the page "
+            "and send the form again.",
+        },
+        status=403,
+    )
 
 
 class BinaryContentNegotiation(BaseContentNegotiation):

@@ -13,8 +13,9 @@ from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
 
-from accounts import second_factor
+from accounts import second_factor, services
 from hashsync.errors import Conflict, InvalidInput
 from tests.accounts.helpers import (
     CHECKED_AT,
@@ -290,6 +291,30 @@ def test_removing_it_for_a_reviewer_forces_a_new_enrolment(reviewer, authenticat
     assert client.get(reverse("front"))["Location"].startswith(reverse("second-factor"))
     assert_error(client.get(reverse("me")), 403, "second_factor_enrolment_required")
     assert [e.action for e in audit_events_since(since)] == ["staff.second_factor_remove"]
+
+
+def test_removing_it_revokes_the_api_tokens_made_on_its_strength(analyst, authenticator):
+    client, _, _ = _enrolled_client(analyst, authenticator)
+    first, first_secret = services.staff_token_create(actor=analyst, name="laptop")
+    second, _ = services.staff_token_create(actor=analyst, name="ci")
+    services.staff_token_revoke(actor=analyst, token_id=second.pk)
+    assert (
+        APIClient().get(reverse("me"), HTTP_AUTHORIZATION=f"Bearer {first_secret}").status_code
+        == 200
+    )
+    since = last_audit_seq()
+
+    removed = client.post(reverse("second-factor-remove"), follow=True)
+
+    assert "Your 1 API token was revoked with it" in removed.content.decode()
+    first.refresh_from_db()
+    assert first.revoked_at is not None
+    refused = APIClient().get(reverse("me"), HTTP_AUTHORIZATION=f"Bearer {first_secret}")
+    assert refused.status_code == 401
+    events = audit_events_since(since)
+    assert [e.action for e in events] == ["staff.second_factor_remove", "staff_token.revoke"]
+    assert events[1].after["reason"] == "second_factor_removed"
+    assert events[1].object_id == str(first.pk)
 
 
 def test_removing_it_for_an_analyst_leaves_the_work_open(analyst, authenticator):

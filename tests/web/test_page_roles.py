@@ -182,3 +182,21 @@ def test_the_sign_in_pages_are_open(name: str, things: dict[str, Any]) -> None:
     _url, response = _call(Client(), name, row, things)
     assert response.status_code in (200, 302), (name, response.status_code)
     assert response.status_code != 302 or "next=" not in response["Location"]
+
+
+FORM_ACTIONS = sorted(name for name, row in PAGES.items() if row.method == "post")
+
+
+@pytest.mark.parametrize("name", FORM_ACTIONS)
+def test_every_form_action_needs_the_csrf_token(
+    name: str, request: pytest.FixtureRequest, things: dict[str, Any]
+) -> None:
+    """Posted without the form's CSRF token, by someone the action is for, nothing happens and
+    the page says what to do."""
+    row = PAGES[name]
+    role = sorted(row.allowed)[0]
+    client = signed_in(Client(enforce_csrf_checks=True), request.getfixturevalue(role))
+    _url, response = _call(client, name, row, things)
+    assert response.status_code == 403, (name, response.status_code)
+    assert b"This form has expired" in response.content
+    assert b"Nothing was changed" in response.content
