@@ -81,7 +81,8 @@ def test_the_author_cannot_approve_their_own_proposal(open_page):
 
     page.goto(f"/proposals/{proposal.pk}/")
 
-    expect(page.get_by_text("You proposed this, so you cannot approve or reject it")).to_be_visible()
+    own = page.get_by_text("You proposed this, so you cannot approve or reject it")
+    expect(own).to_be_visible()
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)
     expect(page.get_by_role("button", name="Reject")).to_have_count(0)
     expect(page.get_by_role("button", name="Withdraw my proposal")).to_be_visible()
