@@ -16,13 +16,15 @@ from typing import Any
 
 import qrcode
 import qrcode.image.svg
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.services import staff_tokens_revoke_all
 from audit.services import audit_record
-from hashsync.errors import Conflict, InvalidInput
+from hashsync.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from hashsync.validation import clean_text
 
 RECOVERY_CODES = 10
 TOTP_NAME = "authenticator app"
@@ -143,7 +145,38 @@ def second_factor_remove(*, actor: Any) -> int:
     if not removed:
         return 0
     _record(actor, "staff.second_factor_remove", {"kind": "totp"})
-    return staff_tokens_revoke_all(actor=actor, reason="second_factor_removed")
+    return staff_tokens_revoke_all(actor=actor, owner=actor, reason="second_factor_removed")
+
+
+@transaction.atomic
+def second_factor_reset(*, actor: Any, username: Any, reason: Any) -> int:
+    """An administrator's reset for someone who lost both phone and recovery codes: their
+    devices and recovery codes are deleted and their API tokens revoked, on the audit trail
+    with who did it and why; at their next sign-in (or next page, if signed in) they set up a
+    new authenticator. Returns how many tokens were revoked. Only a superuser may, and not for
+    themselves (that would be one person vouching for their own account)."""
+    if not getattr(actor, "is_superuser", False) or not actor.is_active:
+        raise PermissionDenied("Only an active superuser may reset someone's second factor.")
+    why = clean_text(reason, "reason", limit=500, required=True)
+    user = get_user_model().objects.filter(username=clean_text(username, "username")).first()
+    if user is None:
+        raise NotFound(f"There is no user named {username!r}.")
+    if user.pk == actor.pk:
+        raise PermissionDenied(
+            "You cannot reset your own second factor: ask another administrator, or sign in "
+            "with a recovery code and remove it yourself."
+        )
+    devices = TOTPDevice.objects.filter(user=user).delete()[0]
+    codes = StaticDevice.objects.filter(user=user).delete()[0]
+    revoked = staff_tokens_revoke_all(actor=actor, owner=user, reason="second_factor_reset")
+    audit_record(
+        actor=actor,
+        action="staff.second_factor_reset",
+        object_type="staff_user",
+        object_id=user.get_username(),
+        after={"reason": why, "devices_deleted": devices + codes, "tokens_revoked": revoked},
+    )
+    return revoked
 
 
 def second_factor_verify(*, user: Any, token: Any) -> Verification:

@@ -106,15 +106,16 @@ def staff_token_revoke(*, actor: User, token_id: Any) -> StaffToken:
     return token
 
 
-def staff_tokens_revoke_all(*, actor: User, reason: str) -> int:
-    """Revoke every live token of ``actor`` (each audited with ``reason``); returns how many.
+def staff_tokens_revoke_all(*, actor: User, owner: User, reason: str) -> int:
+    """Revoke every live token of ``owner`` (each audited as done by ``actor``, with
+    ``reason``); returns how many.
 
-    Called when the second factor they were issued on the strength of is removed: a token made
-    after a two-factor sign-in must not outlive that factor, or removing it would leave a
-    password-less way in. Runs inside the caller's transaction."""
+    Called when the second factor they were issued on the strength of is removed or reset: a
+    token made after a two-factor sign-in must not outlive that factor, or removing it would
+    leave a way in without one. Runs inside the caller's transaction."""
     now = timezone.now()
     live = StaffToken.objects.select_for_update().filter(
-        user=as_staff(actor), revoked_at__isnull=True, expires_at__gt=now
+        user=as_staff(owner), revoked_at__isnull=True, expires_at__gt=now
     )
     count = 0
     for token in live.order_by("pk"):
