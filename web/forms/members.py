@@ -62,9 +62,17 @@ class ReasonForm(forms.Form):
 class SuspendForm(ReasonForm):
     prefix = "suspend"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = "Reason for suspending"
+
 
 class ReinstateForm(ReasonForm):
     prefix = "reinstate"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].label = "Reason for reinstating"
 
 
 class ContactForm(forms.Form):
