@@ -426,7 +426,9 @@ def test_a_bad_client_name_is_refused_next_to_the_field(admin, acme, name, says)
 
 
 def _token_form_once(html: str) -> str:
-    return re.search(r'name="token-once" value="([^"]+)"', html).group(1)
+    found = re.search(r'name="token-once" value="([^"]+)"', html)
+    assert found, "the page offers no token form"
+    return found.group(1)
 
 
 def test_a_new_token_is_shown_once_and_never_stored(admin, acme, caplog):
