@@ -274,7 +274,20 @@ def member_client_get(member: Member, name: Any) -> SyncClient | None:
 
 
 def member_history(member: Member, *, limit: int = 30) -> list[AuditEvent]:
-    """The member's own audit events (status, contacts, licences, entitlements), newest
-    first; served by ``audit_object_idx``."""
-    events = audit_events(object_type="member", object_id=str(member.pk))
-    return list(events.order_by("-seq")[:limit])
+    """The member's audit events, newest first: its own (status, contacts, licences,
+    entitlements) and those of its sync clients and tokens (created, revoked). Each part is
+    looked up by object, served by ``audit_object_idx``."""
+    client_ids = [str(pk) for pk in member.clients.values_list("pk", flat=True)]
+    token_ids = [
+        str(pk)
+        for pk in ApiToken.objects.filter(client__member=member).values_list("pk", flat=True)
+    ]
+    parts = [audit_events(object_type="member", object_id=str(member.pk))]
+    if client_ids:
+        parts.append(AuditEvent.objects.filter(object_type="sync_client", object_id__in=client_ids))
+    if token_ids:
+        parts.append(AuditEvent.objects.filter(object_type="api_token", object_id__in=token_ids))
+    events: list[AuditEvent] = []
+    for part in parts:
+        events.extend(part.order_by("-seq")[:limit])
+    return sorted(events, key=lambda e: e.seq, reverse=True)[:limit]

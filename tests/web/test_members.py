@@ -143,6 +143,14 @@ def test_an_unknown_member_is_a_404_for_pages_and_actions(admin):
     assert response.status_code == 404
 
 
+def test_the_create_route_never_hides_a_members_page(admin):
+    # "_new" is the create action's path segment: no member name may be it.
+    response = admin.post(
+        _url("web-member-create"), {"create-name": "_new", "create-display_name": "X"}
+    )
+    assert response.status_code == 400 and not Member.objects.exists()
+
+
 def test_actions_are_post_only(admin, acme):
     assert admin.get(_url("web-member-suspend", "acme")).status_code == 405
     assert admin.get(_url("web-member-create")).status_code == 405
@@ -526,7 +534,11 @@ def test_a_token_is_revoked_and_shows_as_revoked(admin, acme):
     assert response.status_code == 302
     token.refresh_from_db()
     assert token.revoked_at is not None
-    assert "Revoked" in _page(admin, acme)
+    html = _page(admin, acme)
+    assert "Revoked" in html
+    history = html.split('id="history-heading"', 1)[1]
+    assert "Token revoked" in history and f"{token.prefix}…" in history
+    assert "Token created" in history and "Sync client created" in history
     again = admin.post(_url("web-member-token-revoke", "acme", token.pk))
     assert again.status_code == 409 and "already revoked" in again.content.decode()
 

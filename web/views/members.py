@@ -211,12 +211,20 @@ _EVENT_LABELS = {
     "member.licence_revoke": "Licence revoked",
     "member.entitlement_grant": "Entitlement granted",
     "member.entitlement_revoke": "Entitlement revoked",
+    "member.client_create": "Sync client created",
+    "member.token_create": "Token created",
+    "member.token_revoke": "Token revoked",
 }
 
 
 def _event_detail(event: Any) -> str:
     """A few words from the event's before/after: which feed, licence or contact role."""
     data = {**(event.before or {}), **(event.after or {})}
+    if "prefix" in data:
+        scopes = data.get("scopes")
+        return f"{data['prefix']}…" + (f" ({', '.join(scopes)})" if scopes else "")
+    if event.action == "member.client_create":
+        return str(data.get("name", ""))
     if "feed" in data:
         return f"feed {data['feed']}"
     if "kind" in data:
