@@ -86,7 +86,7 @@ def test_an_administrator_sets_up_a_member_and_suspends_it(
     page.fill("#id_suspend-reason", "Agreement lapsed; renewal pending")
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Suspend member").click()
-    expect(page.get_by_text("is suspended")).to_be_visible()
+    expect(page.get_by_text("Acme Cloud Ltd is suspended")).to_be_visible()
     expect(page.locator(".member-history")).to_contain_text("Agreement lapsed")
     shoot(page, "member-suspended")
 
