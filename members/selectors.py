@@ -267,12 +267,6 @@ def member_overview(*, status: str | None = None, text: str | None = None) -> Qu
     return rows.order_by("name")
 
 
-def member_client_get(member: Member, name: Any) -> SyncClient | None:
-    if not isinstance(name, str):
-        return None
-    return member.clients.filter(name=name).first()
-
-
 def member_history(member: Member, *, limit: int = 30) -> list[AuditEvent]:
     """The member's audit events, newest first: its own (status, contacts, licences,
     entitlements) and those of its sync clients and tokens (created, revoked). Each part is
