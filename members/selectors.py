@@ -8,9 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Count, Exists, Expression, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, Expression, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.selectors import audit_events
 from distribution.models import Feed, FeedEntry, FeedVersion
 from distribution.selectors import manifests_newest_first
 from hashsync.errors import NotFound
@@ -26,6 +29,7 @@ from members.models import (
     LicenceKind,
     Member,
     MemberStatus,
+    SyncClient,
 )
 
 
@@ -218,3 +222,66 @@ def member_counts() -> dict[str, int]:
         total=Count("id"), suspended=Count("id", filter=Q(status=MemberStatus.SUSPENDED))
     )
     return {"total": found["total"], "suspended": found["suspended"]}
+
+
+# --- The member administrators' pages (web/views/members.py) ----------------------------------
+
+
+def member_overview(*, status: str | None = None, text: str | None = None) -> QuerySet[Member]:
+    """Members for the administrators' list, by name, each with ``client_count``,
+    ``token_count`` (tokens that work now: not revoked, not expired), ``last_seen`` (the
+    newest use of any of its tokens; None: never) and its licences loaded. Counted in
+    subqueries, so one member's many clients never multiply another column."""
+    now = timezone.now()
+    clients = (
+        SyncClient.objects.filter(member=OuterRef("pk"))
+        .order_by()
+        .values("member")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    tokens = (
+        ApiToken.objects.filter(client__member=OuterRef("pk"), revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by()
+        .values("client__member")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    last_used = (
+        ApiToken.objects.filter(client__member=OuterRef("pk"))
+        .order_by()
+        .values("client__member")
+        .annotate(newest=Max("last_used_at"))
+        .values("newest")
+    )
+    rows = Member.objects.annotate(
+        client_count=Coalesce(Subquery(clients), 0),
+        token_count=Coalesce(Subquery(tokens), 0),
+        last_seen=Subquery(last_used),
+    ).prefetch_related("licences")
+    if status:
+        rows = rows.filter(status=status)
+    if text:
+        rows = rows.filter(Q(name__icontains=text) | Q(display_name__icontains=text))
+    return rows.order_by("name")
+
+
+def member_history(member: Member, *, limit: int = 30) -> list[AuditEvent]:
+    """The member's audit events, newest first: its own (status, contacts, licences,
+    entitlements) and those of its sync clients and tokens (created, revoked). Each part is
+    looked up by object, served by ``audit_object_idx``."""
+    client_ids = [str(pk) for pk in member.clients.values_list("pk", flat=True)]
+    token_ids = [
+        str(pk)
+        for pk in ApiToken.objects.filter(client__member=member).values_list("pk", flat=True)
+    ]
+    parts = [audit_events(object_type="member", object_id=str(member.pk))]
+    if client_ids:
+        parts.append(AuditEvent.objects.filter(object_type="sync_client", object_id__in=client_ids))
+    if token_ids:
+        parts.append(AuditEvent.objects.filter(object_type="api_token", object_id__in=token_ids))
+    events: list[AuditEvent] = []
+    for part in parts:
+        events.extend(part.order_by("-seq")[:limit])
+    return sorted(events, key=lambda e: e.seq, reverse=True)[:limit]

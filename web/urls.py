@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import dashboard, entries, home, import_review, imports, propose, review, search
+from web.views import (
+    dashboard,
+    entries,
+    home,
+    import_review,
+    imports,
+    members,
+    propose,
+    review,
+    search,
+)
 
 urlpatterns = [
     path("", home.home, name="front"),
@@ -51,5 +61,41 @@ urlpatterns = [
         "imports/<int:batch_id>/withdraw/",
         import_review.import_withdraw,
         name="web-import-withdraw",
+    ),
+    # Member administrators (web/views/members.py). "_new" cannot be a member's name (names
+    # begin with a letter or digit), so the create action never hides a member's page.
+    path("members/", members.member_list, name="web-members"),
+    path("members/_new/", members.member_create, name="web-member-create"),
+    path("members/<slug:name>/", members.member_page, name="web-member"),
+    path("members/<slug:name>/suspend/", members.member_suspend, name="web-member-suspend"),
+    path("members/<slug:name>/reinstate/", members.member_reinstate, name="web-member-reinstate"),
+    path("members/<slug:name>/contacts/", members.contact_add, name="web-member-contact-add"),
+    path(
+        "members/<slug:name>/contacts/<int:contact_id>/remove/",
+        members.contact_remove,
+        name="web-member-contact-remove",
+    ),
+    path("members/<slug:name>/licences/", members.licence_grant, name="web-member-licence-grant"),
+    path(
+        "members/<slug:name>/licences/<slug:kind>/revoke/",
+        members.licence_revoke,
+        name="web-member-licence-revoke",
+    ),
+    path(
+        "members/<slug:name>/entitlements/",
+        members.entitlement_grant,
+        name="web-member-entitlement-grant",
+    ),
+    path(
+        "members/<slug:name>/entitlements/<slug:feed>/revoke/",
+        members.entitlement_revoke,
+        name="web-member-entitlement-revoke",
+    ),
+    path("members/<slug:name>/clients/", members.client_create, name="web-member-client-create"),
+    path("members/<slug:name>/tokens/", members.token_create, name="web-member-token-create"),
+    path(
+        "members/<slug:name>/tokens/<int:token_id>/revoke/",
+        members.token_revoke,
+        name="web-member-token-revoke",
     ),
 ]

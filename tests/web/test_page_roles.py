@@ -23,7 +23,14 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 
 from accounts import urls as account_urls
-from tests.factories import approved_entry, invalid_import_batch, propose_entry
+from hashsync.roles import MEMBER_ADMIN
+from tests.factories import (
+    approved_entry,
+    invalid_import_batch,
+    member_with_token,
+    propose_entry,
+    staff_user,
+)
 from tests.web.conftest import signed_in
 from web import urls as web_urls
 
@@ -31,6 +38,8 @@ SIGNED_IN_ROLES = ("analyst", "reviewer", "member_admin", "auditor", "outsider")
 EVERYONE = frozenset(SIGNED_IN_ROLES)
 CURATORS = frozenset({"analyst", "reviewer"})
 READERS = frozenset({"analyst", "reviewer", "auditor"})  # read entries, proposals, imports
+MEMBER_READERS = frozenset({"member_admin", "auditor"})  # members.view_member
+MEMBER_ADMINS = frozenset({"member_admin"})  # members.manage_member
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,14 @@ def _batch(things: dict[str, Any]) -> tuple[Any, ...]:
 
 def _token(things: dict[str, Any]) -> tuple[Any, ...]:
     return (12345,)  # a revoke is refused by role before the token is looked up
+
+
+def _member(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["member"].name,)
+
+
+def _member_and(value: Any) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    return lambda things: (things["member"].name, value)
 
 
 PAGES: dict[str, Row] = {
@@ -103,6 +120,23 @@ PAGES: dict[str, Row] = {
     "web-import-approve": Row(frozenset({"reviewer"}), method="post", args=_batch),
     "web-import-reject": Row(frozenset({"reviewer"}), method="post", args=_batch),
     "web-import-withdraw": Row(CURATORS, method="post", args=_batch),
+    # Member administrators (web/views/members.py); auditors read.
+    "web-members": Row(MEMBER_READERS),
+    "web-member-create": Row(MEMBER_ADMINS, method="post"),
+    "web-member": Row(MEMBER_READERS, args=_member),
+    "web-member-suspend": Row(MEMBER_ADMINS, method="post", args=_member),
+    "web-member-reinstate": Row(MEMBER_ADMINS, method="post", args=_member),
+    "web-member-contact-add": Row(MEMBER_ADMINS, method="post", args=_member),
+    "web-member-contact-remove": Row(MEMBER_ADMINS, method="post", args=_member_and(12345)),
+    "web-member-licence-grant": Row(MEMBER_ADMINS, method="post", args=_member),
+    "web-member-licence-revoke": Row(MEMBER_ADMINS, method="post", args=_member_and("photodna")),
+    "web-member-entitlement-grant": Row(MEMBER_ADMINS, method="post", args=_member),
+    "web-member-entitlement-revoke": Row(
+        MEMBER_ADMINS, method="post", args=_member_and("no-such-feed")
+    ),
+    "web-member-client-create": Row(MEMBER_ADMINS, method="post", args=_member),
+    "web-member-token-create": Row(MEMBER_ADMINS, method="post", args=_member),
+    "web-member-token-revoke": Row(MEMBER_ADMINS, method="post", args=_member_and(12345)),
 }
 
 
@@ -132,6 +166,7 @@ def things(analyst2: Any, reviewer2: Any) -> dict[str, Any]:
         "entry": approved_entry(analyst2, reviewer2),
         "proposal": propose_entry(analyst2),
         "batch": invalid_import_batch(analyst2),
+        "member": member_with_token(staff_user(MEMBER_ADMIN), name="things-member")[0],
     }
 
 
