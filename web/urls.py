@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import dashboard, entries, home, import_review, imports, propose, review, search
+from web.views import (
+    dashboard,
+    disputes,
+    entries,
+    fleet,
+    home,
+    import_review,
+    imports,
+    propose,
+    review,
+    search,
+)
 
 urlpatterns = [
     path("", home.home, name="front"),
@@ -51,5 +62,12 @@ urlpatterns = [
         "imports/<int:batch_id>/withdraw/",
         import_review.import_withdraw,
         name="web-import-withdraw",
+    ),
+    # The fleet (web/views/fleet.py) and members' disputes (web/views/disputes.py).
+    path("fleet/", fleet.fleet_view, name="web-fleet"),
+    path("disputes/", disputes.dispute_queue, name="web-disputes"),
+    path("disputes/<int:feedback_id>/", disputes.dispute_page, name="web-dispute"),
+    path(
+        "disputes/<int:feedback_id>/resolve/", disputes.dispute_resolve, name="web-dispute-resolve"
     ),
 ]

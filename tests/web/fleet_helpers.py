@@ -1,0 +1,83 @@
+"""A small fleet for the fleet and dispute pages: one feed with four releases (the third
+retracts an entry) and five members whose clients are current, behind, stale (missed the
+retraction), mismatched and never acked. Built through the services (curation, the release
+cutter, the ack the sync API records). Synthetic hashes only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from distribution import releases
+from distribution.models import Feed, FeedVersion, Release
+from hashlist import services
+from hashlist.models import Entry
+from members.models import ApiToken
+from sync import services as sync_services
+from sync.auth import MemberPrincipal
+from tests.factories import approved_entry, member_with_token
+
+FEED = "md5-all"
+WRONG_DIGEST = "0" * 64
+
+
+@dataclass
+class Fleet:
+    entries: list[Entry] = field(default_factory=list)
+    retraction: Release | None = None
+    newest: Release | None = None
+
+
+def ack(member: str, version: int, *, digest: str | None = None, feed: str = FEED) -> None:
+    """The member's client acknowledges ``version`` of the feed (with the server's digest
+    unless told otherwise), as the sync API records it."""
+    token = ApiToken.objects.select_related("client__member").get(client__member__name=member)
+    feed_obj = Feed.objects.get(name=feed)
+    published = FeedVersion.objects.get(feed=feed_obj, version=version)
+    sync_services.ack_record(
+        principal=MemberPrincipal(token),
+        feed=feed_obj,
+        version=version,
+        state_digest=digest or published.state_digest,
+    )
+
+
+def published_ago(version: int, age: dt.timedelta) -> None:
+    """Pretend the feed's ``version`` was published ``age`` ago (for behind-in-time)."""
+    when = timezone.now() - age
+    FeedVersion.objects.filter(version=version).update(created_at=when)
+    Release.objects.filter(version=version).update(created_at=when)
+
+
+def build_fleet(analyst: Any, reviewer: Any, admin: Any) -> Fleet:
+    world = Fleet()
+    Feed.objects.create(name=FEED, algorithms=["md5"])
+    world.entries = [approved_entry(analyst, reviewer), approved_entry(analyst, reviewer)]
+    assert releases.release_cut() is not None  # 1
+    world.entries.append(approved_entry(analyst, reviewer))
+    assert releases.release_cut() is not None  # 2
+    retract = services.proposal_retract(
+        actor=analyst, entry_id=world.entries[0].pk, reason="synthetic: wrongly listed"
+    )
+    services.proposal_approve(actor=reviewer, proposal_id=retract.pk)
+    world.retraction = releases.release_cut()  # 3
+    world.entries.append(approved_entry(analyst, reviewer))
+    world.newest = releases.release_cut()  # 4
+    assert world.retraction is not None and world.newest is not None
+    assert (world.retraction.version, world.newest.version) == (3, 4)
+
+    for name in ("acme", "globex", "initech", "umbrella", "hooli"):
+        member_with_token(admin, name=name, feeds=(FEED,))
+    published_ago(1, dt.timedelta(days=9))
+    published_ago(2, dt.timedelta(days=8))
+    published_ago(3, dt.timedelta(days=3))
+    published_ago(4, dt.timedelta(hours=2))
+    ack("acme", 4)  # current
+    ack("globex", 3)  # behind by one version, two hours: holds the retraction
+    ack("initech", 2)  # stale: lacks release 3 (three days old), the retraction
+    ack("umbrella", 4, digest=WRONG_DIGEST)  # its list is not the published one
+    # hooli never acks.
+    return world
