@@ -226,9 +226,7 @@ def _annotated(now: dt.datetime, retractions: dict[int, int]) -> QuerySet[Entitl
         )
         .annotate(
             behind_versions=Coalesce(
-                Subquery(
-                    missing.order_by().values("feed_id").annotate(n=Count("*")).values("n")
-                ),
+                Subquery(missing.order_by().values("feed_id").annotate(n=Count("*")).values("n")),
                 0,
             ),
             behind_since=Subquery(
@@ -250,10 +248,7 @@ def _annotated(now: dt.datetime, retractions: dict[int, int]) -> QuerySet[Entitl
             missed_retraction=CaseExpr(
                 When(
                     Q(retraction_version__isnull=False)
-                    & (
-                        Q(held_version__isnull=True)
-                        | Q(held_version__lt=F("retraction_version"))
-                    ),
+                    & (Q(held_version__isnull=True) | Q(held_version__lt=F("retraction_version"))),
                     then=Value(True),
                 ),
                 default=Value(False),
@@ -287,9 +282,7 @@ def fleet_counts(rows: QuerySet[Entitlement, Any]) -> dict[str, int]:
     """How many of ``rows`` are in each status, how many missed their feed's newest retraction,
     and at how many members: two grouped queries over the same statement, however many rows."""
     counts = dict.fromkeys([*STATUS_LABELS, "total", MISSED_RETRACTION], 0)
-    grouped = (
-        rows.order_by().values("status", "missed_retraction").annotate(n=Count("client_id"))
-    )
+    grouped = rows.order_by().values("status", "missed_retraction").annotate(n=Count("client_id"))
     for group in grouped:
         counts[group["status"]] += group["n"]
         counts["total"] += group["n"]
@@ -309,9 +302,7 @@ def recent_releases(limit: int = 40) -> list[dict[str, Any]]:
     retracted = Change.objects.filter(kind=ChangeKind.RETRACT, release=OuterRef("version"))
     rows = Release.objects.order_by("-version").annotate(
         retractions=Coalesce(
-            Subquery(
-                retracted.order_by().values("release").annotate(n=Count("*")).values("n")
-            ),
+            Subquery(retracted.order_by().values("release").annotate(n=Count("*")).values("n")),
             0,
         )
     )

@@ -81,3 +81,17 @@ def build_fleet(analyst: Any, reviewer: Any, admin: Any) -> Fleet:
     ack("umbrella", 4, digest=WRONG_DIGEST)  # its list is not the published one
     # hooli never acks.
     return world
+
+
+def dispute(member: str, entry: Entry, *, reason: str = "synthetic: this is our own logo") -> Any:
+    """The member's client disputes one of the entry's hashes, as the sync API records it."""
+    token = ApiToken.objects.select_related("client__member").get(client__member__name=member)
+    listed = entry.hashes.first()
+    assert listed is not None
+    return sync_services.feedback_create(
+        principal=MemberPrincipal(token),
+        algorithm=listed.algorithm,
+        value=bytes(listed.value).hex(),
+        kind="false_positive",
+        reason=reason,
+    )

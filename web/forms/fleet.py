@@ -16,9 +16,9 @@ STATUS_CHOICES = [
 
 
 _REVERSED = {
-        "member": "Member, client, feed (Z to A)",
-        "behind_versions": "Fewest versions behind first",
-        "behind_time": "Shortest behind first",
+    "member": "Member, client, feed (Z to A)",
+    "behind_versions": "Fewest versions behind first",
+    "behind_time": "Shortest behind first",
     "last_seen": "Most recently seen first",
 }
 SORT_CHOICES = [*SORT_LABELS.items(), *((f"-{k}", v) for k, v in _REVERSED.items())]

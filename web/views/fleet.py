@@ -84,9 +84,7 @@ def fleet_view(request: HttpRequest) -> HttpResponse:
         "now": now,
         "has_members": bool(members),
     }
-    return render(
-        request, "web/fleet/fleet.html", context, status=200 if valid else 400
-    )
+    return render(request, "web/fleet/fleet.html", context, status=200 if valid else 400)
 
 
 def _query(params: dict[str, Any]) -> str:
@@ -114,7 +112,9 @@ def _status_links(
 ) -> list[dict[str, Any]]:
     rows = [("", "All", counts["total"])]
     rows += [(name, label, counts[name]) for name, label in fleet.STATUS_LABELS.items()]
-    rows.append((fleet.MISSED_RETRACTION, "Missed the newest retraction", counts["missed_retraction"]))
+    rows.append(
+        (fleet.MISSED_RETRACTION, "Missed the newest retraction", counts["missed_retraction"])
+    )
     return [
         {
             "status": name,
