@@ -321,5 +321,5 @@ def newest_retraction_release() -> Release | None:
 
 
 def member_fleet(member: str, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """One member's clients × feeds, for its page (``templates/web/fleet/_table.html``)."""
+    """One member's clients and their feeds, for its page (``templates/web/fleet/_table.html``)."""
     return list(fleet_rows(member=member, now=now))
