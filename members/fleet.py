@@ -156,7 +156,8 @@ def fleet_rows(
     now = now or timezone.now()
     if retractions is None:
         retractions = retraction_versions()
-    rows = _annotated(now, retractions)
+    # Any: the type checker's Django plugin does not see the annotations filtered on below.
+    rows: Any = _annotated(now, retractions)
     if member is not None:
         rows = rows.filter(member__name=member)
     if status == MISSED_RETRACTION:
@@ -278,9 +279,10 @@ def _annotated(now: dt.datetime, retractions: dict[int, int]) -> QuerySet[Entitl
     )
 
 
-def fleet_counts(rows: QuerySet[Entitlement, Any]) -> dict[str, int]:
+def fleet_counts(rows: Any) -> dict[str, int]:
     """How many of ``rows`` are in each status, how many missed their feed's newest retraction,
-    and at how many members: two grouped queries over the same statement, however many rows."""
+    and at how many members: two grouped queries over the same statement, however many rows.
+    ``rows`` is a ``fleet_rows`` queryset."""
     counts = dict.fromkeys([*STATUS_LABELS, "total", MISSED_RETRACTION], 0)
     grouped = rows.order_by().values("status", "missed_retraction").annotate(n=Count("client_id"))
     for group in grouped:

@@ -32,7 +32,6 @@ class FleetFilterForm(forms.Form):
         required=False,
         coerce=int,
         empty_value=None,
-        help_text="Clients of the feeds that release changed, without it yet.",
     )
     sort = forms.ChoiceField(label="Sort", required=False, choices=SORT_CHOICES)
 

@@ -33,7 +33,11 @@ RESOLVE = "members.resolve_feedback"
 VIEW_ENTRY = "hashlist.view_entry"
 PROPOSE = "hashlist.propose_change"
 PAGE_SIZE = 50
-BADGES = {FeedbackStatus.OPEN: "warn", FeedbackStatus.UPHELD: "ok", FeedbackStatus.DISMISSED: ""}
+BADGES: dict[str, str] = {
+    FeedbackStatus.OPEN: "warn",
+    FeedbackStatus.UPHELD: "ok",
+    FeedbackStatus.DISMISSED: "",
+}
 
 
 def disputed_hash(dispute: Feedback) -> dict[str, str] | None:
