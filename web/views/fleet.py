@@ -70,6 +70,9 @@ def fleet_view(request: HttpRequest) -> HttpResponse:
         "page": page,
         "fleet_rows": page.object_list,
         "fleet_show_member": member is None,
+        "member_caption": next(
+            (f"Clients of {display} ({name})" for name, display in members if name == member), ""
+        ),
         "fleet_sort": sort,
         "fleet_sort_links": _sort_links(keep, sort),
         "counts": counts,
