@@ -248,3 +248,29 @@ def test_member_fleet_is_one_members_rows(world):
     assert [(r["client_name"], r["feed_name"], r["held_version"]) for r in rows] == [
         ("edge-1", FEED, 2)
     ]
+
+
+def test_a_retraction_counts_only_for_feeds_that_listed_the_entry(
+    world, analyst, reviewer, member_admin
+):
+    from distribution import releases
+    from distribution.models import Feed
+    from hashlist import services
+    from tests.conftest import synthetic
+    from tests.factories import approved_entry
+
+    sha1 = Feed.objects.create(name="sha1-all", algorithms=["sha1"])
+    md5_only = approved_entry(analyst, reviewer)
+    approved_entry(analyst, reviewer, hashes=[{"algorithm": "sha1", "value": synthetic("sha1")}])
+    releases.release_cut()  # publishes sha1-all
+    retract = services.proposal_retract(actor=analyst, entry_id=md5_only.pk, reason="synthetic")
+    services.proposal_approve(actor=reviewer, proposal_id=retract.pk)
+    release = releases.release_cut()
+    member_with_token(member_admin, name="stark", feeds=("sha1-all",))
+
+    found = fleet.retraction_versions()
+
+    assert found[Feed.objects.get(name=FEED).pk] == release.version
+    assert sha1.pk not in found
+    (stark,) = fleet.member_fleet("stark")
+    assert stark["missed_retraction"] is False
