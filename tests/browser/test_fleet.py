@@ -85,3 +85,18 @@ def test_an_analyst_resolves_a_dispute(open_page, browser_problems):
     page.get_by_role("button", name="Resolve dispute").click()
     expect(page.get_by_text(f"Dispute {first.pk} dismissed")).to_be_visible()
     shoot(page, "dispute-next")
+
+
+def test_a_reviewer_upholds_a_dispute_and_is_offered_the_correction(open_page):
+    world = _world()
+    upheld = dispute("acme", world.entries[1], reason="synthetic: our product screenshot")
+
+    page = open_page(staff_user(REVIEWER))
+    page.goto(f"/disputes/{upheld.pk}/")
+    page.get_by_label("Upheld: the member is right; I will propose the correction").check()
+    page.fill("#id_resolution", "Confirmed with the member: their own artwork.")
+    page.get_by_role("button", name="Resolve dispute").click()
+
+    expect(page.get_by_text(f"Dispute {upheld.pk} upheld.")).to_be_visible()
+    expect(page.get_by_role("link", name="Retract entry")).to_be_visible()
+    shoot(page, "dispute-upheld")

@@ -102,6 +102,9 @@ def _render(
         "is_open": is_open,
         "may_resolve": is_open and user.has_perm(RESOLVE),
         "may_propose": user.has_perm(PROPOSE),
+        # An entry's only hash goes only with a retraction (as on the entry's page).
+        "several_hashes": dispute.status == FeedbackStatus.UPHELD
+        and hashlist_selectors.entry_hash_count(entry_id=dispute.entry_id) > 1,
         "others": selectors.entry_disputes(entry_id=dispute.entry_id).exclude(pk=dispute.pk),
     }
     return render(request, "web/disputes/dispute.html", context, status=status)
