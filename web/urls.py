@@ -65,6 +65,7 @@ urlpatterns = [
     ),
     # The fleet (web/views/fleet.py) and members' disputes (web/views/disputes.py).
     path("fleet/", fleet.fleet_view, name="web-fleet"),
+    path("fleet/fleet.csv", fleet.fleet_csv, name="web-fleet-csv"),
     path("disputes/", disputes.dispute_queue, name="web-disputes"),
     path("disputes/<int:feedback_id>/", disputes.dispute_page, name="web-dispute"),
     path(

@@ -274,3 +274,32 @@ def test_a_retraction_counts_only_for_feeds_that_listed_the_entry(
     assert sha1.pk not in found
     (stark,) = fleet.member_fleet("stark")
     assert stark["missed_retraction"] is False
+
+
+def test_the_csv_has_every_filtered_row_without_paging(client_as, world):
+    import csv
+    import io
+
+    response = client_as("auditor").get("/fleet/fleet.csv", {"status": "missed_retraction"})
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [(r["member"], r["status"]) for r in lines] == [
+        ("hooli", "never_acked"),
+        ("initech", "stale"),
+    ]
+    assert lines[1]["missed_retraction_version"] == str(world.retraction.version)
+
+
+def test_the_csv_ignores_a_bad_filter(client_as, world):
+    response = client_as("auditor").get("/fleet/fleet.csv", {"sort": "bogus", "release": "x"})
+
+    assert response.status_code == 200
+    assert len(b"".join(response.streaming_content).splitlines()) == 6
+
+
+def test_the_page_links_its_csv_with_the_same_filters(client_as, world):
+    response = client_as("member_admin").get(URL, {"status": "stale"})
+
+    assert b'href="/fleet/fleet.csv?status=stale"' in response.content

@@ -110,6 +110,7 @@ PAGES: dict[str, Row] = {
     # Member administrators and auditors see the fleet; disputes are the analysts' to
     # resolve and the auditors' to read.
     "web-fleet": Row(frozenset({"member_admin", "auditor"})),
+    "web-fleet-csv": Row(frozenset({"member_admin", "auditor"})),
     "web-disputes": Row(READERS),
     "web-dispute": Row(READERS, args=_dispute),
     "web-dispute-resolve": Row(CURATORS, method="post", args=_dispute),
