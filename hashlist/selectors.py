@@ -74,6 +74,11 @@ def hash_canonical(algorithm: str, value: bytes) -> str:
     return get_algorithm(algorithm).canonical(bytes(value))
 
 
+def entry_hash_count(*, entry_id: int) -> int:
+    """How many hashes the entry has (its only one can go only with a retraction)."""
+    return Hash.objects.filter(entry_id=entry_id).count()
+
+
 # --- The staff pages: the dashboard, browsing entries, an entry's history ----------------------
 
 

@@ -8,7 +8,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
-from django.db.models import Count, Exists, Expression, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    Expression,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -95,6 +108,30 @@ def dispute_list(*, status: str | None = None) -> QuerySet[Feedback]:
     """Member feedback for the analysts' queue, with whatever its rows show loaded."""
     rows = Feedback.objects.select_related("member", "client", "resolved_by")
     return rows.filter(status=status) if status is not None else rows
+
+
+def dispute_queue(*, status: str | None = None, kind: str | None = None) -> QuerySet[Feedback]:
+    """The staff pages' dispute queue: open disputes first, oldest first (the longest waiting
+    is answered first), then the resolved ones, most recently resolved first."""
+    rows = dispute_list(status=status)
+    if kind is not None:
+        rows = rows.filter(kind=kind)
+    still_open = Case(When(status=FeedbackStatus.OPEN, then=Value(0)), default=Value(1))
+    return rows.order_by(still_open, F("resolved_at").desc(nulls_last=True), "created_at", "id")
+
+
+def dispute_get(*, feedback_id: int) -> Feedback | None:
+    return dispute_list().filter(pk=feedback_id).first()
+
+
+def dispute_next_open(*, after: Feedback) -> Feedback | None:
+    """The open dispute to look at after ``after``: the oldest one still open."""
+    return (
+        dispute_list(status=FeedbackStatus.OPEN)
+        .exclude(pk=after.pk)
+        .order_by("created_at", "id")
+        .first()
+    )
 
 
 def _valid_licences(kind: str, now: dt.datetime | Expression) -> QuerySet[Licence]:

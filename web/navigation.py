@@ -26,6 +26,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Imports", "web-imports", ("hashlist.view_importbatch",)),
     NavItem("Disputes", "web-disputes", ("members.view_feedback",)),
     NavItem("Members", "web-members", ("members.view_member",)),
+    NavItem("Fleet", "web-fleet", ("members.view_member",)),
     NavItem("Audit", "web-audit", ("audit.view_auditevent",)),
 )
 

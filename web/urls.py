@@ -6,7 +6,9 @@ from django.urls import path
 
 from web.views import (
     dashboard,
+    disputes,
     entries,
+    fleet,
     home,
     import_review,
     imports,
@@ -97,5 +99,13 @@ urlpatterns = [
         "members/<slug:name>/tokens/<int:token_id>/revoke/",
         members.token_revoke,
         name="web-member-token-revoke",
+    ),
+    # The fleet (web/views/fleet.py) and members' disputes (web/views/disputes.py).
+    path("fleet/", fleet.fleet_view, name="web-fleet"),
+    path("fleet/fleet.csv", fleet.fleet_csv, name="web-fleet-csv"),
+    path("disputes/", disputes.dispute_queue, name="web-disputes"),
+    path("disputes/<int:feedback_id>/", disputes.dispute_page, name="web-dispute"),
+    path(
+        "disputes/<int:feedback_id>/resolve/", disputes.dispute_resolve, name="web-dispute-resolve"
     ),
 ]

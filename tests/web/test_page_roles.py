@@ -65,6 +65,10 @@ def _batch(things: dict[str, Any]) -> tuple[Any, ...]:
     return (things["batch"].pk,)
 
 
+def _dispute(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["dispute"].pk,)
+
+
 def _token(things: dict[str, Any]) -> tuple[Any, ...]:
     return (12345,)  # a revoke is refused by role before the token is looked up
 
@@ -137,6 +141,13 @@ PAGES: dict[str, Row] = {
     "web-member-client-create": Row(MEMBER_ADMINS, method="post", args=_member),
     "web-member-token-create": Row(MEMBER_ADMINS, method="post", args=_member),
     "web-member-token-revoke": Row(MEMBER_ADMINS, method="post", args=_member_and(12345)),
+    # Member administrators and auditors see the fleet; disputes are the analysts' to
+    # resolve and the auditors' to read.
+    "web-fleet": Row(frozenset({"member_admin", "auditor"})),
+    "web-fleet-csv": Row(frozenset({"member_admin", "auditor"})),
+    "web-disputes": Row(READERS),
+    "web-dispute": Row(READERS, args=_dispute),
+    "web-dispute-resolve": Row(CURATORS, method="post", args=_dispute),
 }
 
 
@@ -162,12 +173,33 @@ def test_every_route_has_a_row() -> None:
 @pytest.fixture
 def things(analyst2: Any, reviewer2: Any) -> dict[str, Any]:
     """One of each object a page is about, made by people outside the roles under test."""
+    entry = approved_entry(analyst2, reviewer2)
     return {
-        "entry": approved_entry(analyst2, reviewer2),
+        "entry": entry,
+        "dispute": _a_dispute(entry),
         "proposal": propose_entry(analyst2),
         "batch": invalid_import_batch(analyst2),
         "member": member_with_token(staff_user(MEMBER_ADMIN), name="things-member")[0],
     }
+
+
+def _a_dispute(entry: Any) -> Any:
+    """An open dispute of ``entry`` by a member (rows written directly: the page only needs
+    one to exist; tests/web/test_disputes.py builds them through the services)."""
+    from members.models import Feedback, Member, SyncClient
+
+    member = Member.objects.create(name="roles-member", display_name="Roles member")
+    client = SyncClient.objects.create(member=member, name="edge-1")
+    listed = entry.hashes.first()
+    return Feedback.objects.create(
+        member=member,
+        client=client,
+        entry=entry,
+        algorithm=listed.algorithm,
+        value=listed.value,
+        kind="false_positive",
+        reason="synthetic: a page-roles dispute",
+    )
 
 
 def _call(client: Client, name: str, row: Row, things: dict[str, Any]) -> Any:
