@@ -60,18 +60,32 @@ def audit_summary(*, since: dt.datetime) -> TrailSummary:
 
 
 @dataclass(frozen=True)
-class TrailFilter:
-    """What the auditors' trail page narrows the trail to; every part optional.
+class TrailScope:
+    """Events about any of these objects ((object type, object ids) pairs) or done by any of
+    these actors; resolved by the caller from what the auditor typed (an entry: its proposals
+    and changes; a member: itself, its clients and what its clients did). Empty: no event."""
 
-    ``about`` is a set of (object type, object ids) and ``actors`` a set of actor labels, both
-    resolved by the caller from what the auditor typed (an entry's proposals, a member's
-    clients): an event matches if it is about any of those objects or was done by any of those
-    actors. ``about=None`` means "about anything"; an empty tuple matches nothing."""
+    about: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    actors: tuple[str, ...] = ()
+
+    def where(self) -> Q:
+        where = Q(pk__in=[])
+        for object_type, ids in self.about:
+            if ids:
+                where |= Q(object_type=object_type, object_id__in=list(ids))
+        if self.actors:
+            where |= Q(actor__in=list(self.actors))
+        return where
+
+
+@dataclass(frozen=True)
+class TrailFilter:
+    """What the auditors' trail page narrows the trail to; every part optional, all of them
+    must hold (each scope too)."""
 
     actor: str = ""
     action: str = ""
-    about: tuple[tuple[str, tuple[str, ...]], ...] | None = None
-    actors: tuple[str, ...] = ()
+    scopes: tuple[TrailScope, ...] = ()
     since: dt.datetime | None = None
     until: dt.datetime | None = None  # exclusive
 
@@ -122,14 +136,8 @@ def audit_trail(trail: TrailFilter) -> QuerySet[AuditEvent]:
         qs = qs.filter(actor=trail.actor)
     if trail.action:
         qs = qs.filter(action=trail.action)
-    if trail.about is not None:
-        where = Q(pk__in=[])
-        for object_type, ids in trail.about:
-            if ids:
-                where |= Q(object_type=object_type, object_id__in=list(ids))
-        if trail.actors:
-            where |= Q(actor__in=list(trail.actors))
-        qs = qs.filter(where)
+    for scope in trail.scopes:
+        qs = qs.filter(scope.where())
     return qs
 
 

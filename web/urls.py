@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import dashboard, entries, home, import_review, imports, propose, review, search
+from web.views import audit, dashboard, entries, home, import_review, imports, propose, review, search
 
 urlpatterns = [
     path("", home.home, name="front"),
@@ -52,4 +52,13 @@ urlpatterns = [
         import_review.import_withdraw,
         name="web-import-withdraw",
     ),
+    # The auditors' pages (web/views/audit.py): the trail, an event, the CSV export, chain
+    # verification and "who held hash X".
+    path("audit/", audit.audit_trail, name="web-audit"),
+    path("audit/<int:seq>/", audit.audit_event, name="web-audit-event"),
+    path("audit/export.csv", audit.audit_export, name="web-audit-export"),
+    path("audit/checks/", audit.audit_checks, name="web-audit-checks"),
+    path("audit/checks/<int:check_id>/", audit.audit_check, name="web-audit-check"),
+    path("audit/verify/", audit.audit_verify, name="web-audit-verify"),
+    path("audit/hash-holders/", audit.hash_holders, name="web-hash-holders"),
 ]

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
 
 from accounts import urls as account_urls
 from tests.factories import approved_entry, invalid_import_batch, propose_entry
@@ -31,6 +32,7 @@ SIGNED_IN_ROLES = ("analyst", "reviewer", "member_admin", "auditor", "outsider")
 EVERYONE = frozenset(SIGNED_IN_ROLES)
 CURATORS = frozenset({"analyst", "reviewer"})
 READERS = frozenset({"analyst", "reviewer", "auditor"})  # read entries, proposals, imports
+AUDITORS = frozenset({"auditor"})
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,14 @@ def _proposal(things: dict[str, Any]) -> tuple[Any, ...]:
 
 def _batch(things: dict[str, Any]) -> tuple[Any, ...]:
     return (things["batch"].pk,)
+
+
+def _event(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["event"].seq,)
+
+
+def _check(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["check"].pk,)
 
 
 def _token(things: dict[str, Any]) -> tuple[Any, ...]:
@@ -103,6 +113,14 @@ PAGES: dict[str, Row] = {
     "web-import-approve": Row(frozenset({"reviewer"}), method="post", args=_batch),
     "web-import-reject": Row(frozenset({"reviewer"}), method="post", args=_batch),
     "web-import-withdraw": Row(CURATORS, method="post", args=_batch),
+    # The auditors' pages (read-only; starting a chain check is the one action).
+    "web-audit": Row(AUDITORS),
+    "web-audit-event": Row(AUDITORS, args=_event),
+    "web-audit-export": Row(AUDITORS),
+    "web-audit-checks": Row(AUDITORS),
+    "web-audit-check": Row(AUDITORS, args=_check),
+    "web-audit-verify": Row(AUDITORS, method="post"),
+    "web-hash-holders": Row(AUDITORS),
 }
 
 
@@ -128,10 +146,16 @@ def test_every_route_has_a_row() -> None:
 @pytest.fixture
 def things(analyst2: Any, reviewer2: Any) -> dict[str, Any]:
     """One of each object a page is about, made by people outside the roles under test."""
+    from audit.models import AuditEvent, ChainCheck
+
     return {
         "entry": approved_entry(analyst2, reviewer2),
         "proposal": propose_entry(analyst2),
         "batch": invalid_import_batch(analyst2),
+        "event": AuditEvent.objects.order_by("-seq").first(),
+        "check": ChainCheck.objects.create(
+            started_at=timezone.now(), started_by_name=reviewer2.get_username()
+        ),
     }
 
 
