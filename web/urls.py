@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import audit, dashboard, entries, home, import_review, imports, propose, review, search
+from web.views import (
+    audit,
+    dashboard,
+    entries,
+    home,
+    import_review,
+    imports,
+    propose,
+    review,
+    search,
+)
 
 urlpatterns = [
     path("", home.home, name="front"),

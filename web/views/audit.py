@@ -185,8 +185,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
             "filtered": bool(kept),
             "member_unknown": bool(data.get("member")) and _member(data["member"]) is None,
             "rows": [
-                {"event": e, "before": _summary(e.before), "after": _summary(e.after)}
-                for e in rows
+                {"event": e, "before": _summary(e.before), "after": _summary(e.after)} for e in rows
             ],
             "paged": paged,
             "first_url": _query(kept),
