@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from tests.factories import approved_entry, member_with_token
 from tests.members.test_holders import ack_from_feed_list
 from tests.sync.test_flow import Replica
 from tests.utils import audit_events_since, last_audit_seq
+from web.forms.audit import KNOWN_ACTIONS
 from web.views.audit import PAGE
 
 pytestmark = pytest.mark.django_db
@@ -170,6 +172,29 @@ def test_bad_paging_parameters_show_the_newest_page_with_the_problem(
     assert response.status_code == 400
     assert _seqs(response)[0] == history[-1].seq
     assert b"error-summary" in response.content
+
+
+ACTION_PREFIXES = (
+    "proposal|import|release|feed|bundle|keyring|member|feedback|sync|staff|staff_token|user|audit"
+)
+
+
+def test_the_action_filter_offers_every_action_the_services_record():
+    root = Path(__file__).resolve().parents[2]
+    literal = re.compile(rf'"((?:{ACTION_PREFIXES})\.[a-z_]+)"')
+    found = set()
+    for app in ("accounts", "audit", "distribution", "hashlist", "hashsync", "members", "sync"):
+        for source in (root / app).rglob("*.py"):
+            if "migrations" in source.parts:
+                continue
+            text = source.read_text(encoding="utf-8")
+            if "audit_record" not in text and "_record(" not in text and "action" not in text:
+                continue
+            found |= {m for m in literal.findall(text) if "audit" in text}
+    # Literals that are not actions (permission names and the like).
+    found = {a for a in found if a.split(".")[1] not in {"view_auditevent"}}
+    missing = sorted(a for a in found if a not in KNOWN_ACTIONS and "." in a)
+    assert not missing, f"actions missing from web.forms.audit.KNOWN_ACTIONS: {missing}"
 
 
 # --- Keyset paging -----------------------------------------------------------------------------

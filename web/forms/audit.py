@@ -15,7 +15,8 @@ from hashsync.validation import MAX_BIGINT
 from hashsync_client.algorithms import ALGORITHM_CHOICES, MAX_HASH_TEXT_LENGTH
 
 # Every action the services write to the trail, for the filter's select. An action missing here
-# can still be read on the trail, unfiltered; tests/web/test_audit_pages.py checks the demo's.
+# can still be read on the trail, unfiltered; tests/web/test_audit_pages.py scans the source
+# for actions this list lacks.
 KNOWN_ACTIONS: tuple[str, ...] = tuple(
     sorted(
         {
@@ -33,6 +34,7 @@ KNOWN_ACTIONS: tuple[str, ...] = tuple(
             "feed.create",
             "feed.retire",
             "bundle.download",
+            "keyring.issue",
             "keyring.rotate_root",
             "member.create",
             "member.suspend",
@@ -54,9 +56,16 @@ KNOWN_ACTIONS: tuple[str, ...] = tuple(
             "sync.lookup",
             "sync.stopncii",
             "staff.sign_in",
+            "staff.sign_in_failed",
             "staff.sign_out",
             "staff.lockout",
             "staff.password_change",
+            "staff.second_factor_enrol",
+            "staff.second_factor_verified",
+            "staff.second_factor_failed",
+            "staff.second_factor_remove",
+            "staff.recovery_codes_regenerate",
+            "user.create",
             "staff_token.create",
             "staff_token.revoke",
             "audit.chain_check",
