@@ -412,9 +412,28 @@ def _timeline(answer: dict[str, Any]) -> list[dict[str, Any]]:
                 )
         moments.sort(key=lambda m: m["at"] or dt.datetime.max.replace(tzinfo=dt.UTC))
         client["feeds"].append(
-            {**holder, "moments": moments, "never_acked_removal": never_acked_removal}
+            {
+                **holder,
+                "moments": moments,
+                "never_acked_removal": never_acked_removal,
+                "listed": ", ".join(_versions(s, e) for s, e in _pairs(holder)),
+            }
         )
     return sorted(clients.values(), key=lambda c: (not c["open"], c["member"], c["client"]))
+
+
+def _pairs(holder: dict[str, Any]) -> list[tuple[int, int | None]]:
+    return [(v["from_version"], v["until_version"]) for v in holder["listed_versions"]]
+
+
+def _versions(start: int, end: int | None) -> str:
+    """A listing interval [start, end) as people say it: "version 3", "versions 3 to 5" (with a dash),
+    "version 3 onwards"."""
+    if end is None:
+        return f"version {start} onwards"
+    if end - 1 <= start:
+        return f"version {start}"
+    return f"versions {start}–{end - 1}"
 
 
 @staff_page(*HOLDERS)
@@ -439,7 +458,7 @@ def hash_holders(request: HttpRequest) -> HttpResponse:
             context.update(
                 answer=answer,
                 clients=timeline,
-                open_count=sum(1 for c in timeline if c["open"]),
+                open_clients=[f"{c['member']}/{c['client']}" for c in timeline if c["open"]],
                 algorithm=algorithm,
                 canonical=hashlist_selectors.hash_canonical(algorithm, value),
             )
