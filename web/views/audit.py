@@ -427,8 +427,8 @@ def _pairs(holder: dict[str, Any]) -> list[tuple[int, int | None]]:
 
 
 def _versions(start: int, end: int | None) -> str:
-    """A listing interval [start, end) as people say it: "version 3", "versions 3 to 5" (with a dash),
-    "version 3 onwards"."""
+    """A listing interval [start, end) as people say it: "version 3", "versions 3 to 5"
+    (written with a dash), "version 3 onwards"."""
     if end is None:
         return f"version {start} onwards"
     if end - 1 <= start:
