@@ -83,7 +83,7 @@ class TrailFilterForm(forms.Form):
         label="Actor",
         required=False,
         max_length=150,
-        help_text="A username, or a member client as member:name/client.",
+        help_text="A username, or member:name/client.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     action = forms.ChoiceField(
@@ -96,14 +96,14 @@ class TrailFilterForm(forms.Form):
         required=False,
         min_value=1,
         max_value=MAX_BIGINT,
-        help_text="An entry's number: its proposals and changes.",
+        help_text="Its proposals and changes.",
         widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
     member = forms.CharField(
         label="Member",
         required=False,
         max_length=64,
-        help_text="A member's short name: what was done to it and by its clients.",
+        help_text="Short name; with its clients' syncs.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     date_from = forms.DateField(label="From", required=False, widget=_DATE)

@@ -360,7 +360,10 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        if new:
+        check.refresh_from_db()  # in the embedded mode the task has already run
+        if new and not check.running:
+            messages.success(request, f"Chain check {check.pk} is done: its result is below.")
+        elif new:
             messages.success(
                 request,
                 f"Chain check {check.pk} started. It reads every event in order; this page "
