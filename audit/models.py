@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -35,6 +36,11 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             models.Index(fields=["at"], name="audit_at_idx"),
+            # The trail page filters by actor or action, newest first, a page at a time
+            # (``audit.selectors.audit_trail`` with keyset paging on ``seq``): each filter
+            # reads one index range backwards instead of walking the whole table.
+            models.Index(fields=["actor", "seq"], name="audit_actor_seq_idx"),
+            models.Index(fields=["action", "seq"], name="audit_action_seq_idx"),
         ]
 
     def __str__(self) -> str:
@@ -53,3 +59,45 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"Audit chain head #{self.seq}"
+
+
+class ChainCheck(models.Model):
+    """One run of ``audit.verify.verify_chain`` started from the auditors' page: who asked,
+    when it started and finished, and what it found. Running while ``finished_at`` is null.
+    Unlike audit events these rows change once (when the check finishes); starting one is
+    itself on the trail (``audit.chain_check``)."""
+
+    started_at = models.DateTimeField()
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The starter's username when it started, kept if the account is later removed.
+    started_by_name = models.CharField(max_length=150)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True, blank=True)
+    events_checked = models.PositiveBigIntegerField(default=0)
+    head_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    first_bad_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    problem = models.TextField(blank=True, default="")
+    findings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [
+            # The page's "latest checks" and the "is one running already?" guard.
+            models.Index(fields=["-started_at"], name="audit_chaincheck_started_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Chain check {self.pk} ({self.state})"
+
+    @property
+    def running(self) -> bool:
+        return self.finished_at is None
+
+    @property
+    def state(self) -> str:
+        if self.finished_at is None:
+            return "running"
+        if self.ok:
+            return "intact"
+        return "broken" if self.first_bad_seq is not None else "failed"

@@ -20,7 +20,7 @@ from django.db.models import Q
 
 from audit.models import AuditEvent
 from distribution.feeds import FeedFilter, records_in_feed
-from distribution.models import Feed, FeedVersion
+from distribution.models import Feed, FeedVersion, Release
 from hashlist.changelog import EntryState
 from hashlist.models import Change, EntryStatus, Hash
 from hashsync_client.format import ALGORITHM_NAMES
@@ -57,6 +57,10 @@ class HolderRecord:
     removed_in_version: int | None
     removal_acked_at: dt.datetime | None
     removal_evidence: Evidence | None
+    # For the auditors' timeline page (not part of the API's answer): when the client first
+    # acked a version listing the hash, and when the release that removed it was cut.
+    received_at: dt.datetime | None = None
+    removal_published_at: dt.datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +78,8 @@ class HolderRecord:
             "removed_in_version": self.removed_in_version,
             "removal_acked_at": self.removal_acked_at,
             "removal_evidence": self.removal_evidence,
+            "received_at": self.received_at,
+            "removal_published_at": self.removal_published_at,
         }
 
 
@@ -245,11 +251,15 @@ def _holder(
         state = "not_held"
     else:
         state = "held" if evidence == BUNDLES_SERVED else "claimed_unverified"
-    removed_in, removal = None, None
+    removed_in, removal, removal_published = None, None, None
+    first_held = own.filter(_interval_filter(intervals)).order_by("acked_at", "id").first()
     # The removal that matters is the first one after the client last claimed the hash.
     closing = [e for s, e in intervals if e is not None and s <= last_held.version < e]
     if closing:
         removed_in = closing[0]
+        removal_published = (
+            Release.objects.filter(version=removed_in).values_list("created_at", flat=True).first()
+        )
         removal = (
             own.filter(acked_at__gte=last_held.acked_at, version__gte=removed_in)
             .order_by("acked_at", "id")
@@ -267,4 +277,6 @@ def _holder(
         removed_in_version=removed_in,
         removal_acked_at=removal.acked_at if removal else None,
         removal_evidence=evidence_for(chain, given, removal) if removal else None,
+        received_at=first_held.acked_at if first_held else None,
+        removal_published_at=removal_published,
     ).as_dict()

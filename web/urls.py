@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.urls import path
 
 from web.views import (
+    audit,
     dashboard,
     disputes,
     entries,
@@ -108,4 +109,13 @@ urlpatterns = [
     path(
         "disputes/<int:feedback_id>/resolve/", disputes.dispute_resolve, name="web-dispute-resolve"
     ),
+    # The auditors' pages (web/views/audit.py): the trail, an event, the CSV export, chain
+    # verification and "who held hash X".
+    path("audit/", audit.audit_trail, name="web-audit"),
+    path("audit/<int:seq>/", audit.audit_event, name="web-audit-event"),
+    path("audit/export.csv", audit.audit_export, name="web-audit-export"),
+    path("audit/checks/", audit.audit_checks, name="web-audit-checks"),
+    path("audit/checks/<int:check_id>/", audit.audit_check, name="web-audit-check"),
+    path("audit/verify/", audit.audit_verify, name="web-audit-verify"),
+    path("audit/hash-holders/", audit.hash_holders, name="web-hash-holders"),
 ]

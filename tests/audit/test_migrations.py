@@ -65,6 +65,18 @@ def record_the_old_way(apps: Apps, *, object_id: int, reason: str) -> Any:
     return event
 
 
+# Indexes that audit migrations after the move add (0003: the trail page's filters); going back
+# to before the move removes them too.
+ADDED_AFTER_THE_MOVE = {"audit_actor_seq_idx", "audit_action_seq_idx"}
+
+
+def before_later_indexes(constraints: dict[str, Any]) -> dict[str, Any]:
+    return {
+        table: {n: c for n, c in found.items() if n not in ADDED_AFTER_THE_MOVE}
+        for table, found in constraints.items()
+    }
+
+
 def table_constraints() -> dict[str, Any]:
     """The audit tables' indexes and constraints, as the database reports them."""
     with connection.cursor() as cursor:
@@ -84,7 +96,7 @@ def test_a_chain_written_before_the_move_verifies_after_it_and_auditors_still_re
     try:
         apps = state.apps
         assert not apps.is_installed("audit")
-        assert table_constraints() == constraints
+        assert table_constraints() == before_later_indexes(constraints)
         content_type = apps.get_model("contenttypes", "ContentType")
         assert content_type.objects.get(model="auditevent").app_label == "hashlist"
         group = apps.get_model("auth", "Group").objects.get(name=AUDITOR)

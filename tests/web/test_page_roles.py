@@ -21,6 +21,7 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
 
 from accounts import urls as account_urls
 from hashsync.roles import MEMBER_ADMIN
@@ -40,6 +41,7 @@ CURATORS = frozenset({"analyst", "reviewer"})
 READERS = frozenset({"analyst", "reviewer", "auditor"})  # read entries, proposals, imports
 MEMBER_READERS = frozenset({"member_admin", "auditor"})  # members.view_member
 MEMBER_ADMINS = frozenset({"member_admin"})  # members.manage_member
+AUDITORS = frozenset({"auditor"})
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,14 @@ def _batch(things: dict[str, Any]) -> tuple[Any, ...]:
 
 def _dispute(things: dict[str, Any]) -> tuple[Any, ...]:
     return (things["dispute"].pk,)
+
+
+def _event(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["event"].seq,)
+
+
+def _check(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["check"].pk,)
 
 
 def _token(things: dict[str, Any]) -> tuple[Any, ...]:
@@ -148,6 +158,14 @@ PAGES: dict[str, Row] = {
     "web-disputes": Row(READERS),
     "web-dispute": Row(READERS, args=_dispute),
     "web-dispute-resolve": Row(CURATORS, method="post", args=_dispute),
+    # The auditors' pages (read-only; starting a chain check is the one action).
+    "web-audit": Row(AUDITORS),
+    "web-audit-event": Row(AUDITORS, args=_event),
+    "web-audit-export": Row(AUDITORS),
+    "web-audit-checks": Row(AUDITORS),
+    "web-audit-check": Row(AUDITORS, args=_check),
+    "web-audit-verify": Row(AUDITORS, method="post"),
+    "web-hash-holders": Row(AUDITORS),
 }
 
 
@@ -174,12 +192,18 @@ def test_every_route_has_a_row() -> None:
 def things(analyst2: Any, reviewer2: Any) -> dict[str, Any]:
     """One of each object a page is about, made by people outside the roles under test."""
     entry = approved_entry(analyst2, reviewer2)
+    from audit.models import AuditEvent, ChainCheck
+
     return {
         "entry": entry,
         "dispute": _a_dispute(entry),
         "proposal": propose_entry(analyst2),
         "batch": invalid_import_batch(analyst2),
         "member": member_with_token(staff_user(MEMBER_ADMIN), name="things-member")[0],
+        "event": AuditEvent.objects.order_by("-seq").first(),
+        "check": ChainCheck.objects.create(
+            started_at=timezone.now(), started_by_name=reviewer2.get_username()
+        ),
     }
 
 
