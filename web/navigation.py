@@ -27,6 +27,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Disputes", "web-disputes", ("members.view_feedback",)),
     NavItem("Members", "web-members", ("members.view_member",)),
     NavItem("Audit", "web-audit", ("audit.view_auditevent",)),
+    NavItem("Releases", "web-releases", ("distribution.view_release",)),
+    NavItem("Feeds", "web-feeds", ("distribution.view_feed",)),
 )
 
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import dashboard, entries, home, import_review, imports, propose, review, search
+from web.views import (
+    dashboard,
+    entries,
+    feeds,
+    home,
+    import_review,
+    imports,
+    propose,
+    releases,
+    review,
+    search,
+)
 
 urlpatterns = [
     path("", home.home, name="front"),
@@ -52,4 +63,10 @@ urlpatterns = [
         import_review.import_withdraw,
         name="web-import-withdraw",
     ),
+    # What is published (web/views/releases.py, web/views/feeds.py): read-only.
+    path("releases/", releases.release_list, name="web-releases"),
+    path("releases/<int:version>/", releases.release_page, name="web-release"),
+    path("keyring/", releases.keyring_page, name="web-keyring"),
+    path("feeds/", feeds.feed_list, name="web-feeds"),
+    path("feeds/<slug:name>/", feeds.feed_page, name="web-feed"),
 ]

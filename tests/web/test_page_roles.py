@@ -23,6 +23,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 
 from accounts import urls as account_urls
+from distribution.models import Feed
+from distribution.releases import release_cut
 from tests.factories import approved_entry, invalid_import_batch, propose_entry
 from tests.web.conftest import signed_in
 from web import urls as web_urls
@@ -31,6 +33,7 @@ SIGNED_IN_ROLES = ("analyst", "reviewer", "member_admin", "auditor", "outsider")
 EVERYONE = frozenset(SIGNED_IN_ROLES)
 CURATORS = frozenset({"analyst", "reviewer"})
 READERS = frozenset({"analyst", "reviewer", "auditor"})  # read entries, proposals, imports
+STAFF = EVERYONE - {"outsider"}  # every role
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,14 @@ def _proposal(things: dict[str, Any]) -> tuple[Any, ...]:
 
 def _batch(things: dict[str, Any]) -> tuple[Any, ...]:
     return (things["batch"].pk,)
+
+
+def _release(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["release"].version,)
+
+
+def _feed(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["feed"].name,)
 
 
 def _token(things: dict[str, Any]) -> tuple[Any, ...]:
@@ -103,6 +114,12 @@ PAGES: dict[str, Row] = {
     "web-import-approve": Row(frozenset({"reviewer"}), method="post", args=_batch),
     "web-import-reject": Row(frozenset({"reviewer"}), method="post", args=_batch),
     "web-import-withdraw": Row(CURATORS, method="post", args=_batch),
+    # What is published: every staff role reads it (distribution.view_release / view_feed).
+    "web-releases": Row(STAFF),
+    "web-release": Row(STAFF, args=_release),
+    "web-keyring": Row(STAFF),
+    "web-feeds": Row(STAFF),
+    "web-feed": Row(STAFF, args=_feed),
 }
 
 
@@ -128,10 +145,14 @@ def test_every_route_has_a_row() -> None:
 @pytest.fixture
 def things(analyst2: Any, reviewer2: Any) -> dict[str, Any]:
     """One of each object a page is about, made by people outside the roles under test."""
+    feed = Feed.objects.create(name="things")
+    entry = approved_entry(analyst2, reviewer2)
     return {
-        "entry": approved_entry(analyst2, reviewer2),
+        "entry": entry,
         "proposal": propose_entry(analyst2),
         "batch": invalid_import_batch(analyst2),
+        "feed": feed,
+        "release": release_cut(),  # publishes the feed with the entry
     }
 
 

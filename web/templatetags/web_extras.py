@@ -9,7 +9,7 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.timesince import timesince
+from django.utils.timesince import timesince, timeuntil
 
 register = template.Library()
 
@@ -35,3 +35,18 @@ def age(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     if (now - value).total_seconds() < 60:
         return "under a minute"
     return timesince(value, now)
+
+
+@register.filter
+def until(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """How long until ``value``, in words ("2 days, 3 hours"; "under a minute"), for expiries;
+    "" once it has passed (say "expired … ago" with ``age`` then)."""
+    if value is None:
+        return ""
+    now = now or timezone.now()
+    seconds = (value - now).total_seconds()
+    if seconds <= 0:
+        return ""
+    if seconds < 60:
+        return "under a minute"
+    return timeuntil(value, now)
