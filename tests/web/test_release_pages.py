@@ -23,6 +23,7 @@ from distribution.releases import release_cut
 from hashsync_client.signing import load_private_key
 from members import services as member_services
 from tests.factories import approved_entry
+from web.templatetags.web_extras import size
 from web.views import releases as release_views
 
 pytestmark = pytest.mark.django_db
@@ -163,7 +164,7 @@ def test_a_release_shows_each_feeds_manifest_bundles_and_digest(client_as, publi
     fv = feed.versions.get(version=2)
     assert fv.state_digest in page
     assert f'data-copy="{fv.delta_sha256}"' in page
-    assert f"{fv.delta_size} bytes" in page
+    assert size(fv.delta_size) in page
     assert "version 1 → 2" in page
     # The previous manifest of the feed is the one release 1 published.
     assert f'href="{reverse("web-release", args=[1])}#feed-md5-a"' in page
@@ -395,3 +396,9 @@ def test_analysts_do_not_see_who_is_entitled(client_as, published):
 def test_an_unknown_feed_is_a_404_page(client_as, published, name):
     response = client_as("auditor").get(f"/feeds/{name}/")
     assert response.status_code == 404
+
+
+def test_sizes_read_in_human_units_with_the_exact_bytes():
+    assert size(840) == "840\xa0bytes"
+    assert size(1_234_567) == "1.2\xa0MB (1,234,567 bytes)"
+    assert size(None) == ""

@@ -9,6 +9,7 @@ from typing import Any
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.template.defaultfilters import filesizeformat
 from django.utils.timesince import timesince, timeuntil
 
 register = template.Library()
@@ -50,3 +51,13 @@ def until(value: dt.datetime | None, now: dt.datetime | None = None) -> str:
     if seconds < 60:
         return "under a minute"
     return timeuntil(value, now)
+
+
+@register.filter
+def size(value: int | None) -> str:
+    """A byte count as people read it, with the exact count once they differ:
+    "1.2 MB (1,234,567 bytes)"; "840 bytes"."""
+    if value is None:
+        return ""
+    human = filesizeformat(value)
+    return human if value < 1024 else f"{human} ({value:,} bytes)"
