@@ -194,6 +194,8 @@ def test_an_expired_current_manifest_is_flagged(client_as, published):
     page = _text(client_as("auditor").get(reverse("web-release", args=[2])))
     assert "Expired" in page
     assert "refuse this feed until it is re-signed" in page
+    heading = page[page.index('id="feed-md5-a-heading"') :]
+    assert heading.index("Manifest expired") < heading.index("</h2>")
 
 
 def test_a_current_manifest_close_to_expiry_warns(client_as, published):
@@ -223,6 +225,7 @@ def test_a_tampered_signature_does_not_verify(client_as, published):
     page = _text(client_as("auditor").get(reverse("web-release", args=[2])))
     section = page[page.index('id="feed-all"') : page.index('id="feed-md5-a"')]
     assert "Does not verify" in section
+    assert section.index("Signature does not verify") < section.index("</h2>")
     assert "valid signatures from 0 trusted key(s)" in section
 
 
