@@ -7,9 +7,9 @@ import datetime as dt
 from typing import Any
 
 from django import template
+from django.template.defaultfilters import filesizeformat
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.template.defaultfilters import filesizeformat
 from django.utils.timesince import timesince, timeuntil
 
 register = template.Library()
