@@ -113,6 +113,12 @@ class KeyringVersion:
     keys_added: list[str] = field(default_factory=list)
     keys_dropped: list[str] = field(default_factory=list)
     problem: str = ""  # the envelope could not be read
+    # keyid → "this root", "previous root", "both roots" or "not a root": whose signature it is.
+    signer_roles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def signed_by(self) -> list[tuple[Signature, str]]:
+        return [(s, self.signer_roles.get(s.keyid, "not a root")) for s in self.signatures]
 
     def expired(self, now: dt.datetime) -> bool:
         return self.expires_at <= now
@@ -176,6 +182,7 @@ def keyring_chain(*, now: dt.datetime | None = None) -> KeyringChain:
             root_rotated=previous is not None and previous.root_keyids != keyring.root_keyids,
             keys_added=[k for k in listed if k not in before],
             keys_dropped=[k for k in before if k not in listed],
+            signer_roles={s.keyid: _signer_role(s.keyid, keyring, previous) for s in signatures},
         )
         chain.versions.append(version)
         for entry in keyring.signing_keys:
@@ -196,6 +203,19 @@ def keyring_chain(*, now: dt.datetime | None = None) -> KeyringChain:
         previous = keyring
     chain.problem = _chain_problem([bytes(row.envelope) for row in rows], chain, now)
     return chain
+
+
+def _signer_role(keyid: str, keyring: KeyringPayload, previous: KeyringPayload | None) -> str:
+    """Whose signature on a keyring version ``keyid`` is: its own root's, the root before it
+    (which must vouch for a rotation), or both."""
+    mine = keyid in keyring.root_keyids
+    before = previous is not None and keyid in previous.root_keyids
+    rotated = previous is not None and previous.root_keyids != keyring.root_keyids
+    if mine and before:
+        return "this root and the previous one" if rotated else "this root"
+    if mine:
+        return "this root"
+    return "previous root" if before else "not a root"
 
 
 def _chain_problem(envelopes: list[bytes], chain: KeyringChain, now: dt.datetime) -> str:

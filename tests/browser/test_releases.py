@@ -156,3 +156,28 @@ def test_empty_pages_say_what_happens_next(open_page):
         page.goto(url)
         expect(page.get_by_text(text)).to_be_visible()
         shoot(page, name)
+
+
+def test_the_keyring_after_rotations(open_page):
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.db import transaction
+
+    from distribution import keys
+    from hashsync_client.signing import generate_key, load_private_key
+
+    _published()
+    root = load_private_key(Path(settings.VAR_DIR) / "keys" / keys.DEVELOPMENT_ROOT)
+    with transaction.atomic():
+        keys.keyring_issue(root_keys=[root])
+    with transaction.atomic():
+        keys.keyring_issue(
+            root_keys=[root], new_root_keys=[generate_key()], issue_signing_key=False
+        )
+    page = open_page(staff_user(AUDITOR))
+    page.goto("/keyring/")
+    expect(page.get_by_text("The chain of 3 versions verifies")).to_be_visible()
+    expect(page.get_by_text("Root rotated")).to_be_visible()
+    expect(page.locator("table.keys tbody tr")).to_have_count(2)
+    shoot(page, "keyring-rotated")

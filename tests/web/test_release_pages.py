@@ -298,7 +298,39 @@ def test_a_rotation_of_the_online_key_and_of_the_root_are_shown(client_as, publi
     assert f'href="#key-{added.keyid}"' in page and "added" in page
     assert "Root rotated" in page
     assert new_root.keyid[:16] in page
+    rotation = page[page.index('id="keyring-3"') : page.index('id="keyring-2"')]
+    assert "previous root" in rotation and "this root" in rotation
     assert "verifies from version 1" in page
+
+
+def test_a_key_dropped_before_its_window_ended_is_shown_revoked(client_as, published):
+    from distribution.models import Keyring as KeyringRow
+    from hashsync_client.signing import SigningKeyEntry, build_keyring, generate_key, sign_keyring
+
+    root, old = _development_root(), keys.current_keyring()
+    assert old is not None
+    now = timezone.now()
+    replacement = generate_key()
+    keyring = build_keyring(
+        version=2,
+        issued_at=now,
+        expires_at=now + dt.timedelta(days=30),
+        root_keys=[root],
+        root_threshold=1,
+        signing_keys=[
+            SigningKeyEntry.of(replacement, valid_from=now, valid_until=now + dt.timedelta(days=9))
+        ],
+    )
+    KeyringRow.objects.create(version=2, envelope=sign_keyring(keyring, [root]))
+    page = _text(client_as("auditor").get(reverse("web-keyring")))
+    revoked = page[page.index(f'id="key-{old.signing_keys[0].keyid}"') :]
+    assert "Revoked</span>" in revoked[: revoked.index("</tr>")]
+    assert "dropped by keyring version 2" in revoked
+    assert "verifies from version 1" in page
+    # Manifests it signed before stay verified: the keyring that listed it vouches for them.
+    assert "Does not verify" not in _text(
+        client_as("auditor").get(reverse("web-release", args=[2]))
+    )
 
 
 def test_a_broken_keyring_chain_is_named(client_as, published):
