@@ -437,3 +437,13 @@ def test_sizes_read_in_human_units_with_the_exact_bytes():
     assert size(840) == "840\xa0bytes"
     assert size(1_234_567) == "1.2\xa0MB (1,234,567 bytes)"
     assert size(None) == ""
+
+
+def test_the_feeds_list_flags_an_expired_feed(client_as, published):
+    Manifest.objects.filter(feed__name="md5-a").update(
+        expires_at=timezone.now() - dt.timedelta(hours=3)
+    )
+    page = _text(client_as("auditor").get(reverse("web-feeds")))
+    row = page[page.index(">md5-a</a>") :]
+    assert "Expired</span>" in row[: row.index("</tr>")]
+    assert "refuse it until it is re-signed" in row
