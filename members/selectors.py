@@ -322,3 +322,32 @@ def member_history(member: Member, *, limit: int = 30) -> list[AuditEvent]:
     for part in parts:
         events.extend(part.order_by("-seq")[:limit])
     return sorted(events, key=lambda e: e.seq, reverse=True)[:limit]
+
+
+# --- The feeds pages (web/views/feeds.py) ------------------------------------------------------
+
+
+def feed_member_counts() -> dict[int, int]:
+    """feed id → how many members hold an entitlement to it (whether receivable now or not)."""
+    rows = Entitlement.objects.values("feed_id").annotate(n=Count("id")).order_by()
+    return {row["feed_id"]: row["n"] for row in rows}
+
+
+def feed_members(feed: Feed) -> list[dict[str, Any]]:
+    """The members entitled to ``feed``, by name, each with whether it receives the feed now
+    (``entitlements_in_force``: a PhotoDNA feed needs a valid licence) and its status."""
+    receiving = set(
+        entitlements_in_force(now=timezone.now())
+        .filter(feed=feed)
+        .values_list("member_id", flat=True)
+    )
+    return [
+        {
+            "member": e.member,
+            "granted_at": e.granted_at,
+            "receivable": e.member_id in receiving,
+        }
+        for e in Entitlement.objects.filter(feed=feed)
+        .select_related("member")
+        .order_by("member__name")
+    ]

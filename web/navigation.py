@@ -28,6 +28,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Members", "web-members", ("members.view_member",)),
     NavItem("Fleet", "web-fleet", ("members.view_member",)),
     NavItem("Audit", "web-audit", ("audit.view_auditevent",)),
+    NavItem("Releases", "web-releases", ("distribution.view_release",)),
+    NavItem("Feeds", "web-feeds", ("distribution.view_feed",)),
 )
 
 

@@ -9,12 +9,14 @@ from web.views import (
     dashboard,
     disputes,
     entries,
+    feeds,
     fleet,
     home,
     import_review,
     imports,
     members,
     propose,
+    releases,
     review,
     search,
 )
@@ -118,4 +120,10 @@ urlpatterns = [
     path("audit/checks/<int:check_id>/", audit.audit_check, name="web-audit-check"),
     path("audit/verify/", audit.audit_verify, name="web-audit-verify"),
     path("audit/hash-holders/", audit.hash_holders, name="web-hash-holders"),
+    # What is published (web/views/releases.py, web/views/feeds.py): read-only.
+    path("releases/", releases.release_list, name="web-releases"),
+    path("releases/<int:version>/", releases.release_page, name="web-release"),
+    path("keyring/", releases.keyring_page, name="web-keyring"),
+    path("feeds/", feeds.feed_list, name="web-feeds"),
+    path("feeds/<slug:name>/", feeds.feed_page, name="web-feed"),
 ]

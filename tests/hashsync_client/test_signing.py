@@ -38,6 +38,7 @@ from hashsync_client.signing import (
     build_keyring,
     canonical_json,
     cosign_envelope,
+    envelope_signatures,
     format_timestamp,
     generate_key,
     keyid_of,
@@ -192,6 +193,19 @@ def test_envelope_is_canonical_json_with_signatures_sorted_by_keyid() -> None:
     keyids = [entry["keyid"] for entry in obj["signatures"]]
     assert keyids == sorted({ROOT_A.keyid, ROOT_B.keyid, ROOT_C.keyid})
     assert all(list(entry) == ["keyid", "sig"] for entry in obj["signatures"])
+
+
+def test_envelope_signatures_names_each_signer_without_checking() -> None:
+    envelope = sign_envelope(b"x", "application/x-test", [ROOT_B, ROOT_A])
+    found = envelope_signatures(envelope, payload_type="application/x-test")
+    assert [keyid for keyid, _ in found] == sorted([ROOT_A.keyid, ROOT_B.keyid])
+    message = pae("application/x-test", b"x")
+    for keyid, sig in found:
+        key = ROOT_A if keyid == ROOT_A.keyid else ROOT_B
+        key.public_key.verify(sig, message)  # the raw signature bytes, as signed
+    with pytest.raises(SignatureError) as refused:
+        envelope_signatures(envelope, payload_type="application/x-other")
+    assert refused.value.code == "wrong_payload_type"
 
 
 def test_keyid_is_sha256_of_the_raw_public_key() -> None:

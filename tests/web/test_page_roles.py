@@ -24,6 +24,8 @@ from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
 
 from accounts import urls as account_urls
+from distribution.models import Feed
+from distribution.releases import release_cut
 from hashsync.roles import MEMBER_ADMIN
 from tests.factories import (
     approved_entry,
@@ -42,6 +44,7 @@ READERS = frozenset({"analyst", "reviewer", "auditor"})  # read entries, proposa
 MEMBER_READERS = frozenset({"member_admin", "auditor"})  # members.view_member
 MEMBER_ADMINS = frozenset({"member_admin"})  # members.manage_member
 AUDITORS = frozenset({"auditor"})
+STAFF = EVERYONE - {"outsider"}  # every role
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,14 @@ def _event(things: dict[str, Any]) -> tuple[Any, ...]:
 
 def _check(things: dict[str, Any]) -> tuple[Any, ...]:
     return (things["check"].pk,)
+
+
+def _release(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["release"].version,)
+
+
+def _feed(things: dict[str, Any]) -> tuple[Any, ...]:
+    return (things["feed"].name,)
 
 
 def _token(things: dict[str, Any]) -> tuple[Any, ...]:
@@ -166,6 +177,12 @@ PAGES: dict[str, Row] = {
     "web-audit-check": Row(AUDITORS, args=_check),
     "web-audit-verify": Row(AUDITORS, method="post"),
     "web-hash-holders": Row(AUDITORS),
+    # What is published: every staff role reads it (distribution.view_release / view_feed).
+    "web-releases": Row(STAFF),
+    "web-release": Row(STAFF, args=_release),
+    "web-keyring": Row(STAFF),
+    "web-feeds": Row(STAFF),
+    "web-feed": Row(STAFF, args=_feed),
 }
 
 
@@ -191,15 +208,18 @@ def test_every_route_has_a_row() -> None:
 @pytest.fixture
 def things(analyst2: Any, reviewer2: Any) -> dict[str, Any]:
     """One of each object a page is about, made by people outside the roles under test."""
-    entry = approved_entry(analyst2, reviewer2)
     from audit.models import AuditEvent, ChainCheck
 
+    feed = Feed.objects.create(name="things")
+    entry = approved_entry(analyst2, reviewer2)
     return {
         "entry": entry,
         "dispute": _a_dispute(entry),
         "proposal": propose_entry(analyst2),
         "batch": invalid_import_batch(analyst2),
         "member": member_with_token(staff_user(MEMBER_ADMIN), name="things-member")[0],
+        "feed": feed,
+        "release": release_cut(),  # publishes the feed with the entry
         "event": AuditEvent.objects.order_by("-seq").first(),
         "check": ChainCheck.objects.create(
             started_at=timezone.now(), started_by_name=reviewer2.get_username()

@@ -126,6 +126,13 @@ def _decode_envelope(envelope: bytes, payload_type: str) -> _Envelope:
     return _Envelope(found_type, payload, signatures)
 
 
+def envelope_signatures(envelope: bytes, *, payload_type: str) -> list[tuple[str, bytes]]:
+    """The (keyid, signature) pairs an envelope carries, WITHOUT checking any of them: for
+    showing people who signed what (the staff pages). ``SignatureError`` if it is malformed.
+    Never trust the result; ``open_envelope`` and the ``verify_*`` functions check."""
+    return list(_decode_envelope(envelope, payload_type).signatures)
+
+
 def _valid_signers(parsed: _Envelope, trusted: Mapping[str, Ed25519PublicKey]) -> set[str]:
     """Keyids in ``trusted`` with at least one valid signature. The keyid is only used to pick
     the key to try (DSSE: it is a hint); a set counts a key once however often it signed."""
