@@ -27,6 +27,18 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Disputes", "web-disputes", ("members.view_feedback",)),
     NavItem("Members", "web-members", ("members.view_member",)),
     NavItem("Audit", "web-audit", ("audit.view_auditevent",)),
+    # Each chart has the permission of its data (web/reports.py REPORT_PERMISSIONS).
+    NavItem(
+        "Reports",
+        "web-reports",
+        (
+            "distribution.view_feed",
+            "distribution.view_release",
+            "hashlist.view_entry",
+            "hashlist.view_proposal",
+            "members.view_member",
+        ),
+    ),
 )
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from web.views import dashboard, entries, home, import_review, imports, propose, review, search
+from web.views import (
+    dashboard,
+    entries,
+    home,
+    import_review,
+    imports,
+    propose,
+    reports,
+    review,
+    search,
+)
 
 urlpatterns = [
     path("", home.home, name="front"),
@@ -52,4 +62,17 @@ urlpatterns = [
         import_review.import_withdraw,
         name="web-import-withdraw",
     ),
+    # Reports (web/views/reports.py): every chart the role may see, a page per chart with its
+    # table, and each chart's numbers as CSV.
+    path("reports/", reports.report_index, name="web-reports"),
+    path("reports/feed-sizes/", reports.feed_sizes, name="web-report-feed-sizes"),
+    path("reports/changes/", reports.changes, name="web-report-changes"),
+    path(
+        "reports/review-turnaround/",
+        reports.review_turnaround,
+        name="web-report-review-turnaround",
+    ),
+    path("reports/member-lag/", reports.member_lag, name="web-report-member-lag"),
+    path("reports/releases/", reports.releases, name="web-report-releases"),
+    path("reports/<slug:slug>.csv", reports.report_csv, name="web-report-csv"),
 ]
