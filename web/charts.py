@@ -28,7 +28,7 @@ STACKED = "stacked"  # the series stacked in one bar per slot
 
 WIDTH = 760
 HEIGHT = 300
-LEFT, RIGHT, TOP, BOTTOM = 72, 16, 16, 52
+LEFT, RIGHT, TOP, BOTTOM = 86, 16, 16, 52
 # At most this many labels under the x axis; the others are left out (the table has them all).
 MAX_X_LABELS = 13
 # Series past this many share the last colour class (the legend still names each one).
@@ -37,24 +37,35 @@ PALETTE_SIZE = 8
 Number = float | int
 
 
+def _short(value: float, digits: int = 3) -> str:
+    """At most ``digits`` significant digits, never in exponent form: 0.25, 2.5, 25, 250."""
+    if abs(value) >= 10 ** (digits - 1) or value == int(value):
+        return f"{value:.0f}"
+    text = f"{value:.{digits}g}"
+    return f"{float(text):f}".rstrip("0").rstrip(".") if "e" in text else text
+
+
 def format_count(value: Number) -> str:
-    """12, 1,250, 3.4k, 12M: short enough for an axis, exact enough to read a trend."""
+    """12, 1,250, 34.5k, 12M: short enough for an axis, exact enough to read a trend."""
     value = float(value)
     magnitude = abs(value)
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e4, "k")):
+    for limit, divisor, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
         if magnitude >= limit:
-            return f"{value / limit:.3g}{suffix}"
+            return f"{_short(value / divisor)}{suffix}"
     if value == int(value):
         return f"{int(value):,}"
-    return f"{value:.2g}" if magnitude < 1 else f"{value:,.1f}"
+    return _short(value, 2)
 
 
 def format_bytes(value: Number) -> str:
     value = float(value)
     for limit, unit in ((1024**3, "GiB"), (1024**2, "MiB"), (1024, "KiB")):
         if abs(value) >= limit:
-            return f"{value / limit:.3g} {unit}"
+            return f"{_short(value / limit)} {unit}"
     return f"{int(value)} B"
+
+
+DURATION_UNITS = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
 
 
 def format_duration(seconds: Number) -> str:
@@ -62,10 +73,10 @@ def format_duration(seconds: Number) -> str:
     seconds = float(seconds)
     if seconds == 0:
         return "0"
-    for limit, unit in ((86400, "d"), (3600, "h"), (60, "min")):
-        if abs(seconds) >= limit:
-            return f"{seconds / limit:.2g} {unit}"
-    return f"{seconds:.2g} s"
+    for limit, unit in DURATION_UNITS:
+        if abs(seconds) >= limit or limit == 1:
+            return f"{_short(seconds / limit, 2)} {unit}"
+    raise AssertionError("unreachable")
 
 
 @dataclass(frozen=True)
@@ -94,16 +105,31 @@ class Chart:
         return not self.slots or all(v is None for s in self.series for v in s.values)
 
 
-def nice_scale(maximum: float, ticks: int = 5) -> list[float]:
+def nice_scale(maximum: float, ticks: int = 5, *, integer: bool = False) -> list[float]:
     """Tick values from 0 to a round number at or above ``maximum`` (1, 2, 2.5 or 5 times a
-    power of ten per step), about ``ticks`` steps."""
+    power of ten per step), about ``ticks`` steps; whole steps only when ``integer``."""
     if not math.isfinite(maximum) or maximum <= 0:
         return [0.0, 1.0]
     raw = maximum / ticks
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    if integer:
+        step = max(1, math.ceil(step) if step != 2.5 else 2)
     count = math.ceil(maximum / step - 1e-9)
     return [round(i * step, 10) for i in range(count + 1)]
+
+
+def axis_ticks(chart: Chart) -> list[float]:
+    """The y axis's ticks, round in the chart's unit: whole counts, powers of 1024 for
+    bytes, seconds/minutes/hours/days for durations."""
+    maximum = _maximum(chart)
+    if chart.format_value is format_bytes:
+        unit = 1024 ** max(0, math.floor(math.log(maximum, 1024))) if maximum > 0 else 1
+        return [t * unit for t in nice_scale(maximum / unit)]
+    if chart.format_value is format_duration:
+        unit = next((limit for limit, _ in DURATION_UNITS if maximum >= limit), 1)
+        return [t * unit for t in nice_scale(maximum / unit)]
+    return nice_scale(maximum, integer=True)
 
 
 def _num(value: float) -> str:
@@ -133,7 +159,7 @@ def render(chart: Chart) -> SafeString:
             raise ValueError(
                 f"series {s.name!r} has {len(s.values)} values for {len(chart.slots)} slots"
             )
-    ticks = nice_scale(_maximum(chart))
+    ticks = axis_ticks(chart)
     top_value = ticks[-1]
     plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
@@ -258,6 +284,17 @@ def _bars(
             )
             if stacked:
                 base[i] = top
+        parts.append("</g>")
+    if len(chart.series) == 1 and not stacked:
+        # One series of categories: each bar's number above it (zeros too), so a count is
+        # read, not estimated against the grid.
+        parts.append('<g class="values" aria-hidden="true">')
+        for i, value in enumerate(chart.series[0].values):
+            if value is not None:
+                parts.append(
+                    f'<text x="{_num(x(i))}" y="{_num(y(float(value)) - 5)}" '
+                    f'text-anchor="middle">{escape(chart.format_value(value))}</text>'
+                )
         parts.append("</g>")
     return parts
 

@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString
 
 from distribution import selectors as distribution_selectors
 from hashlist import selectors as hashlist_selectors
+from hashlist.models import ChangeKind
 from hashsync.aggregates import week_start, week_starts
 from members import selectors as members_selectors
 from web import charts
@@ -36,6 +37,7 @@ class Figure:
     columns: Sequence[str]
     rows: list[list[Any]]
     formats: Sequence[Callable[[Any], str]]
+    headers: Sequence[str] = ()  # the table's column headings (default: the CSV's columns)
     empty: str = ""  # why there is nothing to draw, and what makes it appear
     facts: list[tuple[str, str]] = field(default_factory=list)  # headline figures
     note: str = ""
@@ -51,6 +53,10 @@ class Figure:
     @property
     def table(self) -> list[list[str]]:
         return [[fmt(v) for fmt, v in zip(self.formats, row, strict=True)] for row in self.rows]
+
+    @property
+    def table_headers(self) -> Sequence[str]:
+        return self.headers or self.columns
 
     @property
     def is_empty(self) -> bool:
@@ -98,7 +104,7 @@ def _iso(value: dt.datetime) -> str:
 
 
 def _count(value: Any) -> str:
-    return "" if value is None else f"{int(value):,}"
+    return "—" if value is None else f"{int(value):,}"
 
 
 def _text(value: Any) -> str:
@@ -154,6 +160,7 @@ def feed_sizes(span: Span) -> Figure:
         slug="feed-sizes",
         chart=chart,
         columns=["week_start", *[f.name for f in feeds]],
+        headers=["Week starting", *[s.name for s in series]],
         rows=rows,
         formats=[_text, *[_count] * len(feeds)],
         empty="No feed has been published yet. A feed's size is charted from the first release "
@@ -199,6 +206,12 @@ def changes(span: Span) -> Figure:
         slug="changes",
         chart=chart,
         columns=["week_start", *[n.lower() for n in groups], "total", *kinds],
+        headers=[
+            "Week starting",
+            *groups,
+            "Total",
+            *[ChangeKind(k).label for k in kinds],
+        ],
         rows=rows,
         formats=[_text, *[_count] * (len(groups) + 1 + len(kinds))],
         empty=f"No change was approved in the last {span.weeks} weeks. Changes appear here "
@@ -238,6 +251,7 @@ def review_turnaround(span: Span) -> Figure:
         slug="review-turnaround",
         chart=chart,
         columns=["week_start", "decided", "median_seconds", "p90_seconds"],
+        headers=["Week starting", "Decided", "Median", "90th percentile"],
         rows=rows,
         formats=[_text, _count, _duration, _duration],
         empty=f"No proposal was decided in the last {span.weeks} weeks. The turnaround is "
@@ -249,6 +263,15 @@ def review_turnaround(span: Span) -> Figure:
 
 # --- Members ----------------------------------------------------------------------------------
 
+# Short enough to sit under a bar; the table has the full names.
+LAG_AXIS = {
+    "current": "Up to date",
+    "hour": "Under 1 hour",
+    "day": "1 hour to 1 day",
+    "over_day": "Over 1 day",
+    "never": "Never acknowledged",
+}
+
 
 def member_lag(span: Span) -> Figure:
     found = members_selectors.client_lag_now(now=span.now)
@@ -257,9 +280,9 @@ def member_lag(span: Span) -> Figure:
         title="Member lag now",
         description=f"Clients of active members by how far behind the published feeds they are "
         f"now: {', '.join(f'{label} {found[key]}' for key, label in buckets)}.",
-        slots=[label for _key, label in buckets],
+        slots=[LAG_AXIS[key] for key, _label in buckets],
         series=[charts.Series("Clients", [found[key] for key, _label in buckets])],
-        x_label="How far behind the feeds' current versions (by the client's furthest feed)",
+        x_label="How far behind the current versions (each client by its furthest feed)",
         y_label="Clients",
         kind=charts.BARS,
         slug="member-lag",
@@ -268,16 +291,15 @@ def member_lag(span: Span) -> Figure:
     if not found["total"]:
         chart = _emptied(chart)
     total = found["total"]
-    rows: list[list[Any]] = [[key, label, found[key]] for key, label in buckets]
-    rows.append(
-        ["within_one_release", "Within one release (any time)", found["within_one_release"]]
-    )
+    rows: list[list[Any]] = [[label, found[key]] for key, label in buckets]
+    rows.append(["Within one release (however long ago)", found["within_one_release"]])
     return Figure(
         slug="member-lag",
         chart=chart,
-        columns=["bucket", "label", "clients"],
+        columns=["how_far_behind", "clients"],
+        headers=["How far behind", "Clients"],
         rows=rows,
-        formats=[_text, _text, _count],
+        formats=[_text, _count],
         empty="No active member has a sync client yet. Clients appear here once a member "
         "administrator creates one with a token.",
         facts=[
@@ -323,12 +345,13 @@ def release_cuts(span: Span) -> Figure:
     untimed = sum(r["count"] - r["timed"] for r in found.values())
     note = "Measured by the cutter from taking the release lock to recording the release."
     if untimed:
-        note += f" {untimed} release{'s' if untimed != 1 else ''} in this range were cut "
-        note += "before durations were recorded and are not in the chart."
+        were = "release in this range was" if untimed == 1 else "releases in this range were"
+        note += f" {untimed} {were} cut before durations were recorded: not in the chart."
     return Figure(
         slug="release-cuts",
         chart=chart,
         columns=["week_start", "releases", "changes", "mean_seconds", "max_seconds"],
+        headers=["Week starting", "Releases", "Changes", "Mean cut", "Longest cut"],
         rows=rows,
         formats=[_text, _count, _count, _duration, _duration],
         empty=f"No timed release was cut in the last {span.weeks} weeks. Releases are cut "
@@ -387,6 +410,14 @@ def bundle_bytes(span: Span) -> Figure:
             "snapshots",
             "snapshot_bytes",
             "largest_snapshot_bytes",
+        ],
+        headers=[
+            "Week starting",
+            "Deltas",
+            "Delta bytes",
+            "Snapshots",
+            "Snapshot bytes",
+            "Largest snapshot",
         ],
         rows=rows,
         formats=[_text, _count, _bytes, _count, _bytes, _bytes],

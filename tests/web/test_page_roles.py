@@ -31,6 +31,7 @@ SIGNED_IN_ROLES = ("analyst", "reviewer", "member_admin", "auditor", "outsider")
 EVERYONE = frozenset(SIGNED_IN_ROLES)
 CURATORS = frozenset({"analyst", "reviewer"})
 READERS = frozenset({"analyst", "reviewer", "auditor"})  # read entries, proposals, imports
+STAFF = frozenset({"analyst", "reviewer", "member_admin", "auditor"})  # every staff role
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,15 @@ PAGES: dict[str, Row] = {
     "web-import-approve": Row(frozenset({"reviewer"}), method="post", args=_batch),
     "web-import-reject": Row(frozenset({"reviewer"}), method="post", args=_batch),
     "web-import-withdraw": Row(CURATORS, method="post", args=_batch),
+    # Reports: each chart has the permission of its data (web/reports.py); the index shows a
+    # role the charts it may see. Per-chart CSV refusals: tests/web/test_charts.py.
+    "web-reports": Row(STAFF),
+    "web-report-feed-sizes": Row(STAFF),
+    "web-report-changes": Row(READERS),
+    "web-report-review-turnaround": Row(READERS),
+    "web-report-member-lag": Row(frozenset({"member_admin", "auditor"})),
+    "web-report-releases": Row(STAFF),
+    "web-report-csv": Row(STAFF, args=lambda things: ("bundle-bytes",)),
 }
 
 
