@@ -100,6 +100,9 @@ class Chart:
     slug: str = "chart"
     # Classes per series (``series-0`` …) unless given, so one thing keeps one colour.
     classes: Sequence[str] = field(default=())
+    # Classes per slot, for a chart of one series of categories whose bars mean different
+    # things (up to date, behind a day): each bar gets its slot's class.
+    slot_classes: Sequence[str] = field(default=())
 
     def is_empty(self) -> bool:
         return not self.slots or all(v is None for s in self.series for v in s.values)
@@ -277,8 +280,12 @@ def _bars(
             top = bottom + float(value)
             left = x(i) - width / 2 + (0 if stacked else index * each)
             height = max(y(bottom) - y(top), 1.0)  # a small value still shows
+            slot_class = (
+                f' class="{escape(chart.slot_classes[i])}"' if i < len(chart.slot_classes) else ""
+            )
             parts.append(
-                f'<rect x="{_num(left)}" y="{_num(y(top))}" width="{_num(max(each - 1, 1))}" '
+                f'<rect{slot_class} x="{_num(left)}" y="{_num(y(top))}" '
+                f'width="{_num(max(each - 1, 1))}" '
                 f'height="{_num(height)}"><title>{_point_title(chart, series, i, value)}'
                 f"</title></rect>"
             )

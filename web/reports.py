@@ -287,6 +287,7 @@ def member_lag(span: Span) -> Figure:
         kind=charts.BARS,
         slug="member-lag",
         classes=["lag"],
+        slot_classes=[f"lag-{key}" for key, _label in buckets],
     )
     if not found["total"]:
         chart = _emptied(chart)
