@@ -13,7 +13,7 @@ class RangeForm(forms.Form):
         choices=[(w, f"Last {w} weeks") for w in WEEK_CHOICES],
         coerce=int,
         required=False,
-        empty_value=DEFAULT_WEEKS,
+        empty_value=None,
         error_messages={"invalid_choice": "Choose 4, 12 or 52 weeks."},
     )
 
