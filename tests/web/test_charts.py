@@ -483,3 +483,19 @@ def test_a_release_cut_before_durations_were_recorded_is_said_so(client_as, db):
     Release.objects.create(version=1, change_count=1, first_change_id=1, last_change_id=1)
     page = client_as("auditor").get("/reports/releases/").content.decode()
     assert "1 release in this range was cut before durations were recorded" in page
+
+
+def test_the_reports_cost_the_same_queries_with_more_history(
+    client_as, analyst, reviewer, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import staff_user
+
+    client = client_as("auditor")
+    with CaptureQueriesContext(connection) as empty:
+        client.get("/reports/?weeks=52")
+    build_history(analyst, reviewer, staff_user("member_admin"), weeks=4)
+    with django_assert_max_num_queries(len(empty.captured_queries) + 2):
+        assert client.get("/reports/?weeks=52").status_code == 200
