@@ -30,7 +30,7 @@ WIDTH = 760
 HEIGHT = 300
 LEFT, RIGHT, TOP, BOTTOM = 86, 16, 16, 52
 # At most this many labels under the x axis; the others are left out (the table has them all).
-MAX_X_LABELS = 13
+MAX_X_LABELS = 7
 # Series past this many share the last colour class (the legend still names each one).
 PALETTE_SIZE = 8
 
