@@ -119,6 +119,8 @@ def nice_scale(maximum: float, ticks: int = 5, *, integer: bool = False) -> list
     if integer:
         step = max(1, math.ceil(step) if step != 2.5 else 2)
     count = math.ceil(maximum / step - 1e-9)
+    if integer:
+        count = max(count, 2)  # a count of 1 still gets a gridline above it
     return [round(i * step, 10) for i in range(count + 1)]
 
 

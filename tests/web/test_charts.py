@@ -60,6 +60,7 @@ def test_the_scale_of_nothing_is_zero_to_one(maximum):
 
 def test_counts_get_whole_ticks():
     assert charts.nice_scale(3, integer=True) == [0, 1, 2, 3]
+    assert charts.nice_scale(1, integer=True) == [0, 1, 2]
     assert all(t == int(t) for t in charts.nice_scale(1, integer=True))
 
 

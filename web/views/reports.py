@@ -127,7 +127,7 @@ def report_csv(request: HttpRequest, slug: str) -> HttpResponse:
     figure = report.build(Span(weeks=weeks, now=timezone.now()))
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(figure.columns)
+    writer.writerow([csv_cell(c) for c in figure.columns])  # feed names are in the header
     writer.writerows([[csv_cell(v) for v in row] for row in figure.rows])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     period = f"-{weeks}w" if report.ranged else ""
