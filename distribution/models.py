@@ -35,6 +35,9 @@ class Release(models.Model):
     change_count = models.PositiveIntegerField()
     first_change_id = models.PositiveBigIntegerField()
     last_change_id = models.PositiveBigIntegerField()
+    # How long the cutter took, in seconds, from holding the lock to writing this row (bundles,
+    # feed states and manifests included). None for releases cut before it was recorded.
+    cut_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["version"]

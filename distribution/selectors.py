@@ -15,6 +15,11 @@ from typing import Any
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from distribution.models import BundleObject, Feed, FeedVersion, Keyring, Manifest, Release
+
+# The report charts' reads, in their own module.
+from distribution.reports import bundle_bytes_per_week as bundle_bytes_per_week
+from distribution.reports import feed_sizes_per_week as feed_sizes_per_week
+from distribution.reports import releases_per_week as releases_per_week
 from hashlist.models import Change
 
 

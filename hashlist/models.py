@@ -189,6 +189,12 @@ class Proposal(models.Model):
                 condition=Q(status="pending"),
                 name="proposal_pending_idx",
             ),
+            # Serves the review turnaround report: decisions of the last weeks.
+            models.Index(
+                fields=["reviewed_at"],
+                condition=Q(reviewed_at__isnull=False),
+                name="proposal_reviewed_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -252,6 +258,8 @@ class Change(models.Model):
                 fields=["id"], condition=Q(release__isnull=True), name="change_unreleased_idx"
             ),
             models.Index(fields=["release"], name="change_release_idx"),
+            # Serves the changes-per-week report (index-only on PostgreSQL).
+            models.Index(fields=["approved_at", "kind"], name="change_approved_kind_idx"),
         ]
 
     def __str__(self) -> str:

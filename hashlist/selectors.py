@@ -24,6 +24,9 @@ from hashlist.models import (
     ProposalStatus,
     StagedRow,
 )
+from hashlist.reports import CHANGE_GROUPS as CHANGE_GROUPS  # the report charts' reads
+from hashlist.reports import changes_per_week as changes_per_week
+from hashlist.reports import review_turnaround_per_week as review_turnaround_per_week
 from hashsync.errors import InvalidInput
 from hashsync_client.algorithms import ALGORITHMS, get_algorithm, parse_any
 

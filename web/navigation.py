@@ -30,6 +30,18 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Audit", "web-audit", ("audit.view_auditevent",)),
     NavItem("Releases", "web-releases", ("distribution.view_release",)),
     NavItem("Feeds", "web-feeds", ("distribution.view_feed",)),
+    # Each chart has the permission of its data (web/reports.py REPORT_PERMISSIONS).
+    NavItem(
+        "Reports",
+        "web-reports",
+        (
+            "distribution.view_feed",
+            "distribution.view_release",
+            "hashlist.view_entry",
+            "hashlist.view_proposal",
+            "members.view_member",
+        ),
+    ),
 )
 
 

@@ -17,6 +17,7 @@ from web.views import (
     members,
     propose,
     releases,
+    reports,
     review,
     search,
 )
@@ -126,4 +127,17 @@ urlpatterns = [
     path("keyring/", releases.keyring_page, name="web-keyring"),
     path("feeds/", feeds.feed_list, name="web-feeds"),
     path("feeds/<slug:name>/", feeds.feed_page, name="web-feed"),
+    # Reports (web/views/reports.py): every chart the role may see, a page per chart with its
+    # table, and each chart's numbers as CSV.
+    path("reports/", reports.report_index, name="web-reports"),
+    path("reports/feed-sizes/", reports.feed_sizes, name="web-report-feed-sizes"),
+    path("reports/changes/", reports.changes, name="web-report-changes"),
+    path(
+        "reports/review-turnaround/",
+        reports.review_turnaround,
+        name="web-report-review-turnaround",
+    ),
+    path("reports/member-lag/", reports.member_lag, name="web-report-member-lag"),
+    path("reports/releases/", reports.releases, name="web-report-releases"),
+    path("reports/<slug:slug>.csv", reports.report_csv, name="web-report-csv"),
 ]

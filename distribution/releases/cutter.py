@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -252,6 +253,7 @@ def release_cut(*, max_changes: int | None = None) -> Release | None:
     limit = max_changes or settings.HASHSYNC_RELEASE_MAX_CHANGES
     with transaction.atomic():
         state = lock_release_state()
+        started = time.monotonic()
         _withhold_unapproved()
         approved = Change.objects.filter(release__isnull=True).approved_by_another()
         changes = list(approved.order_by("id")[:limit])
@@ -286,6 +288,7 @@ def release_cut(*, max_changes: int | None = None) -> Release | None:
             change_count=len(changes),
             first_change_id=min(ids, default=0),
             last_change_id=max(ids, default=0),
+            cut_seconds=round(time.monotonic() - started, 3),
         )
         audit_record(
             actor=None,

@@ -183,6 +183,15 @@ PAGES: dict[str, Row] = {
     "web-keyring": Row(STAFF),
     "web-feeds": Row(STAFF),
     "web-feed": Row(STAFF, args=_feed),
+    # Reports: each chart has the permission of its data (web/reports.py); the index shows a
+    # role the charts it may see. Per-chart CSV refusals: tests/web/test_charts.py.
+    "web-reports": Row(STAFF),
+    "web-report-feed-sizes": Row(STAFF),
+    "web-report-changes": Row(READERS),
+    "web-report-review-turnaround": Row(READERS),
+    "web-report-member-lag": Row(frozenset({"member_admin", "auditor"})),
+    "web-report-releases": Row(STAFF),
+    "web-report-csv": Row(STAFF, args=lambda things: ("bundle-bytes",)),
 }
 
 
