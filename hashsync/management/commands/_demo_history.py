@@ -33,11 +33,13 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.test import RequestFactory
+from rest_framework.request import Request
 
 from distribution import keys, plans, releases
 from distribution import selectors as distribution_selectors
@@ -237,9 +239,9 @@ class DemoHistory:
                 session = min(self._decision_session(sessions, when), sessions[-2])
                 if session <= when:
                     continue
-                self._schedule(when, lambda k=kind, s=session: self._propose_change(k, s))
+                self._schedule(when, partial(self._propose_change, kind, session))
         for session in sessions:
-            self._schedule(session, lambda s=session: self._review_session(s))
+            self._schedule(session, partial(self._review_session, session))
         day = self.start.date() + dt.timedelta(days=1)
         while _at(day, 3) < self.now:
             self._schedule(_at(day, 3), self._resign)
@@ -251,7 +253,7 @@ class DemoHistory:
             low, high = sessions[-1] + dt.timedelta(minutes=20), self.now - dt.timedelta(minutes=15)
             when = low + (high - low) * (i + 1) / (self.pending + 1)
             if i == 2:
-                self._schedule(when, lambda: self._propose_change("regrade", None))
+                self._schedule(when, partial(self._propose_change, "regrade", None))
             else:
                 self._plan_create(when, analysts[i % 2], None, "")
 
@@ -264,7 +266,7 @@ class DemoHistory:
         *,
         category_a: bool = False,
     ) -> None:
-        self._schedule(when, lambda: self._propose_create(analyst, session, decision, category_a))
+        self._schedule(when, partial(self._propose_create, analyst, session, decision, category_a))
 
     def _plan_members(self, sessions: list[dt.datetime]) -> None:
         now, day = self.now, self.start
@@ -347,13 +349,13 @@ class DemoHistory:
             ClientPlan(name, "edge-1", never_syncs=True),  # the README's client syncs it
         ]
         for member in members:
-            self._schedule(member.created_at, lambda m=member: self._create_member(m))
+            self._schedule(member.created_at, partial(self._create_member, member))
         for client in clients:
             created = client.created_at or next(
                 m.created_at for m in members if m.name == client.member
             ) + dt.timedelta(minutes=20)
             self._clients[(client.member, client.name)] = state = _Client(client)
-            self._schedule(created, lambda s=state: self._create_client(s))
+            self._schedule(created, partial(self._create_client, state))
             if client.never_syncs:
                 continue
             if client.behaviour == "daily":
@@ -370,20 +372,20 @@ class DemoHistory:
             moments = [created + dt.timedelta(minutes=5), *moments]
             for moment in moments:
                 if client.stop_at is None or moment < client.stop_at:
-                    self._schedule(moment, lambda s=state: self._sync(s))
+                    self._schedule(moment, partial(self._sync, state))
         self._schedule(suspended, self._suspend)
 
     def _plan_disputes(self) -> None:
         tuesday = self.retraction_session
         # Upheld: reported on Monday, retracted by Tuesday's 11:00 session, resolved after.
-        self._schedule(tuesday - dt.timedelta(hours=21), lambda: self._dispute("upheld"))
+        self._schedule(tuesday - dt.timedelta(hours=21), partial(self._dispute, "upheld"))
         self._schedule(tuesday - dt.timedelta(hours=1, minutes=45), self._retract_disputed)
-        self._schedule(tuesday + dt.timedelta(minutes=40), lambda: self._resolve("upheld"))
+        self._schedule(tuesday + dt.timedelta(minutes=40), partial(self._resolve, "upheld"))
         # Dismissed three weeks ago; open since the day before yesterday.
         three_weeks = _at((self.now - dt.timedelta(days=21)).date(), 10, 5)
-        self._schedule(three_weeks, lambda: self._dispute("dismissed"))
-        self._schedule(three_weeks + dt.timedelta(hours=26), lambda: self._resolve("dismissed"))
-        self._schedule(self.now - dt.timedelta(hours=40), lambda: self._dispute("open"))
+        self._schedule(three_weeks, partial(self._dispute, "dismissed"))
+        self._schedule(three_weeks + dt.timedelta(hours=26), partial(self._resolve, "dismissed"))
+        self._schedule(self.now - dt.timedelta(hours=40), partial(self._dispute, "open"))
 
     # --- playing -------------------------------------------------------------------------------
 
@@ -551,7 +553,9 @@ class DemoHistory:
             self._demo_token = state.token
 
     def _principal(self, state: _Client) -> MemberPrincipal:
-        principal, _ = token_authenticate(self._request, state.token, malformed="demo token")
+        principal, _ = token_authenticate(
+            Request(self._request), state.token, malformed="demo token"
+        )
         return principal
 
     def _sync(self, state: _Client) -> None:

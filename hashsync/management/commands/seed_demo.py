@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from distribution import keys, releases
-from distribution.models import Feed, Release
+from distribution.models import Feed
 from distribution.services import feed_create
 from hashlist.models import Entry
 from hashsync.roles import ANALYST, AUDITOR, MEMBER_ADMIN, REVIEWER, ensure_roles
@@ -141,8 +141,9 @@ class Command(BaseCommand):
             # rewritten: it can only come first.
             raise CommandError(
                 f"This database's audit trail already has events (the latest at "
-                f"{latest:%Y-%m-%d %H:%M} UTC); the demo's {WEEKS} weeks of history must come before them. Seed an "
-                "empty database: remove var/hashsync.sqlite3 (or `make clean`) and `make run`."
+                f"{latest:%Y-%m-%d %H:%M} UTC); the demo's {WEEKS} weeks of history must come "
+                "before them. Seed an empty database: remove var/hashsync.sqlite3 (or `make "
+                "clean`) and `make run`."
             )
         begun = time.monotonic()
         with demo_clock(start - dt.timedelta(hours=12)) as clock:
