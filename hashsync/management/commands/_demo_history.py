@@ -82,6 +82,11 @@ def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
 
 
+def history_start(now: dt.datetime) -> dt.datetime:
+    """08:00 UTC on the day ``WEEKS`` weeks before ``now``: where the story begins."""
+    return _at((now - dt.timedelta(weeks=WEEKS)).date(), 8)
+
+
 @dataclass(frozen=True)
 class ClientPlan:
     """How one sync client behaves in the story."""
@@ -151,7 +156,7 @@ class DemoHistory:
         # Fresh hash values per database; the shape of the story is the same every time.
         self.values = random.Random(secrets.randbits(64))
         self.rng = random.Random(13)
-        self.start = _at((now - dt.timedelta(weeks=WEEKS)).date(), 8)
+        self.start = history_start(now)
         self.tuesday = last_tuesday(now)
         self.retraction_session = _at(self.tuesday, 11)
         self._queue: list[tuple[dt.datetime, int, Callable[[], None]]] = []

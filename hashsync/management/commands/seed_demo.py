@@ -12,7 +12,6 @@ find the demo list and add nothing.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import secrets
 import socket
@@ -37,7 +36,14 @@ from members import services as member_services
 from members.models import ApiToken, Member
 
 from ._demo_clock import demo_clock
-from ._demo_history import MINIMUM_ENTRIES, SOURCE, WEEKS, build_history, synthetic_hash
+from ._demo_history import (
+    MINIMUM_ENTRIES,
+    SOURCE,
+    WEEKS,
+    build_history,
+    history_start,
+    synthetic_hash,
+)
 
 DEMO_USERS = [
     ("analyst", ANALYST),
@@ -134,9 +140,9 @@ class Command(BaseCommand):
         self, users: dict[str, Any], logins: dict[str, str], entries: int, pending: int
     ) -> None:
         now = timezone.now()
-        start = now - dt.timedelta(weeks=WEEKS)
+        start = history_start(now)
         latest = AuditEvent.objects.order_by("-seq").values_list("at", flat=True).first()
-        if latest is not None and latest >= start - dt.timedelta(days=1):
+        if latest is not None and latest >= start:
             # The history is written in time order onto the audit chain, which is never
             # rewritten: it can only come first.
             raise CommandError(
@@ -146,7 +152,7 @@ class Command(BaseCommand):
                 "clean`) and `make run`."
             )
         begun = time.monotonic()
-        with demo_clock(start - dt.timedelta(hours=12)) as clock:
+        with demo_clock(start) as clock:
             summary = build_history(
                 clock=clock,
                 now=now,
