@@ -107,6 +107,7 @@ class _Client:
     plan: ClientPlan
     token: str = ""
     held: dict[str, int] = field(default_factory=dict)
+    releases_seen: int = -1  # how many releases had been cut at its last sync
 
 
 @dataclass(frozen=True)
@@ -373,7 +374,9 @@ class DemoHistory:
                 delay = self.rng.randrange(3, 15)
                 moments = [s + dt.timedelta(minutes=delay) for s in sessions if s > created]
                 # Current clients were last seen minutes ago: an up-to-date poll.
-                moments.append(now - dt.timedelta(minutes=self.rng.randrange(2, 9)))
+                last_poll = now - dt.timedelta(minutes=self.rng.randrange(2, 9))
+                if client.stop_at is None:
+                    self._schedule(last_poll, partial(self._sync, state, poll=True))
             moments = [created + dt.timedelta(minutes=5), *moments]
             for moment in moments:
                 if client.stop_at is None or moment < client.stop_at:
@@ -563,8 +566,14 @@ class DemoHistory:
         )
         return principal
 
-    def _sync(self, state: _Client) -> None:
-        """One sync as the member client makes it: the plan, its bundles, then the ack."""
+    def _sync(self, state: _Client, *, poll: bool = False) -> None:
+        """One sync as the member client makes it: the plan, its bundles, then the ack.
+
+        A sync with no release since the client's last one is skipped: it would only have
+        been told "up to date" (``poll`` makes it anyway, so the client was seen lately)."""
+        if state.releases_seen == self._releases and not poll:
+            return
+        state.releases_seen = self._releases
         plan_ = state.plan
         principal = self._principal(state)
         now = self.clock.now()
