@@ -254,9 +254,11 @@ class DemoHistory:
             day += dt.timedelta(days=1)
         self._plan_members(sessions)
         self._plan_disputes()
-        # Proposals still waiting for a reviewer, made since the last session.
+        # Proposals still waiting for a reviewer, made in the working hours after the last
+        # session (not at night: nobody will believe an analyst at work at 02:00).
+        low = sessions[-1] + dt.timedelta(minutes=20)
+        high = min(low + dt.timedelta(minutes=100), self.now - dt.timedelta(minutes=15))
         for i in range(self.pending):
-            low, high = sessions[-1] + dt.timedelta(minutes=20), self.now - dt.timedelta(minutes=15)
             when = low + (high - low) * (i + 1) / (self.pending + 1)
             if i == 2:
                 self._schedule(when, partial(self._propose_change, "regrade", None))
