@@ -20,7 +20,7 @@ from hashlist.models import Change, ChangeKind, Entry, Proposal, ProposalStatus
 from hashsync.management.commands._demo_clock import demo_clock
 from hashsync.management.commands._demo_history import last_tuesday
 from members.holders import hash_holders
-from members.models import Ack, Feedback, Holding, Licence, Member, SyncClient
+from members.models import Ack, ApiToken, Feedback, Holding, Licence, Member, SyncClient
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +153,11 @@ def _assert_the_story(capsys):
     assert Licence.objects.filter(valid_until__gt=now).exists()
     assert Feedback.objects.filter(status="open").count() == 1
     assert 5 <= Member.objects.count() <= 7
+    # A replaced token: revoked, last used before it was, its successor used since.
+    revoked = ApiToken.objects.get(revoked_at__isnull=False)
+    assert revoked.last_used_at is not None and revoked.last_used_at <= revoked.revoked_at
+    successor = ApiToken.objects.get(client=revoked.client, revoked_at__isnull=True)
+    assert successor.expires_at is not None and successor.last_used_at > revoked.revoked_at
 
 
 def _counts():

@@ -16,7 +16,8 @@ The story, relative to the moment of seeding ("now"):
   bundles, ack, through ``sync.services`` — so fleet figures and hash-holders read real data:
   current ones; one a release behind; one a day behind; one stuck since the Monday before last
   Tuesday (it keeps acknowledging its old version, so it never acknowledged the retraction);
-  one whose acks carry a wrong state digest; one that never synced; one member suspended.
+  one whose acks carry a wrong state digest; one that never synced; one whose token was
+  replaced (the old one revoked); one member suspended.
 - A dispute is open, one was upheld (the retraction above), one dismissed; a few proposals
   wait for review.
 
@@ -100,12 +101,14 @@ class ClientPlan:
     mismatch_from: dt.datetime | None = None  # from here on its acks carry a wrong digest
     created_at: dt.datetime | None = None  # when its token is issued (default: its member's)
     never_syncs: bool = False
+    rotate_at: dt.datetime | None = None  # a new token then (expiring in a year), old revoked
 
 
 @dataclass
 class _Client:
     plan: ClientPlan
     token: str = ""
+    token_id: int = 0
     held: dict[str, int] = field(default_factory=dict)
     releases_seen: int = -1  # how many releases had been cut at its last sync
 
@@ -337,7 +340,8 @@ class DemoHistory:
         retraction = self.retraction_session
         suspended = (now - dt.timedelta(days=12)).replace(hour=14, minute=20)
         clients = [
-            ClientPlan("northwind-hosting", "edge-1"),
+            # Its first token was replaced (and revoked) three weeks ago.
+            ClientPlan("northwind-hosting", "edge-1", rotate_at=now - dt.timedelta(days=20)),
             ClientPlan("northwind-hosting", "edge-2"),
             ClientPlan("lumen-social", "edge-a"),
             # Synced after every session but the last release's.
@@ -364,6 +368,8 @@ class DemoHistory:
             ) + dt.timedelta(minutes=20)
             self._clients[(client.member, client.name)] = state = _Client(client)
             self._schedule(created, partial(self._create_client, state))
+            if client.rotate_at is not None:
+                self._schedule(client.rotate_at, partial(self._rotate_token, state))
             if client.never_syncs:
                 continue
             if client.behaviour == "daily":
@@ -556,11 +562,23 @@ class DemoHistory:
         admin = self.users["member-admin"]
         member, name = state.plan.member, state.plan.name
         member_services.client_create(actor=admin, member_name=member, name=name)
-        _, state.token = member_services.token_create(
+        row, state.token = member_services.token_create(
             actor=admin, member_name=member, client_name=name, scopes=SCOPES
         )
+        state.token_id = row.pk
         if member == self.demo_member[0] and name == "edge-1":
             self._demo_token = state.token
+
+    def _rotate_token(self, state: _Client) -> None:
+        """The member asked for a new token (one that expires); the old one is revoked once
+        the client uses the new one."""
+        admin = self.users["member-admin"]
+        member, name = state.plan.member, state.plan.name
+        row, token = member_services.token_create(
+            actor=admin, member_name=member, client_name=name, scopes=SCOPES, expires_in_days=365
+        )
+        old, state.token, state.token_id = state.token_id, token, row.pk
+        member_services.token_revoke(actor=admin, member_name=member, token_id=old)
 
     def _principal(self, state: _Client) -> MemberPrincipal:
         principal, _ = token_authenticate(
