@@ -149,6 +149,10 @@ def _assert_the_story(capsys):
     assert not Ack.objects.filter(
         client__member=suspended, acked_at__gt=suspended.suspended_at
     ).exists()
+    reinstated = AuditEvent.objects.get(action="member.reinstate")
+    assert AuditEvent.objects.filter(
+        action="member.suspend", object_id=reinstated.object_id, seq__lt=reinstated.seq
+    ).exists()
     assert Licence.objects.filter(valid_until__lt=now).exists()
     assert Licence.objects.filter(valid_until__gt=now).exists()
     assert Feedback.objects.filter(status="open").count() == 1

@@ -49,6 +49,7 @@ from distribution.services import feed_create
 from hashlist import services
 from hashlist.changelog import changes_waiting
 from hashlist.models import Entry, EntryStatus, Proposal, ProposalStatus
+from hashsync.errors import PermissionDenied
 from hashsync_client.algorithms import ALGORITHMS
 from hashsync_client.format import AGE_GROUPS, CATEGORIES
 from members import selectors as member_selectors
@@ -389,7 +390,24 @@ class DemoHistory:
             for moment in moments:
                 if client.stop_at is None or moment < client.stop_at:
                     self._schedule(moment, partial(self._sync, state))
-        self._schedule(suspended, self._suspend)
+        self._schedule(
+            suspended,
+            partial(
+                self._suspend,
+                "oldtown-forums",
+                "Membership agreement lapsed; renewal under discussion (synthetic demo).",
+            ),
+        )
+        # Suspended for a day a month ago, then reinstated: its client was refused meanwhile.
+        paused = _at((now - dt.timedelta(days=33)).date(), 10, 10)
+        self._schedule(
+            paused,
+            partial(self._suspend, "harbour-cloud", "Invoice overdue (synthetic demo)."),
+        )
+        self._schedule(
+            paused + dt.timedelta(hours=23, minutes=20),
+            partial(self._reinstate, "harbour-cloud", "Invoice paid (synthetic demo)."),
+        )
 
     def _plan_disputes(self) -> None:
         tuesday = self.retraction_session
@@ -595,7 +613,10 @@ class DemoHistory:
             return
         state.releases_seen = self._releases
         plan_ = state.plan
-        principal = self._principal(state)
+        try:
+            principal = self._principal(state)
+        except PermissionDenied:
+            return  # the member is suspended: refused, as the API would refuse it
         now = self.clock.now()
         stuck = plan_.stuck_from is not None and now >= plan_.stuck_from
         wrong = plan_.mismatch_from is not None and now >= plan_.mismatch_from
@@ -628,12 +649,11 @@ class DemoHistory:
             )
             state.held[feed.name] = plan.version
 
-    def _suspend(self) -> None:
-        member_services.member_suspend(
-            actor=self.users["member-admin"],
-            name="oldtown-forums",
-            reason="Membership agreement lapsed; renewal under discussion (synthetic demo).",
-        )
+    def _suspend(self, name: str, reason: str) -> None:
+        member_services.member_suspend(actor=self.users["member-admin"], name=name, reason=reason)
+
+    def _reinstate(self, name: str, reason: str) -> None:
+        member_services.member_reinstate(actor=self.users["member-admin"], name=name, reason=reason)
 
     # --- disputes ------------------------------------------------------------------------------
 
