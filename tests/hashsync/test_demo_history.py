@@ -8,6 +8,7 @@ import datetime as dt
 import statistics
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -16,6 +17,7 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from audit.verify import verify_chain
 from distribution.models import Feed, Manifest, Release
+from hashlist import services
 from hashlist.models import Change, ChangeKind, Entry, Proposal, ProposalStatus
 from hashsync.management.commands._demo_clock import demo_clock
 from hashsync.management.commands._demo_history import last_tuesday
@@ -209,3 +211,18 @@ def test_seed_demo_history_on_postgresql(settings, tmp_path, capsys):
     assert event is not None
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(pk=event.pk).update(reason="rewritten")
+
+
+def test_after_seeding_an_approval_is_released_again_by_itself(
+    settings, tmp_path, django_capture_on_commit_callbacks
+):
+    # The seeder cuts the history's releases itself; afterwards the approvals' own release
+    # request is connected again, so the README's "approve, see the release" still works.
+    _seed(settings, tmp_path)
+    waiting = Proposal.objects.filter(status=ProposalStatus.PENDING, kind="create").first()
+    assert waiting is not None
+    reviewer = get_user_model().objects.get(username="reviewer")
+    before = Release.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.proposal_approve(actor=reviewer, proposal_id=waiting.pk)
+    assert Release.objects.count() == before + 1
