@@ -56,7 +56,7 @@ def test_create_user_refuses_an_existing_username(monkeypatch, analyst):
 
 def test_seed_demo_creates_users_and_a_synthetic_list_through_review(settings, tmp_path, capsys):
     settings.VAR_DIR = tmp_path
-    call_command("seed_demo", entries=4, pending=2)
+    call_command("seed_demo", entries=20, pending=2)
     out = capsys.readouterr().out
     logins = json.loads((tmp_path / "demo-logins.json").read_text())
     assert (tmp_path / "demo-logins.json").stat().st_mode & 0o077 == 0
@@ -72,30 +72,32 @@ def test_seed_demo_creates_users_and_a_synthetic_list_through_review(settings, t
     [root] = first.root_keyids
     assert f"Root key members pin: {root}" in out
     assert f"init --server http://127.0.0.1:8000/ --root-keyid {root} --token-env" in out
-    assert ApiToken.objects.get().digest == tokens.digest(token)
+    demo_token = ApiToken.objects.get(client__member__name="demo-member")
+    assert demo_token.digest == tokens.digest(token)
     assert not ApiToken.objects.filter(digest=token).exists()
-    assert Entry.objects.filter(source="synthetic-demo").count() == 4
+    assert Entry.objects.filter(source="synthetic-demo").count() == 20
     assert Proposal.objects.filter(status=ProposalStatus.PENDING).count() == 2
     approved = Proposal.objects.filter(status=ProposalStatus.APPROVED)
     assert all(p.reviewer_id != p.author_id for p in approved)
     assert verify_chain().ok
-    # The demo feeds are published by the next release, each with a signed manifest.
-    releases.release_cut()
+    # The demo feeds are published by the history's releases, each with a signed manifest.
+    assert releases.release_cut() is None  # nothing approved is left unreleased
     feeds = Feed.objects.order_by("name")
     assert [f.name for f in feeds] == ["all", "md5-sha1-category-a", "pdq-baseline", "photodna-all"]
     assert all(f.version > 0 and f.manifests.exists() for f in feeds)
     everything = Feed.objects.get(name="all")
     # A feed's entry_count counts its records (one per hash), as members receive them.
-    assert everything.entry_count == Hash.objects.count() == everything.entries.count()
+    published = Hash.objects.filter(entry__status="active").count()
+    assert everything.entry_count == published == everything.entries.count()
 
 
 def test_seed_demo_is_idempotent_and_keeps_passwords(settings, tmp_path):
     settings.VAR_DIR = tmp_path
-    call_command("seed_demo", entries=2, pending=0)
+    call_command("seed_demo", entries=20, pending=0)
     first = (tmp_path / "demo-logins.json").read_text()
-    call_command("seed_demo", entries=2, pending=0)
+    call_command("seed_demo", entries=20, pending=0)
     assert (tmp_path / "demo-logins.json").read_text() == first
-    assert Entry.objects.filter(source="synthetic-demo").count() == 2
+    assert Entry.objects.filter(source="synthetic-demo").count() == 20
 
 
 def test_seed_demo_refuses_a_busy_port_before_printing_the_banner(settings, tmp_path, capsys):

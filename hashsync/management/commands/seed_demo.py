@@ -1,16 +1,21 @@
-"""Seed the embedded default with demo users and a demo list of SYNTHETIC hashes.
+"""Seed the embedded default with demo users and weeks of demo history over SYNTHETIC hashes.
 
 Every hash created here is random bytes — not a hash of any real image — and is labelled
 ``source = "synthetic-demo"``. Demo passwords are random, generated on first run and kept in
 ``var/demo-logins.json`` (mode 0600). Refuses to run in production.
+
+On an empty database it writes 8 weeks of history (``_demo_history``: proposals and reviews,
+releases, members and their clients' syncs), each event at its moment in the past
+(``_demo_clock``), so the audit chain is appended in time order and stays intact. Later runs
+find the demo list and add nothing.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import secrets
 import socket
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,26 +24,35 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
-from distribution import keys
+from audit.models import AuditEvent
+from distribution import keys, releases
 from distribution.models import Feed
 from distribution.services import feed_create
-from hashlist import services
 from hashlist.models import Entry
 from hashsync.roles import ANALYST, AUDITOR, MEMBER_ADMIN, REVIEWER, ensure_roles
-from hashsync_client.algorithms import ALGORITHMS
-from hashsync_client.format import AGE_GROUPS, CATEGORIES
 from members import services as member_services
 from members.models import ApiToken, Member
+
+from ._demo_clock import demo_clock
+from ._demo_history import (
+    MINIMUM_ENTRIES,
+    SOURCE,
+    WEEKS,
+    build_history,
+    history_start,
+    synthetic_hash,
+)
 
 DEMO_USERS = [
     ("analyst", ANALYST),
     ("analyst2", ANALYST),
     ("reviewer", REVIEWER),
+    ("reviewer2", REVIEWER),
     ("member-admin", MEMBER_ADMIN),
     ("auditor", AUDITOR),
 ]
-SOURCE = "synthetic-demo"
 # The example feeds of DESIGN.md §3.
 DEMO_FEEDS: list[dict[str, Any]] = [
     {"name": "all", "description": "Every active entry, every algorithm."},
@@ -80,16 +94,20 @@ def _refuse_busy_port(url: str) -> None:
             ) from None
 
 
-def synthetic_hash(rng: random.Random, algorithm: str) -> str:
-    algo = ALGORITHMS[algorithm]
-    return algo.canonical(rng.randbytes(algo.length))
+__all__ = ["Command", "synthetic_hash"]
 
 
 class Command(BaseCommand):
     help = "Create demo users and a demo list of synthetic hashes (embedded default only)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--entries", type=int, default=120, help="approved demo entries")
+        parser.add_argument(
+            "--entries",
+            type=int,
+            default=240,
+            help=f"approved demo entries over the {WEEKS} weeks of history "
+            f"(at least {MINIMUM_ENTRIES})",
+        )
         parser.add_argument("--pending", type=int, default=3, help="proposals left for review")
         parser.add_argument("--url", default="http://127.0.0.1:8000/", help="URL to print")
         parser.add_argument(
@@ -101,21 +119,59 @@ class Command(BaseCommand):
     def handle(self, *args: Any, entries: int, pending: int, url: str, **options: Any) -> None:
         if settings.PRODUCTION:
             raise CommandError("seed_demo refuses to run with HASHSYNC_ENV=production.")
+        if entries < MINIMUM_ENTRIES or pending < 0:
+            raise CommandError(f"--entries must be at least {MINIMUM_ENTRIES}, --pending >= 0.")
         if options["check_port"]:
             _refuse_busy_port(url)
         logins = self._users()
         users = {name: get_user_model().objects.get(username=name) for name, _ in DEMO_USERS}
+        if not Entry.objects.filter(source=SOURCE).exists():
+            self._history(users, logins, entries, pending)
         for feed in DEMO_FEEDS:
             if not Feed.objects.filter(name=feed["name"]).exists():
                 feed_create(actor=users["member-admin"], **feed)
-        if not Entry.objects.filter(source=SOURCE).exists():
-            # One transaction: the approvals' release requests all fire after it commits, so
-            # the demo list becomes one release rather than one per entry.
-            with transaction.atomic():
-                self._demo_list(users, entries, pending)
         self._demo_member(users["member-admin"], logins)
-        keys.ensure_development_keys()  # normally made by the first release cut, above
+        keys.ensure_development_keys()  # normally made by the history, above
+        # As the hourly beat task would: no feed's newest manifest is about to expire.
+        releases.manifest_resign()
         self._print(url, logins)
+
+    def _history(
+        self, users: dict[str, Any], logins: dict[str, str], entries: int, pending: int
+    ) -> None:
+        now = timezone.now()
+        start = history_start(now)
+        latest = AuditEvent.objects.order_by("-seq").values_list("at", flat=True).first()
+        if latest is not None and latest >= start:
+            # The history is written in time order onto the audit chain, which is never
+            # rewritten: it can only come first.
+            raise CommandError(
+                f"This database's audit trail already has events (the latest at "
+                f"{latest:%Y-%m-%d %H:%M} UTC); the demo's {WEEKS} weeks of history must come "
+                "before them. Seed an empty database: remove var/hashsync.sqlite3 (or `make "
+                "clean`) and `make run`."
+            )
+        begun = time.monotonic()
+        with demo_clock(start) as clock:
+            summary = build_history(
+                clock=clock,
+                now=now,
+                users=users,
+                entries=entries,
+                pending=pending,
+                demo_member=DEMO_MEMBER,
+                demo_member_display="Demo Member Ltd (synthetic)",
+                demo_member_feeds=DEMO_MEMBER_FEEDS,
+                feeds=DEMO_FEEDS,
+                write=self.stdout.write,
+            )
+        logins[TOKEN_KEY] = summary.demo_member_token
+        self._save_logins(logins)
+        self.stdout.write(
+            f"Seeded {WEEKS} weeks of demo history from {summary.start:%Y-%m-%d}: {entries} "
+            f"approved and {pending} pending synthetic entries, {summary.releases} releases, "
+            f"{Member.objects.count()} members ({time.monotonic() - begun:.1f} s)."
+        )
 
     def _demo_member(self, admin: Any, logins: dict[str, str]) -> None:
         """A member entitled to two feeds, with one sync client and a token (shown once in
@@ -138,9 +194,13 @@ class Command(BaseCommand):
                 client_name="edge-1",
                 scopes=["sync", "lookup", "feedback"],
             )
-            path = settings.VAR_DIR / "demo-logins.json"
-            path.write_text(json.dumps(logins, indent=2))
-            path.chmod(0o600)
+            self._save_logins(logins)
+
+    def _save_logins(self, logins: dict[str, str]) -> None:
+        path = settings.VAR_DIR / "demo-logins.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(logins, indent=2))
+        path.chmod(0o600)
 
     def _users(self) -> dict[str, str]:
         path = settings.VAR_DIR / "demo-logins.json"
@@ -156,34 +216,8 @@ class Command(BaseCommand):
                     user.set_password(logins[username])
                     user.save()
                 user.groups.set([Group.objects.get(name=role)])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(logins, indent=2))
-        path.chmod(0o600)
+        self._save_logins(logins)
         return logins
-
-    def _demo_list(self, users: dict[str, Any], count: int, pending: int) -> None:
-        rng = random.Random(secrets.randbits(64))  # fresh synthetic values per database
-        analyst, reviewer = users["analyst"], users["reviewer"]
-        for i in range(count + pending):
-            algos = ["md5", "sha1"] if i % 3 else ["pdq", "sha256"]
-            if i % 17 == 0:
-                algos.append("photodna")
-            proposal = services.proposal_create_entry(
-                actor=analyst if i % 2 else users["analyst2"],
-                grading={
-                    "category": rng.choice(CATEGORIES),
-                    "age_group": rng.choice(AGE_GROUPS),
-                    "baseline": rng.choice([None, True, False]),
-                    "content_type": "video" if i % 11 == 0 else "image",
-                },
-                hashes=[{"algorithm": a, "value": synthetic_hash(rng, a)} for a in algos],
-                source=SOURCE,
-                notes="SYNTHETIC demo entry: random bytes, not a hash of any real content.",
-                comment="demo data",
-            )
-            if i < count:
-                services.proposal_approve(actor=reviewer, proposal_id=proposal.pk)
-        self.stdout.write(f"Seeded {count} approved and {pending} pending synthetic demo entries.")
 
     def _print(self, url: str, logins: dict[str, str]) -> None:
         self.stdout.write("")
