@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.policy import CHECKED_AT
 from audit.models import AuditEvent
 from distribution.models import Feed
-from members import services, tokens
+from members import fleet, services, tokens
 from members.models import ApiToken, Contact, Entitlement, Licence, Member, SyncClient
 from tests.factories import member_with_token
 from tests.web.conftest import signed_in
@@ -560,9 +560,9 @@ def test_the_page_shows_last_use_and_a_never_used_token(admin, acme):
     assert "3\xa0hours ago" in _page(admin, acme)
 
 
-def test_a_fleet_spot_is_left_in_the_clients_section(admin, acme):
-    # The fleet helper's per-member figures go into {% block member_fleet %}.
-    from django.template.loader import get_template
-
-    source = get_template("web/members/member.html").template.source
-    assert "{% block member_fleet %}" in source
+def test_the_clients_section_shows_each_clients_place_in_the_fleet(admin, acme):
+    response = admin.get(reverse("web-member", args=[acme.name]))
+    assert response.status_code == 200
+    assert response.context["fleet_rows"] == fleet.member_fleet(acme.name)
+    used = {template.name for template in response.templates}
+    assert ("web/fleet/_table.html" in used) == bool(response.context["fleet_rows"])

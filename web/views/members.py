@@ -30,7 +30,7 @@ from accounts.policy import password_checked_recently
 from distribution.selectors import feed_list
 from hashsync.errors import DomainError, NotFound
 from hashsync.validation import is_name
-from members import selectors, services
+from members import fleet, selectors, services
 from members.models import ContactRole, LicenceKind, Member, MemberStatus
 from web.forms.members import (
     ClientForm,
@@ -289,6 +289,8 @@ def _render_member(
         "has_photodna": selectors.has_licence(member, LicenceKind.PHOTODNA),
         "entitlements": entitlements,
         "clients": clients,
+        # Each client's place in the fleet: version acknowledged, how far behind, last seen.
+        "fleet_rows": fleet.member_fleet(member.name),
         "token_count": len(tokens),
         "history": _history_rows(selectors.member_history(member, limit=HISTORY)),
         "history_limit": HISTORY,
