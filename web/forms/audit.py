@@ -64,6 +64,7 @@ KNOWN_ACTIONS: tuple[str, ...] = tuple(
             "staff.second_factor_verified",
             "staff.second_factor_failed",
             "staff.second_factor_remove",
+            "staff.second_factor_reset",
             "staff.recovery_codes_regenerate",
             "user.create",
             "staff_token.create",
