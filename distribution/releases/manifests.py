@@ -63,9 +63,25 @@ def manifest_payload(feed: Feed, *, now: dt.datetime, previous: Manifest | None)
     )
 
 
+def _issued_at(previous: Manifest | None, now: dt.datetime) -> dt.datetime:
+    """When the feed's next manifest is issued: ``now``, unless that is not a whole second
+    after the feed's newest manifest — then one second after it.
+
+    Manifests carry whole seconds, and a client that sees a manifest naming a predecessor it
+    never received accepts the gap only if the manifest is issued strictly after the one it
+    holds (``hashsync_client.plan.chain``): a re-signing and a cut in the same second, or a
+    re-signing whose ``now`` was read before it waited for the release lock, would otherwise
+    publish a history that honest clients refuse."""
+    if previous is None:
+        return now
+    floor = previous.issued_at.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return now if now.replace(microsecond=0) >= floor else floor
+
+
 def manifest_publish(feed: Feed, *, signer: SigningKey, now: dt.datetime) -> Manifest:
     """Sign and store the feed's next manifest. Call with the release lock held."""
     previous = selectors.manifest_latest(feed.pk)
+    now = _issued_at(previous, now)
     payload = manifest_payload(feed, now=now, previous=previous)
     envelope = sign_manifest(payload, signer)
     return Manifest.objects.create(
@@ -82,11 +98,12 @@ def manifest_publish(feed: Feed, *, signer: SigningKey, now: dt.datetime) -> Man
 def manifest_resign(*, now: dt.datetime | None = None) -> list[str]:
     """Re-sign every feed whose newest manifest expires soon, so clients never see a frozen
     feed go stale merely because nothing changed. Returns the feeds re-signed."""
-    now = now or timezone.now()
-    horizon = now + dt.timedelta(hours=settings.HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS)
     resigned = []
     with transaction.atomic():
         lock_release_state()
+        # Read the clock once the lock is held: a cut that held it meanwhile published later.
+        now = now or timezone.now()
+        horizon = now + dt.timedelta(hours=settings.HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS)
         signer = None
         for feed in selectors.feed_list_published():
             latest = selectors.manifest_latest(feed.pk)
