@@ -7,6 +7,9 @@ class DistributionConfig(AppConfig):
     name = "distribution"
 
     def ready(self) -> None:
+        # Bundle storage, the signing key and manifest expiry join the readiness checks.
+        from distribution import health  # noqa: F401
+
         # Publication listens to curation, never the other way round: an approval announces
         # that changes wait in the change log, and a release cut is scheduled for after commit.
         from distribution.tasks import on_changes_waiting

@@ -264,6 +264,18 @@ if HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS >= HASHSYNC_MANIFEST_TTL_HOURS:
     raise ImproperlyConfigured(
         "HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS must be less than HASHSYNC_MANIFEST_TTL_HOURS."
     )
+# /readyz fails (and the ManifestNearExpiry alert fires) while a published feed's newest
+# manifest expires within this many hours: beat's re-signing, which starts
+# HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS before expiry, has not run for that long. 0: only
+# once a manifest has expired.
+HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS = env_int(
+    "HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS", 12, minimum=0
+)
+if HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS >= HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS:
+    raise ImproperlyConfigured(
+        "HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS must be less than "
+        "HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS (else /readyz fails before re-signing is due)."
+    )
 # Seconds between an approval and the release cut it triggers (approvals in that window share
 # one release).
 HASHSYNC_RELEASE_DEBOUNCE_SECONDS = env_int("HASHSYNC_RELEASE_DEBOUNCE_SECONDS", 1, minimum=0)
@@ -356,6 +368,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10, minimum=1),
     "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10, minimum=1),
 }
+
+# --- Health and metrics (docs/operations.md, Monitoring) -------------------------------------
+# /readyz runs its checks concurrently and reports any still running after this long as
+# timed out (a broker that accepts connections and never answers must not hang the probe).
+HASHSYNC_READYZ_TIMEOUT_SECONDS = env_int(
+    "HASHSYNC_READYZ_TIMEOUT_SECONDS", 3, minimum=1, maximum=60
+)
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -455,6 +474,9 @@ AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "csrfmiddlewaretoken"]
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Probes and the metrics scraper talk plain HTTP to the node itself: never redirect them to
+# HTTPS, should SECURE_SSL_REDIRECT be turned on.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 # Every script and stylesheet comes from the application itself, and no page has inline script
 # or style, so the policy can be strict.

@@ -317,3 +317,14 @@ def test_production_has_no_http_basic_by_default():
     result = _setup({}, code=SHOW_BASIC)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_the_manifest_expiry_alert_must_come_after_re_signing_is_due():
+    result = _setup(
+        {
+            "HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS": "24",
+            "HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS": "24",
+        }
+    )
+    assert result.returncode != 0
+    assert "HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS must be less than" in result.stderr
