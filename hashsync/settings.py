@@ -136,6 +136,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "hashsync.middleware.RequestIdMiddleware",
+    # Requests by route and status class, and their latency (/metrics).
+    "hashsync.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The pages' assets are served by the application itself (no CDN, no separate web server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -375,6 +377,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 HASHSYNC_READYZ_TIMEOUT_SECONDS = env_int(
     "HASHSYNC_READYZ_TIMEOUT_SECONDS", 3, minimum=1, maximum=60
 )
+# /metrics needs "Authorization: Bearer <this>" when set (at least 24 characters; compare it
+# with what Prometheus's scrape config sends). In production without it /metrics is a 404.
+HASHSYNC_METRICS_TOKEN = env_optional("HASHSYNC_METRICS_TOKEN")
+if HASHSYNC_METRICS_TOKEN is not None and len(HASHSYNC_METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("HASHSYNC_METRICS_TOKEN must be at least 24 characters.")
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
