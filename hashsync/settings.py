@@ -508,17 +508,23 @@ if PRODUCTION:
 # --- Logging --------------------------------------------------------------------------------
 # Request bodies and query strings are never logged: they may carry hash values or tokens.
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("debug", "info", "warning", "error")).upper()
+# json: one JSON object per line with the request id, actor and sync client (hashsync.logs),
+# for a log shipper; plain: one readable line. Default json in production, plain elsewhere.
+HASHSYNC_LOG_FORMAT = env_choice(
+    "HASHSYNC_LOG_FORMAT", "json" if PRODUCTION else "plain", ("json", "plain")
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "hashsync.middleware.RequestIdLogFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "hashsync.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": HASHSYNC_LOG_FORMAT,
             "filters": ["request_id"],
             "stream": sys.stderr,
         }
@@ -531,6 +537,9 @@ LOGGING = {
         # django-axes names the username typed (perhaps a mistyped password) in its lines;
         # accounts.signals logs sign-in failures and lockouts without it.
         "axes": {"level": "ERROR"},
+        # With DEBUG on, Django logs every SQL statement with its parameters at DEBUG, and the
+        # parameters of a lookup or a search are hash values: never, whatever LOG_LEVEL says.
+        "django.db.backends": {"level": "INFO"},
         # In-process tasks (the embedded default) would log a "Task ... succeeded" line per
         # task into the server's console; a worker's own log keeps them.
         **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),
