@@ -88,3 +88,23 @@ def test_member_budget_429s_are_counted(world: World, settings: Any) -> None:
     assert _send("get", path, token=world.token_a).status_code == 429
     assert _value("hashsync_rate_limited_total", reason="rate_limited") == before + 1
     assert member_services  # the module the fixtures create members with
+
+
+def test_a_scrape_costs_the_same_queries_whatever_the_size_of_the_fleet(
+    client: Any, world: World
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import member_with_token
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            scrape(client)
+        return len(captured)
+
+    before = queries()
+    for n in range(3):
+        member_with_token(world.admin, name=f"extra-{n}", feeds=(world.feed_a.name,))
+    assert queries() == before
+    assert before <= 12  # a few aggregate queries per collector (docs/operations.md)
