@@ -31,6 +31,10 @@ from django.db import connections
 Check = Callable[[], str]
 
 _checks: dict[str, Check] = {}
+# Checks still running from an earlier probe (a driver stuck past the deadline): not started
+# again until they return, so a hung dependency costs one thread, not one per probe.
+_in_flight: set[str] = set()
+_in_flight_lock = threading.Lock()
 
 
 class CheckFailed(Exception):
@@ -71,6 +75,8 @@ def _run_one(name: str, check: Check, results: dict[str, CheckResult]) -> None:
     finally:
         # The thread is gone after this check: its database connections must not linger.
         connections.close_all()
+        with _in_flight_lock:
+            _in_flight.discard(name)
     results[name] = CheckResult(name, ok, detail, round(time.monotonic() - started, 3))
 
 
@@ -81,17 +87,24 @@ def run_checks(*, timeout: float | None = None) -> list[CheckResult]:
     results: dict[str, CheckResult] = {}
     threads = []
     for name, check in sorted(_checks.items()):
+        with _in_flight_lock:
+            if name in _in_flight:
+                results[name] = CheckResult(
+                    name, False, "still running since an earlier probe", 0.0
+                )
+                continue
+            _in_flight.add(name)
         thread = threading.Thread(
             target=_run_one, args=(name, check, results), name=f"readyz-{name}", daemon=True
         )
         thread.start()
-        threads.append((name, thread))
+        threads.append(thread)
     deadline = time.monotonic() + timeout
-    for _name, thread in threads:
+    for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     return [
         results.get(name) or CheckResult(name, False, f"timed out after {timeout:g} s", timeout)
-        for name, _thread in threads
+        for name in sorted(_checks)
     ]
 
 

@@ -83,6 +83,8 @@ BUNDLES_SERVED = Counter(
 # What /metrics reports as the route of a request no URL pattern matched (probes of random
 # paths must not create a label per path).
 UNMATCHED = "unmatched"
+# Django accepts any method name; anything else is "other", so a client cannot create series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def route_of(request: HttpRequest) -> str:
@@ -106,7 +108,8 @@ class MetricsMiddleware:
         response = self.get_response(request)
         route = route_of(request)
         HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
-        HTTP_REQUESTS.labels(route, request.method or "", f"{response.status_code // 100}xx").inc()
+        method = request.method if request.method in METHODS else "other"
+        HTTP_REQUESTS.labels(route, method, f"{response.status_code // 100}xx").inc()
         return response
 
 

@@ -195,19 +195,26 @@ def test_readyz_ignores_a_manifest_older_than_the_feeds_newest(client: Any, publ
 def test_a_check_that_hangs_is_reported_as_timed_out(client: Any, settings: Any) -> None:
     settings.HASHSYNC_READYZ_TIMEOUT_SECONDS = 1
     release = threading.Event()
+    calls = []
 
     def hangs() -> str:
+        calls.append(1)
         release.wait(30)
         return "ok"
 
     health.register("hangs")(hangs)
     try:
         results = {r.name: r for r in health.run_checks()}
+        again = {r.name: r for r in health.run_checks()}
     finally:
         release.set()
         del health._checks["hangs"]
     assert not results["hangs"].ok
     assert "timed out" in results["hangs"].detail
+    # The next probe does not start a second thread on the hung dependency.
+    assert not again["hangs"].ok
+    assert "still running" in again["hangs"].detail
+    assert len(calls) == 1
 
 
 def test_an_unexpected_exception_is_reported_by_its_class_only() -> None:

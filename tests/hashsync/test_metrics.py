@@ -182,3 +182,13 @@ def test_counters_from_several_processes_are_summed_in_multiprocess_mode(tmp_pat
     assert sample(out, "hashsync_bad_tokens_total") == 2
     assert metrics.UNMATCHED == "unmatched"
     assert re.search(r"^hashsync_bad_tokens_total", out, re.M)
+
+
+@pytest.mark.django_db
+def test_an_invented_method_does_not_create_a_series(client: Any) -> None:
+    client.generic("FROBNICATE", "/healthz")
+    text = scrape(client)
+    assert "FROBNICATE" not in text
+    assert sample(
+        text, "hashsync_http_requests_total", route="health", method="other", status="4xx"
+    )
