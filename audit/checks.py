@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from audit.models import ChainCheck
 from audit.services import audit_record
-from audit.verify import verify_chain
+from audit.verify import ChainReport, verify_chain
 from hashsync.actors import User, require_permission
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,22 @@ def chain_check_start(*, actor: User) -> tuple[ChainCheck, bool]:
 
     transaction.on_commit(lambda: chain_check_task.delay(check.pk))
     return check, True
+
+
+def chain_check_record(*, report: ChainReport, started_at: dt.datetime, by: str) -> ChainCheck:
+    """Keep the result of a verification run outside the page (``manage.py audit_verify`` from
+    cron), finished as it is recorded; ``by`` names what ran it (no user did)."""
+    return ChainCheck.objects.create(
+        started_at=started_at,
+        started_by_name=by,
+        finished_at=timezone.now(),
+        ok=report.ok,
+        events_checked=report.events_checked,
+        head_seq=report.head_seq,
+        first_bad_seq=report.first_bad_seq,
+        problem=report.problem,
+        findings=list(report.findings),
+    )
 
 
 def chain_check_run(*, check_id: int) -> ChainCheck | None:

@@ -24,3 +24,25 @@ max_requests_jitter = 1000
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# Prometheus metrics (hashsync.metrics): with PROMETHEUS_MULTIPROC_DIR set (an empty directory
+# writable by the service, emptied at every start: see deploy/systemd/hashsync-web.service),
+# each worker keeps its counters in files there and /metrics sums them all. The files of a
+# previous run are removed when gunicorn starts (else its counts would be added again); a
+# worker that exits (max_requests, a timeout) is marked dead, its counters kept in the sum.
+
+
+def on_starting(server):
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -9,6 +9,7 @@ the ``latest_manifest_sha256`` annotation and the member poll's feed head
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -61,6 +62,18 @@ def feed_list_published(*, names: Iterable[str] | None = None) -> QuerySet[Feed]
     named)."""
     feeds = Feed.objects.filter(active=True).exclude(version=0).order_by("id")
     return feeds if names is None else feeds.filter(name__in=list(names))
+
+
+def feeds_with_manifest_expiring_before(horizon: dt.datetime) -> list[str]:
+    """Names of the published feeds whose newest manifest expires before ``horizon`` (one
+    query: a correlated subquery per feed on ``manifest_feed_latest_idx``)."""
+    newest_expiry = manifests_newest_first(OuterRef("pk")).values("expires_at")[:1]
+    return list(
+        feed_list_published()
+        .annotate(newest_expires_at=Subquery(newest_expiry))
+        .filter(newest_expires_at__lt=horizon)
+        .values_list("name", flat=True)
+    )
 
 
 def release_list() -> QuerySet[Release]:

@@ -13,3 +13,9 @@ class HashlistConfig(AppConfig):
         from hashlist.trail_checks import ReleasedChangesApproved
 
         register_trail_check("hashlist.released_changes_approved", ReleasedChangesApproved)
+
+        # The review queue and the import backlog, read when /metrics is scraped.
+        from hashlist.metrics import CurationCollector
+        from hashsync.metrics import register_collector
+
+        register_collector(CurationCollector())

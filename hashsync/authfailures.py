@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.cache import cache
 
+from hashsync import metrics
 from hashsync.errors import RateLimited
 
 
@@ -21,6 +22,7 @@ def _failure_key(ip: str) -> str:
 def refuse_if_throttled(ip: str) -> None:
     failures = cache.get(_failure_key(ip), 0)
     if failures >= settings.HASHSYNC_AUTH_FAILURE_LIMIT:
+        metrics.RATE_LIMITED.labels("too_many_failures").inc()
         raise RateLimited(
             "Too many requests with invalid tokens from your address; try again later.",
             code="too_many_failures",
@@ -29,6 +31,7 @@ def refuse_if_throttled(ip: str) -> None:
 
 
 def count_failure(ip: str) -> None:
+    metrics.BAD_TOKENS.inc()
     key = _failure_key(ip)
     cache.add(key, 0, timeout=settings.HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS)
     try:

@@ -19,8 +19,19 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}\Z")
 
 
+# The request being served, for log lines that name its actor (hashsync.logs); never read to
+# decide anything.
+_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar(
+    "hashsync_request", default=None
+)
+
+
 def current_request_id() -> str | None:
     return _request_id.get()
+
+
+def current_request() -> HttpRequest | None:
+    return _request.get()
 
 
 def bind_request_id(value: str | None) -> contextvars.Token[str | None]:
@@ -43,9 +54,11 @@ class RequestIdMiddleware:
         supplied = request.META.get(self.header, "")
         request_id = supplied if _ACCEPTABLE_ID.match(supplied) else uuid.uuid4().hex
         token = _request_id.set(request_id)
+        request_token = _request.set(request)
         try:
             response = self.get_response(request)
         finally:
+            _request.reset(request_token)
             _request_id.reset(token)
         response["X-Request-ID"] = request_id
         return response

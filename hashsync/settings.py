@@ -136,6 +136,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "hashsync.middleware.RequestIdMiddleware",
+    # Requests by route and status class, and their latency (/metrics).
+    "hashsync.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The pages' assets are served by the application itself (no CDN, no separate web server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -264,6 +266,18 @@ if HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS >= HASHSYNC_MANIFEST_TTL_HOURS:
     raise ImproperlyConfigured(
         "HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS must be less than HASHSYNC_MANIFEST_TTL_HOURS."
     )
+# /readyz fails (and the ManifestNearExpiry alert fires) while a published feed's newest
+# manifest expires within this many hours: beat's re-signing, which starts
+# HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS before expiry, has not run for that long. 0: only
+# once a manifest has expired.
+HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS = env_int(
+    "HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS", 12, minimum=0
+)
+if HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS >= HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS:
+    raise ImproperlyConfigured(
+        "HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS must be less than "
+        "HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS (else /readyz fails before re-signing is due)."
+    )
 # Seconds between an approval and the release cut it triggers (approvals in that window share
 # one release).
 HASHSYNC_RELEASE_DEBOUNCE_SECONDS = env_int("HASHSYNC_RELEASE_DEBOUNCE_SECONDS", 1, minimum=0)
@@ -356,6 +370,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10, minimum=1),
     "unacked_restore_throttle": env_int("CELERY_UNACKED_RESTORE_THROTTLE", 10, minimum=1),
 }
+
+# --- Health and metrics (docs/operations.md, Monitoring) -------------------------------------
+# /readyz runs its checks concurrently and reports any still running after this long as
+# timed out (a broker that accepts connections and never answers must not hang the probe).
+HASHSYNC_READYZ_TIMEOUT_SECONDS = env_int(
+    "HASHSYNC_READYZ_TIMEOUT_SECONDS", 3, minimum=1, maximum=60
+)
+# /metrics needs "Authorization: Bearer <this>" when set (at least 24 characters; compare it
+# with what Prometheus's scrape config sends). In production without it /metrics is a 404.
+HASHSYNC_METRICS_TOKEN = env_optional("HASHSYNC_METRICS_TOKEN")
+if HASHSYNC_METRICS_TOKEN is not None and len(HASHSYNC_METRICS_TOKEN) < 24:
+    raise ImproperlyConfigured("HASHSYNC_METRICS_TOKEN must be at least 24 characters.")
 
 # --- REST framework -------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -455,6 +481,9 @@ AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "csrfmiddlewaretoken"]
 SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Probes and the metrics scraper talk plain HTTP to the node itself: never redirect them to
+# HTTPS, should SECURE_SSL_REDIRECT be turned on.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 # Every script and stylesheet comes from the application itself, and no page has inline script
 # or style, so the policy can be strict.
@@ -479,17 +508,23 @@ if PRODUCTION:
 # --- Logging --------------------------------------------------------------------------------
 # Request bodies and query strings are never logged: they may carry hash values or tokens.
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("debug", "info", "warning", "error")).upper()
+# json: one JSON object per line with the request id, actor and sync client (hashsync.logs),
+# for a log shipper; plain: one readable line. Default json in production, plain elsewhere.
+HASHSYNC_LOG_FORMAT = env_choice(
+    "HASHSYNC_LOG_FORMAT", "json" if PRODUCTION else "plain", ("json", "plain")
+)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "hashsync.middleware.RequestIdLogFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "hashsync.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": HASHSYNC_LOG_FORMAT,
             "filters": ["request_id"],
             "stream": sys.stderr,
         }
@@ -502,6 +537,9 @@ LOGGING = {
         # django-axes names the username typed (perhaps a mistyped password) in its lines;
         # accounts.signals logs sign-in failures and lockouts without it.
         "axes": {"level": "ERROR"},
+        # With DEBUG on, Django logs every SQL statement with its parameters at DEBUG, and the
+        # parameters of a lookup or a search are hash values: never, whatever LOG_LEVEL says.
+        "django.db.backends": {"level": "INFO"},
         # In-process tasks (the embedded default) would log a "Task ... succeeded" line per
         # task into the server's console; a worker's own log keeps them.
         **({"celery.app.trace": {"level": "WARNING"}} if CELERY_TASK_ALWAYS_EAGER else {}),

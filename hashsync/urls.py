@@ -1,20 +1,16 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
-from hashsync import api, api_docs, views
-
-
-def health(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"status": "ok"})
-
+from hashsync import api, api_docs, metrics, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("healthz", health, name="health"),
+    path("healthz", views.healthz, name="health"),
+    path("readyz", views.readyz, name="ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("", include("accounts.urls")),
     path("", include("web.urls")),
     path("api/v1/", views.ApiIndexApi.as_view(), name="api-index"),

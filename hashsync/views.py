@@ -3,11 +3,13 @@ index. (The staff web application builds on these.)"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
@@ -16,7 +18,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hashsync import api
+from hashsync import api, health
+
+logger = logging.getLogger(__name__)
 
 # The documentation lives in the repository (docs/); the index names the files.
 DOCUMENTATION = {
@@ -48,6 +52,7 @@ def _links(request: HttpRequest) -> dict[str, str]:
         "audit_events": "audit-events",
         "sync_feeds": "sync-feeds",
         "health": "health",
+        "ready": "ready",
     }
     return {key: request.build_absolute_uri(reverse(name)) for key, name in names.items()}
 
@@ -123,3 +128,44 @@ def error_500(request: HttpRequest) -> HttpResponse:
 
     body = loader.get_template("error_500.html").render({})
     return HttpResponse(body, status=500)
+
+
+# --- Probes (hashsync.health) ----------------------------------------------------------------
+# Plain Django views: no DRF authentication, no session or second-factor policy (the sign-in
+# middleware only guards pages and the staff API), no pacing. They name no secret and no data.
+
+# How long a load balancer should wait before asking a node that is not ready again.
+READYZ_RETRY_AFTER_SECONDS = 10
+
+
+@require_safe
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process serves requests. Touches no database, cache or broker, so an
+    outage of one of those never gets every web node restarted at once."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_safe
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when every registered check passes, else 503 with ``Retry-After`` and
+    the error body naming the failed checks; each check's result is in ``checks``."""
+    results = health.run_checks()
+    failed = [r.name for r in results if not r.ok]
+    body: dict[str, Any] = {
+        "status": "fail" if failed else "ok",
+        "checks": {r.name: {"ok": r.ok, "detail": r.detail, "seconds": r.seconds} for r in results},
+    }
+    if not failed:
+        return JsonResponse(body)
+    body["error"] = api.error_body("not_ready", f"Not ready: {', '.join(failed)} failed.")["error"]
+    response = JsonResponse(
+        body, status=503, headers={"Retry-After": str(READYZ_RETRY_AFTER_SECONDS)}
+    )
+    # One warning naming the checks instead of django.request's error line per probe.
+    logger.warning(
+        "readiness failed: %s", "; ".join(f"{r.name}: {r.detail}" for r in results if not r.ok)
+    )
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

@@ -26,10 +26,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from distribution import keys, plans
+from distribution import selectors as distribution_selectors
 from distribution.apis import FeedFilterFields
 from distribution.bundles import bundle_response
 from distribution.models import Feed
 from hashlist.grading import parse_hash
+from hashsync import metrics
 from hashsync.api import BinaryContentNegotiation
 from hashsync.errors import InvalidInput, NotFound
 from hashsync.validation import (
@@ -203,6 +205,18 @@ class SyncPlanApi(MemberApi):
         return response
 
 
+def _count_bundle_served(response: HttpResponseBase, sha256: str) -> None:
+    """Bundle bytes handed out (/metrics): streamed ones by their length, redirected ones (S3)
+    by the size the bundle index records."""
+    if response.has_header("Content-Length"):
+        via, size = "app", int(response["Content-Length"])
+    else:
+        bundle = distribution_selectors.bundle_get(sha256)
+        via, size = "redirect", bundle.size if bundle is not None else 0
+    metrics.BUNDLES_SERVED.labels(via).inc()
+    metrics.BUNDLE_BYTES_SERVED.labels(via).inc(size)
+
+
 class SyncBundleApi(MemberApi):
     """A bundle of one of your feeds, by SHA-256."""
 
@@ -229,7 +243,9 @@ class SyncBundleApi(MemberApi):
             feeds=feeds,
             token_prefix=principal.token.prefix,
         )
-        return bundle_response(sha256)
+        response = bundle_response(sha256)
+        _count_bundle_served(response, sha256)
+        return response
 
 
 class SyncAckApi(MemberApi):

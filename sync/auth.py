@@ -31,6 +31,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from distribution.models import Feed
+from hashsync import metrics
 from hashsync.authentication import (
     STAFF_API,
     SYNC_API,
@@ -347,6 +348,7 @@ def pace(principal: MemberPrincipal, what: str) -> None:
         cache.set(key, now + window, timeout=math.ceil(interval))
         return
     wait = next_allowed - now
+    metrics.RATE_LIMITED.labels("poll_too_soon").inc()
     raise RateLimited(
         f"Poll at most once every {interval} seconds.",
         code="poll_too_soon",

@@ -9,6 +9,7 @@ import time
 
 from django.core.cache import cache
 
+from hashsync import metrics
 from hashsync.errors import RateLimited
 from sync.auth import MemberPrincipal
 
@@ -32,6 +33,7 @@ def spend(principal: MemberPrincipal, what: str, *, per_minute: int) -> None:
         cache.add(key, 1, timeout=120)
         used = 1
     if used > per_minute:
+        metrics.RATE_LIMITED.labels("rate_limited").inc()
         raise RateLimited(
             f"At most {per_minute} {what} requests a minute per sync client; wait for the next.",
             code="rate_limited",

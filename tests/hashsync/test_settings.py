@@ -7,6 +7,7 @@ per process. No connection is made at setup, so the PostgreSQL and Redis URLs ne
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -317,3 +318,35 @@ def test_production_has_no_http_basic_by_default():
     result = _setup({}, code=SHOW_BASIC)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_the_manifest_expiry_alert_must_come_after_re_signing_is_due():
+    result = _setup(
+        {
+            "HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS": "24",
+            "HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS": "24",
+        }
+    )
+    assert result.returncode != 0
+    assert "HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS must be less than" in result.stderr
+
+
+LOG_A_LINE = (
+    "import django, logging; django.setup(); "
+    "logging.getLogger('hashsync.check').warning('hello %s', 'there')"
+)
+
+
+def test_production_logs_json_lines_by_default_and_plain_on_request():
+    result = _setup({}, code=LOG_A_LINE)
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert (line["level"], line["logger"], line["message"]) == (
+        "WARNING",
+        "hashsync.check",
+        "hello there",
+    )
+
+    result = _setup({"HASHSYNC_LOG_FORMAT": "plain"}, code=LOG_A_LINE)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("WARNING hashsync.check [-] hello there")
