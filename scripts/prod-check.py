@@ -1108,6 +1108,9 @@ def main() -> int:
         raise Stopped()
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    # Ctrl-C unwinds into the clean-up even when a non-interactive parent started this script
+    # with SIGINT ignored (as shells do for background jobs).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"hashsync prod-check: working directory {work}", flush=True)
     try:
         for title, step in steps:
