@@ -28,6 +28,10 @@ run: $(STAMP) ## Run hashsync on the embedded default (SQLite, local storage, in
 test: $(STAMP) ## Run the tests: SQLite pass, then PostgreSQL + Redis + real Celery worker pass
 	@scripts/run-tests
 
+prod-check: $(STAMP) ## Production mode end to end on this machine: nginx, 2 web nodes, 2 workers, beat, PostgreSQL, Redis, S3 (moto); under 3 minutes (docs/operations.md)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { echo "no nginx: apt-get install -y nginx" >&2; exit 1; }
+	@$(BIN)/python scripts/prod-check.py
+
 screenshots: $(STAMP) ## Run only the browser tests and keep their screenshots, one per page and role (var/screenshots/, or HASHSYNC_SCREENSHOTS_DIR=…)
 	@command -v chromium >/dev/null || { echo "no chromium on PATH: apt-get install -y chromium" >&2; exit 1; }
 	@dir="$${HASHSYNC_SCREENSHOTS_DIR:-var/screenshots}"; mkdir -p "$$dir"; rm -f "$$dir"/*--*.png; \
@@ -55,4 +59,4 @@ bench-quick: $(STAMP) ## Benchmarks at a scale that finishes in about a minute
 clean: ## Remove the virtualenv and the embedded data in var/
 	rm -rf $(VENV) var
 
-.PHONY: help install run test screenshots lint fmt bench bench-quick clean
+.PHONY: help install run test prod-check screenshots lint fmt bench bench-quick clean

@@ -504,6 +504,15 @@ CONTENT_SECURITY_POLICY = {
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    # hashsync has a host name of its own (hashsync.example.org): nothing below it is served
+    # over plain HTTP, so `check --deploy` is clean by default (make prod-check runs it).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # A request that reached the application over plain HTTP (not through deploy/nginx.conf,
+    # which sends X-Forwarded-Proto) is redirected to HTTPS before a token or password could
+    # follow it. Probes that call a web node directly on its loopback port are exempt
+    # (SECURE_REDIRECT_EXEMPT above).
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 
 # --- Logging --------------------------------------------------------------------------------
 # Request bodies and query strings are never logged: they may carry hash values or tokens.

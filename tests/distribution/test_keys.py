@@ -108,6 +108,29 @@ def test_create_root_writes_a_private_file_and_prints_its_key_id(offline):
     assert not Keyring.objects.exists()  # nothing is stored on the server
 
 
+def test_create_root_takes_a_scripted_passphrase_without_a_prompt(offline, monkeypatch):
+    # A scripted ceremony (scripts/prod-check.py) gives the passphrase in the same variable
+    # keys_issue_signing reads it from; nothing may prompt.
+    monkeypatch.setenv("HASHSYNC_ROOT_KEY_PASSWORD", "a synthetic passphrase")
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": pytest.fail("prompted"))
+    path = offline / "root.key"
+
+    output = run("keys_create_root", "--out", str(path), "--encrypt")
+
+    key = load_private_key(path, password=b"a synthetic passphrase")
+    assert key.keyid in output
+    assert "synthetic passphrase" not in output
+    with pytest.raises(ValueError):
+        load_private_key(path)
+
+
+def test_create_root_refuses_a_short_scripted_passphrase(offline, monkeypatch):
+    monkeypatch.setenv("HASHSYNC_ROOT_KEY_PASSWORD", "short")
+    with pytest.raises(CommandError, match="shorter than 12"):
+        run("keys_create_root", "--out", str(offline / "root.key"), "--encrypt")
+    assert not (offline / "root.key").exists()
+
+
 def test_create_root_refuses_to_overwrite_an_existing_file(offline):
     path, key = create_root(offline, "root")
     before = path.read_bytes()

@@ -187,6 +187,9 @@ CONTROLLED = {
     "DJANGO_SETTINGS_MODULE",
     "HASHSYNC_VAR_DIR",
     "HASHSYNC_STAFF_BASIC_AUTH",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
 }
 
 SHOW_SETTINGS = (
@@ -350,3 +353,48 @@ def test_production_logs_json_lines_by_default_and_plain_on_request():
     result = _setup({"HASHSYNC_LOG_FORMAT": "plain"}, code=LOG_A_LINE)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1].endswith("WARNING hashsync.check [-] hello there")
+
+
+SHOW_DEPLOY_CHECK = (
+    "import django; django.setup(); from django.core.management import call_command; "
+    "call_command('check', deploy=True, fail_level='WARNING')"
+)
+
+
+def test_production_defaults_pass_the_deploy_check():
+    # make prod-check runs `check --deploy --fail-level WARNING` against the real processes;
+    # the defaults alone must already pass it (HSTS with subdomains and preload, SSL redirect).
+    result = _setup({}, code=SHOW_DEPLOY_CHECK)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout + result.stderr
+
+
+SHOW_REDIRECTS = (
+    "import django; django.setup(); from django.test import RequestFactory; "
+    "from django.middleware.security import SecurityMiddleware; "
+    "m = SecurityMiddleware(lambda r: None); f = RequestFactory(); "
+    "print(*[getattr(m.process_request(f.get(p, HTTP_HOST='hashsync.example.org', **h)), "
+    "'status_code', None) for p, h in [('/login/', {}), ('/healthz', {}), ('/readyz', {}), "
+    "('/login/', {'HTTP_X_FORWARDED_PROTO': 'https'})]])"
+)
+
+
+def test_production_redirects_plain_http_except_probes_and_requests_through_the_proxy():
+    result = _setup({}, code=SHOW_REDIRECTS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["301", "None", "None", "None"]
+
+
+def test_production_ssl_redirect_and_hsts_scope_can_be_turned_off():
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD)"
+    )
+    off = {
+        "SECURE_SSL_REDIRECT": "0",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": "0",
+        "SECURE_HSTS_PRELOAD": "0",
+    }
+    result = _setup(off, code=code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "False"]

@@ -2,11 +2,14 @@
 
 The private key is written (mode 0600, never overwriting) to --out; its key id — the
 fingerprint members pin in their clients — is printed. Nothing is stored on the server.
+With --encrypt the passphrase is prompted for twice, or read from HASHSYNC_ROOT_KEY_PASSWORD
+(the variable the other key commands read it from) when a ceremony is scripted.
 """
 
 from __future__ import annotations
 
 import getpass
+import os
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -26,9 +29,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, out: str, encrypt: bool, **options: Any) -> None:
         password = None
         if encrypt:
-            password = getpass.getpass("Passphrase: ").encode()
-            if password != getpass.getpass("Again: ").encode() or len(password) < 12:
-                raise CommandError("Passphrases differ or are shorter than 12 characters.")
+            scripted = os.environ.get("HASHSYNC_ROOT_KEY_PASSWORD")
+            if scripted:
+                password = scripted.encode()
+            else:
+                password = getpass.getpass("Passphrase: ").encode()
+                if password != getpass.getpass("Again: ").encode():
+                    raise CommandError("Passphrases differ.")
+            if len(password) < 12:
+                raise CommandError("The passphrase is shorter than 12 characters.")
         key = generate_key()
         try:
             write_private_key(out, key, password=password)
