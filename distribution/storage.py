@@ -12,8 +12,13 @@ partial object.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol, cast
 
 from django.core.exceptions import ImproperlyConfigured
@@ -89,7 +94,39 @@ class _DjangoBundleStorage:
 
 
 class LocalBundleStorage(_DjangoBundleStorage):
-    """A directory on this host (``FileSystemStorage``): there is no URL to hand out."""
+    """A directory on this host (``FileSystemStorage``): there is no URL to hand out.
+
+    Objects are written to a temporary file in the same directory, flushed to disk and renamed
+    into place, so a crash, a full disk or a killed worker never leaves a partial object under
+    its final name (``FileSystemStorage.save`` writes the final name directly). A failed
+    write removes its temporary file and raises; the cut it belonged to rolls back."""
+
+    storage: FileSystemStorage
+
+    def put(self, handle: IO[bytes], *, sha256: str, size: int) -> None:
+        handle.seek(0)
+        if _digest_of(handle) != (sha256, size):
+            raise ValueError("object bytes do not match the digest they are stored under")
+        if self.is_intact(sha256, size):
+            return
+        final = Path(self.storage.path(object_name(sha256)))
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if self.storage.directory_permissions_mode is not None:
+            final.parent.chmod(self.storage.directory_permissions_mode)
+        fd, temporary = tempfile.mkstemp(dir=final.parent, prefix=".partial-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                handle.seek(0)
+                shutil.copyfileobj(handle, out, CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            if self.storage.file_permissions_mode is not None:
+                os.chmod(temporary, self.storage.file_permissions_mode)
+            os.replace(temporary, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
 
     def url_for(self, sha256: str) -> str | None:
         return None

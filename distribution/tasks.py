@@ -7,11 +7,16 @@ yet due for re-signing).
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
 from distribution import releases, selectors
+from hashsync.outages import outage_of
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="distribution.release_cut", acks_late=True, ignore_result=True)
@@ -49,10 +54,25 @@ def _snapshots_if_due(*, force: bool = False) -> None:
 
 def schedule_release_cut() -> None:
     """After an approval commits: cut a release shortly (approvals within the debounce window
-    share one). Enqueued on commit so the worker sees the approved change."""
+    share one). Enqueued on commit so the worker sees the approved change.
+
+    A broker that is down by then must not fail the approval: it has committed, and an error
+    would make the reviewer repeat a change that already happened. The change waits in the
+    database (unreleased), and beat's periodic ``release-cut`` (every
+    ``HASHSYNC_RELEASE_SWEEP_SECONDS``) cuts it once the broker is back."""
 
     def send() -> None:
-        release_cut_task.apply_async(countdown=settings.HASHSYNC_RELEASE_DEBOUNCE_SECONDS)
+        try:
+            release_cut_task.apply_async(countdown=settings.HASHSYNC_RELEASE_DEBOUNCE_SECONDS)
+        except Exception as exc:
+            if release_cut_task.app.conf.task_always_eager or outage_of(exc) is None:
+                raise  # in-process, this is the cut itself failing, not the broker
+            logger.warning(
+                "Could not send the release cut (%s unavailable: %s); beat's periodic cut "
+                "will release the approved changes.",
+                outage_of(exc),
+                type(exc).__name__,
+            )
 
     transaction.on_commit(send)
 

@@ -22,6 +22,7 @@ from rest_framework.views import set_rollback
 
 from hashsync.errors import DomainError
 from hashsync.middleware import current_request_id
+from hashsync.outages import error_details, log_outage, outage_of, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                 headers=headers,
             )
         return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)
+    service = outage_of(exc)
+    if service is not None:
+        # Not a bug: a service is down. 503 with Retry-After tells a client to come back,
+        # where a 500 would leave it (or a reviewer) guessing whether anything happened.
+        set_rollback()
+        log_outage(service, exc, type(context.get("view")).__name__)
+        return Response(
+            error_body(*error_details(service)),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(retry_after())},
+        )
     set_rollback()
     logger.exception("Unhandled error in API view %s", type(context.get("view")).__name__)
     return Response(

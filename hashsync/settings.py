@@ -153,6 +153,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # A page view that meets a database, cache or broker outage answers the 503 page
+    # (hashsync.outages); API views answer JSON through hashsync.api.exception_handler.
+    "hashsync.outages.OutageMiddleware",
     # Last: turns a lockout noticed anywhere in the request into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]
@@ -324,9 +327,23 @@ if PRODUCTION and not _CACHE_URL:
     raise ImproperlyConfigured(
         "HASHSYNC_CACHE_URL must be set when HASHSYNC_ENV=production (see deploy/.env.example)."
     )
+# Seconds a cache operation may wait for Redis (connecting and each reply): while Redis is down
+# or restarting, requests answer 503 or fall back (hashsync.outages) after this, not hang.
+HASHSYNC_CACHE_TIMEOUT_SECONDS = env_int("HASHSYNC_CACHE_TIMEOUT_SECONDS", 2, minimum=1)
+# Retry-After of the 503 answered while PostgreSQL, Redis or the broker is unreachable.
+HASHSYNC_OUTAGE_RETRY_AFTER_SECONDS = env_int(
+    "HASHSYNC_OUTAGE_RETRY_AFTER_SECONDS", 30, minimum=1, maximum=3600
+)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _CACHE_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": HASHSYNC_CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": HASHSYNC_CACHE_TIMEOUT_SECONDS,
+            },
+        }
         if _CACHE_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -355,10 +372,16 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # first, and a beat sweeper re-sends what was not delivered) instead of hanging a request.
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
+# How often beat asks for a release cut whatever happened to the approvals' own messages.
+HASHSYNC_RELEASE_SWEEP_SECONDS = env_int("HASHSYNC_RELEASE_SWEEP_SECONDS", 60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "import-sweep": {"task": "hashlist.import_sweep", "schedule": 120.0},
     # A safety net: approvals trigger cuts themselves; this takes anything a lost message left.
-    "release-cut": {"task": "distribution.release_cut", "schedule": 60.0},
+    # It is also what cuts an approval whose message never reached a broker that was down.
+    "release-cut": {
+        "task": "distribution.release_cut",
+        "schedule": float(HASHSYNC_RELEASE_SWEEP_SECONDS),
+    },
     "manifest-resign": {"task": "distribution.manifest_resign", "schedule": 3600.0},
     "snapshot-refresh": {"task": "distribution.snapshot_refresh", "schedule": 3600.0},
 }

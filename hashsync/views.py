@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hashsync import api, health
+from hashsync import api, health, outages
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,12 @@ def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
+    # Django calls this inside the ``except`` that caught the error, which may be an outage
+    # raised by a middleware (a session read, the sign-in policy) rather than a bug.
+    outage = outages.current_outage()
+    if outage is not None:
+        outages.log_outage(outage[0], outage[1], request.path)
+        return outages.response_for(request, outage[0])
     if request.path.startswith("/api/"):
         return api.json_500(request)
     # No template context processors: the database may be what failed.

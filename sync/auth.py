@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
@@ -41,6 +40,7 @@ from hashsync.authentication import (
 from hashsync.authfailures import count_failure, refuse_if_throttled
 from hashsync.clientip import client_ip
 from hashsync.errors import NotAuthenticated, PermissionDenied, RateLimited
+from hashsync.outages import fail_open_cache
 from members import selectors, tokens
 from members.models import ApiToken, Member, MemberStatus, SyncClient
 
@@ -331,7 +331,10 @@ def require_scope(scope: str) -> type[BasePermission]:
 
 
 def pace(principal: MemberPrincipal, what: str) -> None:
-    """Refuse a poll that comes sooner than the announced interval after the previous one."""
+    """Refuse a poll that comes sooner than the announced interval after the previous one.
+
+    Fails open: while Redis is down each web process paces on its own
+    (``hashsync.outages.FailOpenCache``), so members keep syncing."""
     interval = settings.HASHSYNC_POLL_INTERVAL_SECONDS
     if interval <= 0:
         return
@@ -341,11 +344,11 @@ def pace(principal: MemberPrincipal, what: str) -> None:
     # stores when the next poll is allowed; it lives a whole interval (cache timeouts are whole
     # seconds, so its expiry alone cannot express the tolerance).
     window = interval * 0.9
-    if cache.add(key, now + window, timeout=math.ceil(interval)):
+    if fail_open_cache.add(key, now + window, timeout=math.ceil(interval)):
         return
-    next_allowed = cache.get(key)
+    next_allowed = fail_open_cache.get(key)
     if not isinstance(next_allowed, float) or now >= next_allowed:
-        cache.set(key, now + window, timeout=math.ceil(interval))
+        fail_open_cache.set(key, now + window, timeout=math.ceil(interval))
         return
     wait = next_allowed - now
     metrics.RATE_LIMITED.labels("poll_too_soon").inc()

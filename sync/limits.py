@@ -1,16 +1,18 @@
 """Per-client request budgets for the member endpoints that are not paced polls (acks,
 lookups, feedback, bundle downloads, StopNCII pages). Each of those writes to the audit chain,
 which every staff write shares; without a budget one member could flood it (and the analysts'
-queue)."""
+queue).
+
+The counters fail open (``hashsync.outages.fail_open_cache``): while Redis is down each web
+process counts on its own, and members keep syncing."""
 
 from __future__ import annotations
 
 import time
 
-from django.core.cache import cache
-
 from hashsync import metrics
 from hashsync.errors import RateLimited
+from hashsync.outages import fail_open_cache as cache
 from sync.auth import MemberPrincipal
 
 # The budget of requests that hand out the list itself: bundle downloads and StopNCII pages

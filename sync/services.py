@@ -9,7 +9,6 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from distribution.models import Feed, FeedVersion
 from distribution.plans import Plan
 from hashlist.grading import parse_hash
 from hashsync.errors import Conflict, InvalidInput, NotFound
+from hashsync.outages import fail_open_cache as cache
 from hashsync.validation import clean_choice, clean_text
 from members import selectors as member_selectors
 from members.models import Ack, Feedback, FeedbackKind, FeedbackStatus, Holding, SyncClient

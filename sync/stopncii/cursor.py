@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
-from django.core.cache import cache
 
 from distribution.models import Feed, FeedVersion
 from hashsync.errors import InvalidInput
+from hashsync.outages import fail_open_cache as cache
 
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a client can format
 MAX_TOKEN_CHARS = 1_000

@@ -69,6 +69,37 @@ def test_a_partial_object_left_by_a_crash_is_replaced(bundle_root):
     assert path.read_bytes() == data
 
 
+class _FailsOnSecondPass(io.BytesIO):
+    """Reads whole once (the digest check), then fails half-way, like a disk that fills up."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.passes = 0
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if offset == 0 and whence == 0:
+            self.passes += 1
+        return super().seek(offset, whence)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.passes >= 2 and self.tell() > 0:
+            raise OSError(28, "No space left on device")
+        return super().read(100 if self.passes >= 2 else size)
+
+
+def test_a_write_that_fails_half_way_leaves_nothing_under_the_final_name(bundle_root):
+    data = b"0123456789" * 100
+    sha = hashlib.sha256(data).hexdigest()
+
+    with pytest.raises(OSError, match="No space left"):
+        bundle_storage().put(_FailsOnSecondPass(data), sha256=sha, size=len(data))
+
+    assert not (bundle_root / object_name(sha)).exists()
+    assert [p.name for p in (bundle_root / "sha256").rglob("*") if p.is_file()] == []
+    _put(data)  # the retry stores it whole
+    assert bundle_storage().is_intact(sha, len(data))
+
+
 def test_an_object_of_the_right_size_but_wrong_bytes_is_not_intact(bundle_root):
     data = b"synthetic" * 10
     sha = hashlib.sha256(data).hexdigest()

@@ -1,0 +1,212 @@
+"""Restarts under load (issue 14): Redis and PostgreSQL restarted while the member client syncs
+and an approval is made; a Celery worker killed in the middle of a release cut.
+
+Every answer is correct or a 503 with Retry-After (gunicorn's access log shows no 500), no
+approval is lost, each approved change is released exactly once, the client converges
+(``hashsync-client verify``) and the audit chain verifies."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from tests.faults.stack import Stack, wait_until
+
+pytestmark = pytest.mark.faults
+
+
+def _md5() -> str:
+    return secrets.token_hex(16)
+
+
+class Prober:
+    """Polls the member plan in a thread and keeps every status and 503's Retry-After."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.answers: list[tuple[int, str | None, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, headers, body = self.stack.plan_status()
+            except OSError as exc:  # gunicorn itself is never stopped here
+                self.answers.append((0, None, type(exc).__name__))
+            else:
+                code = None
+                if status >= 400:
+                    code = json.loads(body)["error"]["code"]
+                self.answers.append((status, headers.get("Retry-After"), code))
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> Prober:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _unreleased(stack: Stack) -> int:
+    return int(stack.pg.scalar("SELECT count(*) FROM hashlist_change WHERE release IS NULL"))
+
+
+def _supervise_until_released(stack: Stack, *, what: str) -> None:
+    """Wait for every approved change to be released, starting the worker or beat again if
+    either exited, as systemd's ``Restart=on-failure`` would (deploy/systemd)."""
+
+    def released() -> bool:
+        stack.worker.ensure_running()
+        stack.beat.ensure_running()
+        return _unreleased(stack) == 0
+
+    wait_until(released, what=what, timeout=45)
+
+
+def _assert_no_failures(stack: Stack, prober: Prober) -> None:
+    statuses = {status for status, _, _ in prober.answers}
+    assert statuses <= {200, 503}, prober.answers
+    for status, retry_after, code in prober.answers:
+        if status == 503:
+            assert code == "service_unavailable" and retry_after and int(retry_after) >= 1
+    answered = stack.access_statuses()
+    assert answered and 500 not in answered, stack.web.log()[-4000:]
+
+
+def _assert_released_once_and_converged(stack: Stack, value: str) -> None:
+    # Every approved change released, exactly once, in gap-free versions.
+    assert stack.pg.scalar("SELECT count(*) FROM hashlist_change WHERE release IS NULL") == 0
+    versions = stack.pg.scalar(
+        "SELECT array_agg(version ORDER BY version) FROM distribution_release"
+    )
+    assert versions == list(range(1, len(versions) + 1))
+    assert stack.pg.scalar("SELECT max(last_version) FROM distribution_releasestate") == max(
+        versions
+    )
+    wait_until(lambda: stack.client_holds(value), what="the client to hold the approved hash")
+    verified = stack.client("verify", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    audit = stack.manage("audit_verify")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_redis_restart_while_clients_sync_and_an_approval_is_made(stack: Stack):
+    synced = stack.client("sync", "--no-progress")
+    assert synced.returncode == 0, synced.stderr
+    value = _md5()
+    status, proposal = stack.propose(value)
+    assert status == 201, proposal
+
+    with Prober(stack) as prober:
+        time.sleep(1)
+        stack.redis.stop()
+        # Committed although the release cut cannot be sent: the reviewer sees success.
+        status, _, approved = stack.approve(proposal["id"])
+        assert status == 200, approved
+        during = stack.client("sync", "--no-progress", "--retries", "0")
+        assert "Traceback" not in during.stderr
+        time.sleep(1)
+        stack.redis.start()
+        # A worker that lost its broker may exit; systemd (Restart=on-failure) starts it again.
+        _supervise_until_released(stack, what="beat's periodic cut to release the approval")
+        time.sleep(1)
+
+    _assert_no_failures(stack, prober)
+    assert any(status == 200 for status, _, _ in prober.answers)
+    _assert_released_once_and_converged(stack, value)
+
+
+def test_postgres_restart_while_clients_sync_and_an_approval_is_made(stack: Stack):
+    synced = stack.client("sync", "--no-progress")
+    assert synced.returncode == 0, synced.stderr
+    value = _md5()
+    status, proposal = stack.propose(value)
+    assert status == 201, proposal
+
+    with Prober(stack) as prober:
+        time.sleep(1)
+        stack.pg.stop("fast")
+        status, headers, refused = stack.approve(proposal["id"])
+        # Nothing committed; the answer says so and when to come back.
+        assert status == 503, refused
+        assert refused["error"]["details"] == {"service": "database"}
+        assert int(headers["Retry-After"]) >= 1
+        during = stack.client("sync", "--no-progress", "--retries", "0")
+        assert during.returncode != 0 and "Traceback" not in during.stderr
+        wait_until(lambda: any(s == 503 for s, _, _ in prober.answers), what="a 503 poll")
+        stack.pg.start()
+        # The reviewer tries again, as the 503 told them to.
+        wait_until(
+            lambda: (lambda r: r if r[0] == 200 else None)(stack.approve(proposal["id"])),
+            what="the approval to go through after the restart",
+        )
+        _supervise_until_released(stack, what="the approval's release")
+        time.sleep(1)
+
+    _assert_no_failures(stack, prober)
+    assert stack.pg.scalar("SELECT count(*) FROM hashlist_change") >= 1
+    _assert_released_once_and_converged(stack, value)
+
+
+def test_a_worker_killed_during_a_release_cut_is_completed_once_by_the_next(stack: Stack):
+    synced = stack.client("sync", "--no-progress")
+    assert synced.returncode == 0, synced.stderr
+    before = stack.pg.scalar("SELECT max(version) FROM distribution_release")
+    value = _md5()
+    status, proposal = stack.propose(value)
+    assert status == 201, proposal
+
+    # Hold back the cut's last step: with the release table locked, the worker's cut writes
+    # its bundles, feed versions and manifests, then waits to insert the release row.
+    with stack.pg.connect() as blocker:
+        blocker.autocommit = False
+        blocker.execute("LOCK TABLE distribution_release IN EXCLUSIVE MODE")
+        status, _, approved = stack.approve(proposal["id"])
+        assert status == 200, approved
+        wait_until(
+            lambda: stack.pg.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'INSERT INTO \"distribution_release\"%%'"
+            ),
+            what="the worker's cut to reach the release row",
+        )
+        stack.worker.signal(signal.SIGKILL)
+        stack.worker.process.wait(timeout=10)  # type: ignore[union-attr]
+        blocker.rollback()
+
+    # The killed cut's transaction is rolled back by PostgreSQL when its connection drops.
+    wait_until(
+        lambda: (
+            not stack.pg.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' "
+                "AND query LIKE 'INSERT INTO \"distribution_release\"%%'"
+            )
+        ),
+        what="the killed cut's connection to go",
+    )
+    assert stack.pg.scalar("SELECT max(version) FROM distribution_release") == before
+    stack.worker.start()
+    wait_until(
+        lambda: stack.pg.scalar("SELECT count(*) FROM hashlist_change WHERE release IS NULL") == 0,
+        what="the next worker's cut",
+        timeout=45,
+    )
+    assert stack.pg.scalar("SELECT max(version) FROM distribution_release") == before + 1
+    assert (
+        stack.pg.scalar(
+            "SELECT count(DISTINCT release) FROM hashlist_change WHERE proposal_id = %s",
+            proposal["id"],
+        )
+        == 1
+    )
+    assert 500 not in stack.access_statuses()
+    _assert_released_once_and_converged(stack, value)
