@@ -25,6 +25,9 @@ class AuditEventOutput(serializers.ModelSerializer):
         model = AuditEvent
         fields = [
             "seq",
+            "lane",
+            "lane_seq",
+            "format",
             "at",
             "actor",
             "actor_id",
@@ -47,6 +50,7 @@ class AuditEventListApi(APIView):
         object_type = serializers.CharField(max_length=64, required=False)
         object_id = serializers.CharField(max_length=64, required=False)
         action = serializers.CharField(max_length=64, required=False)
+        lane = serializers.IntegerField(min_value=0, max_value=32767, required=False)
 
     @extend_schema(
         parameters=[*PAGE_PARAMETERS, FilterSerializer],
@@ -60,7 +64,7 @@ class AuditEventListApi(APIView):
         filters = {
             k: v
             for k, v in query.validated_data.items()
-            if k in ("object_type", "object_id", "action")
+            if k in ("object_type", "object_id", "action", "lane")
         }
 
         def serialize(rows: Sequence[AuditEvent]) -> list[Any]:
@@ -85,9 +89,30 @@ class AuditVerifyApi(APIView):
                 "first_bad_seq": serializers.IntegerField(allow_null=True),
                 "problem": serializers.CharField(),
                 "findings": serializers.ListField(child=serializers.CharField()),
+                "first_bad_lane": serializers.IntegerField(allow_null=True),
+                "lanes": inline_serializer(
+                    name="AuditVerifyLane",
+                    many=True,
+                    fields={
+                        "lane": serializers.IntegerField(),
+                        "ok": serializers.BooleanField(),
+                        "events_checked": serializers.IntegerField(),
+                        "head_seq": serializers.IntegerField(),
+                        "head_digest": serializers.CharField(),
+                        "first_bad_lane_seq": serializers.IntegerField(allow_null=True),
+                        "first_bad_seq": serializers.IntegerField(allow_null=True),
+                        "problem": serializers.CharField(),
+                    },
+                ),
             },
         )
     )
     def get(self, request: Request) -> Response:
         report = verify_chain()
-        return Response({**report.__dict__, "findings": list(report.findings)})
+        return Response(
+            {
+                **report.__dict__,
+                "findings": list(report.findings),
+                "lanes": [{**lane.__dict__, "ok": lane.ok} for lane in report.lanes],
+            }
+        )

@@ -1,5 +1,11 @@
 """The chain's format: the canonical form of an event and the digest that links it to the one
-before. ``audit.services`` writes with it and ``audit.verify`` checks with it (docs/audit.md)."""
+before in its lane. ``audit.services`` writes with it and ``audit.verify`` checks with it
+(docs/audit.md).
+
+Format 1 (the single chain) hashed ``seq``; format 2 (lanes) also hashes ``lane`` and
+``lane_seq``, so an event cannot be moved to another lane or position without breaking its
+digest. Each event records the format it was hashed with, so events written before lanes keep
+verifying as they were written."""
 
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ from typing import Any
 from audit.models import AuditEvent
 
 GENESIS_DIGEST = "0" * 64
+# The format new events are written in.
+FORMAT = 2
+FORMATS = (1, 2)
 
 
 def _canonical(payload: dict[str, Any]) -> bytes:
@@ -31,9 +40,14 @@ def event_digest(
     reason: str,
     request_id: str,
     prev_digest: str,
+    lane: int = 0,
+    lane_seq: int | None = None,
+    format: int = FORMAT,
 ) -> str:
-    payload = {
-        "v": 1,
+    """The digest of an event with these fields. Format 1 ignores ``lane`` and ``lane_seq``
+    (its events are lane 0 with ``lane_seq == seq``); format 2 requires ``lane_seq``."""
+    payload: dict[str, Any] = {
+        "v": format,
         "seq": seq,
         "at": at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
         "actor": actor,
@@ -47,11 +61,18 @@ def event_digest(
         "request_id": request_id,
         "prev": prev_digest,
     }
+    if format == 2:
+        if lane_seq is None:
+            raise ValueError("format 2 digests cover lane_seq")
+        payload["lane"] = lane
+        payload["lane_seq"] = lane_seq
+    elif format != 1:
+        raise ValueError(f"unknown audit digest format {format}")
     return hashlib.sha256(_canonical(payload)).hexdigest()
 
 
 def digest_of(event: AuditEvent) -> str:
-    """The digest an event should carry, recomputed from its stored fields."""
+    """The digest an event should carry, recomputed from its stored fields in its format."""
     return event_digest(
         seq=event.seq,
         at=event.at,
@@ -65,4 +86,7 @@ def digest_of(event: AuditEvent) -> str:
         reason=event.reason,
         request_id=event.request_id,
         prev_digest=event.prev_digest,
+        lane=event.lane,
+        lane_seq=event.lane_seq,
+        format=event.format,
     )

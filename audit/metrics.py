@@ -1,5 +1,5 @@
-"""The audit trail at scrape time (``hashsync.metrics``): the chain's length (its head row,
-one row read) and the newest finished verification (``ChainCheck``, recorded by the auditors'
+"""The audit trail at scrape time (``hashsync.metrics``): the trail's length (the sum of its
+lanes' heads, one row per lane) and the newest finished verification (``ChainCheck``, recorded by the auditors'
 page and by ``manage.py audit_verify``; one indexed row)."""
 
 from __future__ import annotations
@@ -8,17 +8,18 @@ from collections.abc import Iterator
 
 from prometheus_client.core import Metric
 
-from audit.models import AuditChainHead, ChainCheck
+from audit.models import ChainCheck
+from audit.selectors import trail_length
 from hashsync.metrics import gauge_family
 
 
 class AuditCollector:
     def collect(self) -> Iterator[Metric]:
         length = gauge_family(
-            "hashsync_audit_chain_length", "Events on the audit chain (its head's sequence number)."
+            "hashsync_audit_chain_length",
+            "Events on the audit trail, across every lane (the sum of the lanes' heads).",
         )
-        head = AuditChainHead.objects.order_by("-seq").values_list("seq", flat=True).first()
-        length.add_metric([], float(head or 0))
+        length.add_metric([], float(trail_length()))
         yield length
 
         last = (

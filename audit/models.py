@@ -1,21 +1,32 @@
-"""The audit trail's two tables: the events and the single chain-head row."""
+"""The audit trail's tables: the events (in lanes), one chain-head row per lane, chain checks."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
 
+STAFF_LANE = 0
+
 
 class AuditEvent(models.Model):
     """Append-only, hash-chained record of a state change.
 
-    ``seq`` is gapless (assigned under the chain-head lock, unlike an autoincrement id, which
-    leaves gaps on rollback), so a deleted event is detectable. ``digest`` is the SHA-256 of the
-    event's canonical form including ``prev_digest``; see ``audit.chain``. The database
+    The trail is a set of **lanes**, each its own chain: lane 0 holds staff and system events,
+    lanes 1..``HASHSYNC_AUDIT_LANES`` the member clients' events (a client always appends to
+    the same lane), so the fleet does not queue on one lock. ``lane_seq`` is gapless within a
+    lane (assigned under the lane head's lock, in the change's transaction, so a rollback gives
+    the number back) and a deleted event is detectable; ``seq`` orders the whole trail and comes
+    from a database sequence, which may skip numbers (a rolled-back append). ``digest`` is the
+    SHA-256 of the event's canonical form, in the format ``format`` names, including
+    ``prev_digest`` (the digest of the lane's event before); see ``audit.chain``. The database
     refuses UPDATE and DELETE on this table (triggers in the migration).
     """
 
     seq = models.PositiveBigIntegerField(unique=True)
+    lane = models.PositiveSmallIntegerField(default=STAFF_LANE)
+    lane_seq = models.PositiveBigIntegerField()
+    # The digest format the event was hashed with (audit.chain.FORMATS): old events keep theirs.
+    format = models.PositiveSmallIntegerField(default=1)
     at = models.DateTimeField()
     actor = models.CharField(max_length=150, blank=True, default="")
     actor_id = models.BigIntegerField(null=True, blank=True)
@@ -42,15 +53,21 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor", "seq"], name="audit_actor_seq_idx"),
             models.Index(fields=["action", "seq"], name="audit_action_seq_idx"),
         ]
+        constraints = [
+            # The lane's chain order; also the index ``audit.verify`` walks a lane by.
+            models.UniqueConstraint(fields=["lane", "lane_seq"], name="audit_lane_seq_uniq"),
+        ]
 
     def __str__(self) -> str:
         return f"Audit #{self.seq} {self.action} {self.object_type}:{self.object_id}"
 
 
 class AuditChainHead(models.Model):
-    """The single row that serialises appends to the audit chain (locked FOR UPDATE) and
-    remembers the last sequence number and digest, so truncation of the tail is detectable."""
+    """One row per lane: it serialises appends to that lane (locked FOR UPDATE) and remembers
+    the lane's last ``lane_seq`` (``seq`` here) and digest, so truncation of its tail is
+    detectable. Lane 0's row is the one the single chain had (pk 1)."""
 
+    lane = models.PositiveSmallIntegerField(unique=True)
     seq = models.PositiveBigIntegerField(default=0)
     digest = models.CharField(max_length=64)
 
@@ -58,7 +75,7 @@ class AuditChainHead(models.Model):
         db_table = "hashlist_auditchainhead"
 
     def __str__(self) -> str:
-        return f"Audit chain head #{self.seq}"
+        return f"Audit lane {self.lane} head #{self.seq}"
 
 
 class ChainCheck(models.Model):

@@ -321,6 +321,14 @@ HASHSYNC_BUNDLE_DOWNLOADS_PER_MINUTE = env_int(
 # A far-behind client gets the snapshot rather than more than this many deltas.
 HASHSYNC_PLAN_MAX_DELTAS = env_int("HASHSYNC_PLAN_MAX_DELTAS", 200, minimum=1, maximum=10000)
 
+# Member events (plans, bundles, acks, lookups) go to one of this many audit lanes, each with
+# its own head-row lock: client id mod N picks it (docs/audit.md, "Lanes and anchors"). Raising
+# it later is safe; lanes that stop receiving events keep verifying.
+HASHSYNC_AUDIT_LANES = env_int("HASHSYNC_AUDIT_LANES", 16, minimum=1, maximum=1024)
+# How often beat anchors every member lane's head on the staff lane (lane 0), so a truncated
+# member lane is detectable against it.
+HASHSYNC_AUDIT_ANCHOR_SECONDS = env_int("HASHSYNC_AUDIT_ANCHOR_SECONDS", 60, minimum=1)
+
 # Pacing and bad-token counters must be shared by every web process: Redis in production.
 _CACHE_URL = env_optional("HASHSYNC_CACHE_URL")
 if PRODUCTION and not _CACHE_URL:
@@ -384,6 +392,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "manifest-resign": {"task": "distribution.manifest_resign", "schedule": 3600.0},
     "snapshot-refresh": {"task": "distribution.snapshot_refresh", "schedule": 3600.0},
+    "audit-anchor": {
+        "task": "audit.anchor",
+        "schedule": float(HASHSYNC_AUDIT_ANCHOR_SECONDS),
+    },
 }
 # Redis redelivers a task whose worker died (acks_late) once it has been unacknowledged for
 # visibility_timeout seconds; workers look for such tasks every restore interval x throttle

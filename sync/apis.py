@@ -172,6 +172,7 @@ class SyncPlanApi(MemberApi):
             if plan.manifest is not None:
                 services.record_plan_served(
                     actor_label=principal.label,
+                    client_id=principal.client.pk,
                     feed=feed,
                     plan=plan,
                     token_prefix=principal.token.prefix,
@@ -239,6 +240,7 @@ class SyncBundleApi(MemberApi):
             raise not_found
         services.record_bundle_served(
             actor_label=principal.label,
+            client_id=principal.client.pk,
             sha256=sha256,
             feeds=feeds,
             token_prefix=principal.token.prefix,

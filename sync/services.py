@@ -68,6 +68,7 @@ def ack_record(*, principal: MemberPrincipal, feed: Feed, version: Any, state_di
     audit_record(
         actor=None,
         actor_label=principal.label,
+        client_id=principal.client.pk,
         action="sync.ack",
         object_type="feed",
         object_id=feed.pk,
@@ -122,6 +123,7 @@ def feedback_create(
     audit_record(
         actor=None,
         actor_label=principal.label,
+        client_id=principal.client.pk,
         action="feedback.create",
         object_type="feedback",
         object_id=feedback.pk,
@@ -132,11 +134,15 @@ def feedback_create(
 
 
 @transaction.atomic
-def record_plan_served(*, actor_label: str, feed: Feed, plan: Plan, token_prefix: str) -> None:
-    """A signed manifest (and the bundles it names) was handed to a member: on the trail."""
+def record_plan_served(
+    *, actor_label: str, client_id: int, feed: Feed, plan: Plan, token_prefix: str
+) -> None:
+    """A signed manifest (and the bundles it names) was handed to a member: on the trail, in
+    the client's lane."""
     audit_record(
         actor=None,
         actor_label=actor_label,
+        client_id=client_id,
         action="sync.plan",
         object_type="feed",
         object_id=feed.pk,
@@ -154,11 +160,12 @@ def record_plan_served(*, actor_label: str, feed: Feed, plan: Plan, token_prefix
 
 @transaction.atomic
 def record_bundle_served(
-    *, actor_label: str, sha256: str, feeds: list[str], token_prefix: str
+    *, actor_label: str, client_id: int, sha256: str, feeds: list[str], token_prefix: str
 ) -> None:
     audit_record(
         actor=None,
         actor_label=actor_label,
+        client_id=client_id,
         action="sync.bundle",
         object_type="bundle",
         object_id=sha256,
@@ -168,13 +175,20 @@ def record_bundle_served(
 
 @transaction.atomic
 def record_lookup(
-    *, actor_label: str, token_prefix: str, asked: int, matched: int, feeds: list[str]
+    *,
+    actor_label: str,
+    client_id: int,
+    token_prefix: str,
+    asked: int,
+    matched: int,
+    feeds: list[str],
 ) -> None:
     """A member learnt whether hashes are listed: on the trail, by count and feed — never the
     hash values themselves (the trail is read by more people than the list is)."""
     audit_record(
         actor=None,
         actor_label=actor_label,
+        client_id=client_id,
         action="sync.lookup",
         object_type="lookup",
         after={"asked": asked, "matched": matched, "feeds": feeds, "token": token_prefix},
@@ -189,6 +203,7 @@ def lookup_answer(
     results = selectors.lookup_results(principal.member, pairs)
     record_lookup(
         actor_label=principal.label,
+        client_id=principal.client.pk,
         token_prefix=principal.token.prefix,
         asked=len(pairs),
         matched=sum(1 for r in results if r["matched"]),
@@ -221,6 +236,7 @@ def record_page_served(*, principal: MemberPrincipal, feed: Feed, page: Page, wi
             audit_record(
                 actor=None,
                 actor_label=principal.label,
+                client_id=principal.client.pk,
                 action="sync.stopncii",
                 object_type="feed",
                 object_id=feed.pk,

@@ -47,11 +47,25 @@ def append_only_triggers_off() -> Iterator[None]:
                     cursor.execute(statement)
 
 
-def forged_event(*, seq: int, prev_digest: str, reason: str = "forged") -> AuditEvent:
+def forged_event(
+    *,
+    seq: int,
+    prev_digest: str,
+    reason: str = "forged",
+    lane: int = 0,
+    lane_seq: int | None = None,
+) -> AuditEvent:
     """An event with a correct digest over its own fields, linked to ``prev_digest`` — what a
-    forger who knows the format would insert."""
+    forger who knows the format would insert (at ``lane_seq`` of ``lane``; default: the
+    position after the lane's last event)."""
+    if lane_seq is None:
+        last = AuditEvent.objects.filter(lane=lane).order_by("-lane_seq").first()
+        lane_seq = last.lane_seq + 1 if last else 1
     fields: dict[str, Any] = {
         "seq": seq,
+        "lane": lane,
+        "lane_seq": lane_seq,
+        "format": 2,
         "at": timezone.now().astimezone(dt.UTC),
         "actor": "reviewer",
         "actor_id": None,

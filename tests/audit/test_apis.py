@@ -28,7 +28,8 @@ def test_auditor_can_list_events_and_verify_the_chain(auditor, api, history):
     assert listing.json()["results"][0]["digest"] == history[0].digest
     assert check.status_code == 200
     assert check.json()["ok"] is True
-    assert check.json()["head_seq"] == history[-1].seq
+    assert check.json()["head_seq"] == history[-1].lane_seq
+    assert [e["lane"] for e in listing.json()["results"]] == [0] * len(history)
     assert check.json()["findings"] == []
 
 
@@ -49,7 +50,11 @@ def test_auditor_sees_a_broken_chain_through_the_api(auditor, api, history):
     body = api(auditor).get(f"{API}/audit/verify/").json()
 
     assert body["ok"] is False
-    assert body["first_bad_seq"] == bad
+    # Reported at the missing place in lane 0; the link goes to the next event present.
+    assert body["first_bad_seq"] == history[3].seq and bad == history[2].seq
+    assert body["first_bad_lane"] == 0
+    [lane] = body["lanes"]
+    assert lane["ok"] is False and lane["first_bad_lane_seq"] == history[2].lane_seq
 
 
 def test_auditor_can_filter_events_by_object(auditor, api, history):

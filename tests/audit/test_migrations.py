@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from audit.chain import GENESIS_DIGEST, event_digest
 from audit.models import AuditEvent
+from audit.services import audit_record
 from audit.verify import verify_chain
 from hashsync.roles import AUDITOR
 from tests.audit.tampering import append_only_triggers_off
@@ -59,7 +60,7 @@ def record_the_old_way(apps: Apps, *, object_id: int, reason: str) -> Any:
             "request_id": "",
             "prev_digest": head.digest,
         }
-        event = event_model.objects.create(digest=event_digest(**fields), **fields)
+        event = event_model.objects.create(digest=event_digest(**fields, format=1), **fields)
         head.seq, head.digest = event.seq, event.digest
         head.save(update_fields=["seq", "digest"])
     return event
@@ -67,12 +68,18 @@ def record_the_old_way(apps: Apps, *, object_id: int, reason: str) -> Any:
 
 # Indexes that audit migrations after the move add (0003: the trail page's filters); going back
 # to before the move removes them too.
-ADDED_AFTER_THE_MOVE = {"audit_actor_seq_idx", "audit_action_seq_idx"}
+ADDED_AFTER_THE_MOVE = {"audit_actor_seq_idx", "audit_action_seq_idx", "audit_lane_seq_uniq"}
+# Columns audit 0004 (lanes) adds, with their constraints (checks, the head's unique lane).
+LANE_COLUMNS = {"lane", "lane_seq", "format"}
 
 
 def before_later_indexes(constraints: dict[str, Any]) -> dict[str, Any]:
     return {
-        table: {n: c for n, c in found.items() if n not in ADDED_AFTER_THE_MOVE}
+        table: {
+            n: c
+            for n, c in found.items()
+            if n not in ADDED_AFTER_THE_MOVE and not set(c["columns"]) & LANE_COLUMNS
+        }
         for table, found in constraints.items()
     }
 
@@ -117,14 +124,29 @@ def test_a_chain_written_before_the_move_verifies_after_it_and_auditors_still_re
         assert report.ok, report.problem
         assert report.events_checked == report.head_seq == written[-1].seq
         assert report.head_digest == written[-1].digest
-        assert list(AuditEvent.objects.order_by("seq").values_list("digest", flat=True))[
-            -len(written) :
-        ] == [e.digest for e in written]
+        # The old events are lane 0's history, in the format they were hashed with.
+        assert list(
+            AuditEvent.objects.order_by("seq").values_list("seq", "lane", "lane_seq", "format")
+        )[-len(written) :] == [(e.seq, 0, e.seq, 1) for e in written]
+        # New events continue lane 0 from the old head, and the sequence after the old seq.
+        with transaction.atomic():
+            continued = audit_record(actor=None, action="test.after_lanes", object_type="test")
+        assert (continued.lane, continued.lane_seq) == (0, written[-1].seq + 1)
+        assert continued.seq > written[-1].seq and continued.prev_digest == written[-1].digest
+        assert verify_chain().ok
+        assert list(
+            AuditEvent.objects.filter(action="proposal.approve")
+            .order_by("seq")
+            .values_list("digest", flat=True)
+        )[-len(written) :] == [e.digest for e in written]
         assert not ContentType.objects.filter(app_label="hashlist", model="auditevent").exists()
         assert get_user_model().objects.get(pk=auditor.pk).has_perm("audit.view_auditevent")
         listing = api(auditor).get("/api/v1/audit/events/", {"action": "proposal.approve"})
         assert listing.status_code == 200
         assert [e["digest"] for e in listing.json()["results"]] == [e.digest for e in written]
+        assert [(e["lane"], e["lane_seq"]) for e in listing.json()["results"]] == [
+            (0, e.seq) for e in written
+        ]
         assert api(auditor).get("/api/v1/audit/verify/").json()["ok"] is True
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             AuditEvent.objects.filter(seq=written[0].seq).update(reason="rewritten")

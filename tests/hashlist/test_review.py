@@ -36,7 +36,7 @@ from hashlist.models import (
 from hashsync.errors import Conflict, DomainError, FourEyesViolation, InvalidInput, PermissionDenied
 from tests.conftest import synthetic
 from tests.factories import GRADING, approved_entry, propose_entry
-from tests.utils import audit_events_since, last_audit_seq
+from tests.utils import audit_events_since, last_audit_event, last_audit_seq
 
 pytestmark = pytest.mark.django_db
 
@@ -845,4 +845,6 @@ def test_every_successful_service_call_writes_one_audit_event(analyst, analyst2,
     ]
     report = verify_chain()
     assert report.ok, report.problem
-    assert report.head_seq == last_audit_seq()
+    newest = last_audit_event()
+    assert newest is not None and newest.lane == 0
+    assert report.head_seq == newest.lane_seq

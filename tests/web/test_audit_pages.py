@@ -311,7 +311,9 @@ def test_the_export_streams_the_filtered_range_oldest_first(auditor_client, hist
     )
     header, *rows = _csv(response)
     assert header[:4] == ["seq", "at", "actor", "action"]
+    assert header[-2:] == ["lane", "lane_seq"]
     assert [int(r[0]) for r in rows] == [history[3].seq]
+    assert [(int(r[-2]), int(r[-1])) for r in rows] == [(0, history[3].lane_seq)]
     assert rows[0][6] == "it is A"
 
 
@@ -356,7 +358,7 @@ def test_verifying_an_intact_chain_from_the_page(
     # Starting it is on the trail, and the check read it too.
     started = AuditEvent.objects.get(action="audit.chain_check")
     assert started.actor == auditor.get_username() and started.object_id == str(check.pk)
-    assert check.events_checked == started.seq
+    assert check.events_checked == started.lane_seq  # every event is on lane 0 here
 
     page = auditor_client.get(CHECKS)
     assert b"Intact" in page.content

@@ -247,14 +247,16 @@ def audit_event(request: HttpRequest, seq: int) -> HttpResponse:
             "fields": fields,
             "has_before": event.before is not None,
             "has_after": event.after is not None,
-            "older": seq - 1 if seq > 1 else None,
-            "newer": seq + 1 if audit_selectors.audit_event_get(seq=seq + 1) else None,
+            # ``seq`` may skip numbers (docs/audit.md): the neighbours are the events present.
+            "older": audit_selectors.audit_event_neighbour(seq=seq, newer=False),
+            "newer": audit_selectors.audit_event_neighbour(seq=seq, newer=True),
         },
     )
 
 
 # --- CSV export ---------------------------------------------------------------------------------
 
+# lane and lane_seq come last, so the columns of exports made before lanes keep their places.
 CSV_HEADER = [
     "seq",
     "at",
@@ -267,6 +269,8 @@ CSV_HEADER = [
     "after",
     "request_id",
     "digest",
+    "lane",
+    "lane_seq",
 ]
 
 
@@ -292,6 +296,8 @@ def _csv_rows(trail: TrailFilter) -> Iterator[list[Any]]:
                 csv_cell("" if e.after is None else json.dumps(e.after, sort_keys=True)),
                 csv_cell(e.request_id),
                 e.digest,
+                e.lane,
+                e.lane_seq,
             ]
         last = chunk[-1].seq
 

@@ -28,6 +28,13 @@ class Command(BaseCommand):
         # The result is kept like a check started from the auditors' page, so the page and
         # /metrics (hashsync_audit_verify_ok) show the newest verification, however it ran.
         chain_check_record(report=report, started_at=started_at, by="manage.py audit_verify")
+        # One line per lane: what was checked, the lane's head, and its first break if any.
+        for lane in report.lanes:
+            state = "intact" if lane.ok else f"BROKEN at #{lane.first_bad_lane_seq}"
+            self.stdout.write(
+                f"lane {lane.lane}: {lane.events_checked} events, head #{lane.head_seq} "
+                f"{lane.head_digest} {state}"
+            )
         if report.findings:
             # The chain itself is intact; what it says disagrees with the tables.
             raise CommandError(
@@ -39,13 +46,13 @@ class Command(BaseCommand):
         if report.ok:
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Audit chain intact: {report.events_checked} events, "
-                    f"head #{report.head_seq} {report.head_digest}"
+                    f"Audit chain intact: {report.events_checked} events in "
+                    f"{len(report.lanes)} lane(s), head #{report.head_seq} {report.head_digest}"
                 )
             )
             return
         raise CommandError(
             f"Audit chain BROKEN at event #{report.first_bad_seq}: {report.problem} "
-            f"({report.events_checked} events verified before it)",
+            f"({report.events_checked} events verified)",
             returncode=1,
         )

@@ -626,8 +626,9 @@ class DemoHistory:
             if plan.status == "up_to_date" and not (stuck and held):
                 continue
             label, prefix = principal.label, principal.token.prefix
+            client_id = principal.client.pk
             sync_services.record_plan_served(
-                actor_label=label, feed=feed, plan=plan, token_prefix=prefix
+                actor_label=label, client_id=client_id, feed=feed, plan=plan, token_prefix=prefix
             )
             if stuck:
                 # Downloads fail on the client's side; it reports what it still holds.
@@ -639,7 +640,11 @@ class DemoHistory:
                 continue
             for step in plan.steps:
                 sync_services.record_bundle_served(
-                    actor_label=label, sha256=step.sha256, feeds=[feed.name], token_prefix=prefix
+                    actor_label=label,
+                    client_id=client_id,
+                    sha256=step.sha256,
+                    feeds=[feed.name],
+                    token_prefix=prefix,
                 )
             digest = plans.state_digest_of(feed, plan.version) or ""
             if wrong:
