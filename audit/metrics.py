@@ -1,6 +1,6 @@
 """The audit trail at scrape time (``hashsync.metrics``): the trail's length (the sum of its
-lanes' heads, one row per lane) and the newest finished verification (``ChainCheck``, recorded by the auditors'
-page and by ``manage.py audit_verify``; one indexed row)."""
+lanes' heads, one row per lane) and the newest finished verification (``ChainCheck``, recorded
+by the auditors' page and by ``manage.py audit_verify``; one indexed row)."""
 
 from __future__ import annotations
 
