@@ -528,7 +528,15 @@ class ProdCheck:
     def step_processes(self) -> str:
         run = self.run
         for node in ("web1", "web2"):
-            env = {**run.env, "GUNICORN_BIND": f"127.0.0.1:{self.ports[node]}"}
+            # As the unit's Environment= line does (RuntimeDirectory=): one metrics directory
+            # per gunicorn, shared by its workers; two nodes on one host must not share one.
+            metrics_dir = run.work / f"metrics-{node}"
+            metrics_dir.mkdir()
+            env = {
+                **run.env,
+                "GUNICORN_BIND": f"127.0.0.1:{self.ports[node]}",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            }
             saved, run.env = run.env, env
             try:
                 run.start(node, self._unit_command("hashsync-web.service"))
@@ -561,6 +569,12 @@ class ProdCheck:
             lambda: http().get(self.base + "/login/", verify=cert, timeout=5).status_code == 200,
             what="nginx",
             timeout=30,
+        )
+        # Ready: database, cache, broker, S3, the signing key, no manifest near expiry.
+        wait_until(
+            lambda: http().get(self.base + "/readyz", verify=cert, timeout=20).status_code == 200,
+            what="/readyz through nginx",
+            timeout=60,
         )
         static = http().get(self.base + "/static/hashsync/app.css", verify=cert, timeout=5)
         expect(static.status_code == 200, f"static file through nginx: {static.status_code}")
@@ -638,6 +652,11 @@ class ProdCheck:
             ("/var/log/nginx/", f"{run.logs}/nginx-"),
             ("/var/lib/hashsync/static/", f"{run.env['STATIC_ROOT']}/"),
             ("server 127.0.0.1:8000;\n    ", nodes),
+            # The probe and metrics locations ask this host's own node.
+            (
+                "proxy_pass http://127.0.0.1:8000;",
+                f"proxy_pass http://127.0.0.1:{self.ports['web1']};",
+            ),
         ):
             expect(
                 old in site,
@@ -841,7 +860,80 @@ class ProdCheck:
                 "POST", f"proposals/{proposal}/approve/", {}, expect_status=200
             )
             self.wait_released(proposal)
-        return f"4 more releases one by one; {FEED} now at version {self.feed_version()}"
+        lag = self.member_lag()
+        expect(lag >= 4, f"/metrics shows acme {lag} versions behind while edge-2 is offline")
+        return (
+            f"4 more releases one by one; {FEED} now at version {self.feed_version()}; "
+            f"/metrics: acme {lag:g} versions behind"
+        )
+
+    def scrape(self, port: int, token: str | None) -> Any:
+        """GET /metrics from one gunicorn node directly, as Prometheus scrapes every node."""
+        headers = {"Host": "localhost"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return http().get(f"http://127.0.0.1:{port}/metrics", headers=headers, timeout=20)
+
+    def member_lag(self) -> float:
+        answer = self.scrape(self.ports["web2"], self.run.env["HASHSYNC_METRICS_TOKEN"])
+        expect(answer.status_code == 200, f"/metrics answered {answer.status_code}")
+        found = re.search(
+            r'^hashsync_member_lag_versions\{member="acme"\} ([0-9.e+]+)$', answer.text, re.M
+        )
+        expect(found, "/metrics has no hashsync_member_lag_versions for acme")
+        assert found is not None
+        return float(found.group(1))
+
+    def step_monitoring(self) -> str:
+        run = self.run
+        cert = str(run.work / "tls" / "fullchain.pem")
+        ready = http().get(self.base + "/readyz", verify=cert, timeout=20)
+        body = ready.json()
+        expect(
+            ready.status_code == 200 and all(c["ok"] for c in body["checks"].values()),
+            f"/readyz: {ready.status_code} {ready.text[:300]}",
+        )
+        token = run.env["HASHSYNC_METRICS_TOKEN"]
+        for port in (self.ports["web1"], self.ports["web2"]):
+            refused = self.scrape(port, None), self.scrape(port, "x" * 32)
+            expect(
+                [r.status_code for r in refused] == [401, 401],
+                f"/metrics without / with a wrong token: {[r.status_code for r in refused]}",
+            )
+        through = http().get(
+            self.base + "/metrics", headers={"Authorization": f"Bearer {token}"}, verify=cert
+        )
+        expect(through.status_code == 200, f"/metrics through nginx: {through.status_code}")
+        lag = self.member_lag()
+        expect(lag == 0, f"/metrics shows acme {lag} versions behind after both clients synced")
+        served = 0.0
+        requests = 0.0
+        for port in (self.ports["web1"], self.ports["web2"]):
+            text = self.scrape(port, token).text
+            served += sum(
+                float(v)
+                for v in re.findall(
+                    r'^hashsync_bundle_bytes_served_total\{via="redirect"\} ([0-9.e+]+)$',
+                    text,
+                    re.M,
+                )
+            )
+            requests += sum(
+                float(v)
+                for v in re.findall(
+                    r'^hashsync_http_requests_total\{[^}]*route="[^"]*sync-plan"[^}]*\} '
+                    r"([0-9.e+]+)$",
+                    text,
+                    re.M,
+                )
+            )
+        expect(served > 0, "no bundle bytes counted as served by presigned redirect")
+        expect(requests > 0, "no plan requests counted on either node")
+        return (
+            f"/readyz: {', '.join(sorted(body['checks']))} ok; /metrics refuses a missing or "
+            f"wrong token; acme 0 versions behind; {requests:g} plan requests and "
+            f"{served:g} bundle bytes by redirect counted over both nodes"
+        )
 
     def step_exactly_once(self) -> str:
         first_release = int(
@@ -1085,7 +1177,9 @@ def main() -> int:
         # Two cores: two sync workers per web node.
         "GUNICORN_WORKERS": "2",
         "LOG_LEVEL": "info",
+        "HASHSYNC_METRICS_TOKEN": secrets.token_urlsafe(32),
     }
+    run.secrets["metrics token"] = run.env["HASHSYNC_METRICS_TOKEN"]
     steps: list[tuple[str, Callable[[], str]]] = [
         ("services: PostgreSQL database, private Redis, moto S3", check.step_services),
         ("migrate, collectstatic, staff accounts", check.step_setup),
@@ -1098,6 +1192,7 @@ def main() -> int:
         ("releases while edge-2 is offline", check.step_many_releases),
         ("40 concurrent approvals released exactly once", check.step_exactly_once),
         ("offline client catches up from a snapshot", check.step_catch_up),
+        ("/readyz and /metrics: member lag back to 0", check.step_monitoring),
         ("check --deploy --fail-level WARNING, audit_verify", check.step_deploy_checks),
         ("no secret, token or hash value in any log", check.step_logs),
     ]
