@@ -210,3 +210,11 @@ def test_a_failing_collector_is_left_out_and_named(
     assert "hashsync_review_queue_depth" not in text
     assert "hashsync_audit_chain_length" in text
     assert "secret" not in text
+
+
+@pytest.mark.django_db
+def test_probes_and_metrics_are_not_redirected_to_https(client: Any, settings: Any) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/api/v1/").status_code == 301  # everything else is
