@@ -126,15 +126,27 @@ def register_collector(collector: Collector) -> None:
 
 
 class _ScrapeTime:
-    """Every registered scrape-time collector; one that fails (a database outage) is logged
-    and left out, so the request counters are still served and the gap shows in Prometheus."""
+    """Every registered scrape-time collector; one that fails (a database outage) is left
+    out, so the request counters are still served, and ``hashsync_metrics_collector_ok``
+    says which failed. Logged by exception class only: driver messages may name hosts."""
 
     def collect(self) -> Iterator[Metric]:
+        ok = gauge_family(
+            "hashsync_metrics_collector_ok",
+            "1 when the scrape-time collector read its figures, 0 when it failed this scrape.",
+            ["collector"],
+        )
         for collector in list(_collectors):
+            name = type(collector).__name__
             try:
-                yield from list(collector.collect())
-            except Exception:
-                log.exception("metrics collector %s failed", type(collector).__name__)
+                families = list(collector.collect())
+            except Exception as exc:
+                log.warning("metrics collector %s failed: %s", name, type(exc).__name__)
+                ok.add_metric([name], 0.0)
+                continue
+            ok.add_metric([name], 1.0)
+            yield from families
+        yield ok
 
 
 def _event_registry() -> CollectorRegistry:

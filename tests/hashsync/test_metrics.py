@@ -193,3 +193,29 @@ def test_an_invented_method_does_not_create_a_series(client: Any) -> None:
     assert sample(
         text, "hashsync_http_requests_total", route="health", method="other", status="4xx"
     )
+
+
+@pytest.mark.django_db
+def test_a_failing_collector_is_left_out_and_named(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hashlist.metrics import CurationCollector
+
+    def fails(self: Any) -> Any:
+        raise RuntimeError("postgres://user:secret@db/hashsync")
+
+    monkeypatch.setattr(CurationCollector, "collect", fails)
+    text = scrape(client)
+    assert sample(text, "hashsync_metrics_collector_ok", collector="CurationCollector") == 0
+    assert sample(text, "hashsync_metrics_collector_ok", collector="AuditCollector") == 1
+    assert "hashsync_review_queue_depth" not in text
+    assert "hashsync_audit_chain_length" in text
+    assert "secret" not in text
+
+
+@pytest.mark.django_db
+def test_probes_and_metrics_are_not_redirected_to_https(client: Any, settings: Any) -> None:
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/metrics").status_code == 200
+    assert client.get("/api/v1/").status_code == 301  # everything else is
