@@ -9,20 +9,29 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.stack import Stack, missing_binaries, start_stack
+from tests.faults.stack import DiskUnavailable, Stack, missing_binaries, start_stack
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _refuse(message: str) -> None:
+    if IN_CI:
+        pytest.fail(message + " — in CI nothing may be skipped", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture
-def stack() -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The stack; ``@pytest.mark.small_bundle_disk`` puts its bundle store on a 1 MiB tmpfs."""
     missing = missing_binaries()
     if missing:
-        message = "the fault tests need " + ", ".join(missing)
-        if IN_CI:
-            pytest.fail(message + " — in CI nothing may be skipped", pytrace=False)
-        pytest.skip(message)
-    running = start_stack()
+        _refuse("the fault tests need " + ", ".join(missing))
+    small = request.node.get_closest_marker("small_bundle_disk") is not None
+    try:
+        running = start_stack(small_bundle_disk=small)
+    except DiskUnavailable as exc:
+        _refuse(f"cannot mount a small tmpfs for the bundle store ({exc}); needs root")
+        raise
     try:
         yield running
     finally:

@@ -71,6 +71,10 @@ def wait_until(check: Callable[[], Any], *, what: str, timeout: float = 30.0) ->
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
+class DiskUnavailable(Exception):
+    """A small disk for the bundle store could not be mounted here."""
+
+
 class PrivatePostgres:
     """A throw-away cluster: ``initdb`` into a temporary directory, listening on a spare port
     of 127.0.0.1 only, fsync off (a test cluster; a restart still loses nothing committed,
@@ -245,6 +249,8 @@ class Stack:
     worker: Process
     beat: Process
     seed: dict[str, Any] = field(default_factory=dict)
+    # A small tmpfs mounted as the bundle store (``start_stack(small_bundle_disk=True)``).
+    bundle_mount: Path | None = None
 
     @property
     def url(self) -> str:
@@ -345,6 +351,8 @@ class Stack:
         self.redis.stop()
         with contextlib.suppress(subprocess.CalledProcessError):  # stopped by the scenario
             self.pg.stop("immediate")
+        if self.bundle_mount is not None:
+            subprocess.run(["umount", str(self.bundle_mount)], check=False, timeout=30)
         if not os.environ.get("HASHSYNC_FAULTS_KEEP"):
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -384,7 +392,21 @@ def production_env(root: Path, pg: PrivatePostgres, redis: PrivateRedis, web_por
     return env
 
 
-def start_stack() -> Stack:
+def mount_small_disk(path: Path, *, size: str = "1m") -> str | None:
+    """Mount a tmpfs of ``size`` at ``path``: a disk that really fills up. Returns why it could
+    not (not root, no CAP_SYS_ADMIN in a container), or None."""
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return None if done.returncode == 0 else (done.stderr.strip() or "mount failed")
+
+
+def start_stack(*, small_bundle_disk: bool = False) -> Stack:
     root = Path(tempfile.mkdtemp(prefix="hashsync-faults-"))
     root.chmod(0o755)  # the postgres user must reach its data directory inside
     pg = PrivatePostgres(root)
@@ -394,6 +416,14 @@ def start_stack() -> Stack:
     redis.start()
     web_port = free_port()
     env = production_env(root, pg, redis, web_port)
+    bundle_mount = None
+    if small_bundle_disk:
+        why = mount_small_disk(root / "bundles")
+        if why is not None:
+            pg.stop("immediate")
+            redis.stop()
+            raise DiskUnavailable(why)
+        bundle_mount = root / "bundles"
     celery = [str(BIN / "celery"), "-A", "hashsync"]
     stack = Stack(
         root=root,
@@ -420,6 +450,7 @@ def start_stack() -> Stack:
             env,
             root / "worker.log",
         ),
+        bundle_mount=bundle_mount,
         beat=Process(
             "beat",
             [*celery, "beat", "--loglevel=INFO", f"--schedule={root / 'beat-schedule'}"],

@@ -1,5 +1,6 @@
 """Restarts under load (issue 14): Redis and PostgreSQL restarted while the member client syncs
-and an approval is made; a Celery worker killed in the middle of a release cut.
+and an approval is made; a Celery worker killed in the middle of a release cut; the bundle
+store's disk full during a cut.
 
 Every answer is correct or a 503 with Retry-After (gunicorn's access log shows no 500), no
 approval is lost, each approved change is released exactly once, the client converges
@@ -7,11 +8,14 @@ approval is lost, each approved change is released exactly once, the client conv
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import secrets
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,3 +214,52 @@ def test_a_worker_killed_during_a_release_cut_is_completed_once_by_the_next(stac
     )
     assert 500 not in stack.access_statuses()
     _assert_released_once_and_converged(stack, value)
+
+
+def _fill(path: Path) -> None:
+    """Write ``path`` until its disk is full (ENOSPC), the last page byte by byte."""
+    with open(path, "wb", buffering=0) as filler:
+        for chunk in (b"\0" * 65536, b"\0"):
+            try:
+                while True:
+                    filler.write(chunk)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+
+
+@pytest.mark.small_bundle_disk
+def test_a_full_bundle_disk_fails_the_cut_cleanly_and_the_sweep_releases_it_later(stack: Stack):
+    synced = stack.client("sync", "--no-progress")
+    assert synced.returncode == 0, synced.stderr
+    before = stack.pg.scalar("SELECT max(version) FROM distribution_release")
+    bundles = stack.root / "bundles"
+    _fill(bundles / "filler")
+    value = _md5()
+    status, proposal = stack.propose(value)
+    assert status == 201, proposal
+
+    status, _, approved = stack.approve(proposal["id"])
+
+    assert status == 200, approved  # the approval does not depend on the bundle store
+    wait_until(
+        lambda: stack.worker.log().count("No space left on device") >= 2,
+        what="the cut to fail on the full disk (and the sweep to try again)",
+    )
+    assert stack.pg.scalar("SELECT max(version) FROM distribution_release") == before
+    assert _unreleased(stack) > 0
+    # Nothing half-written is left, under its final name or as a temporary file.
+    stored = [p for p in bundles.rglob("*") if p.is_file() and p.name != "filler"]
+    assert stored and all(stack_object_intact(p) for p in stored), stored
+    assert stack.plan_status()[0] == 200  # members are served what was released before
+
+    (bundles / "filler").unlink()
+    _supervise_until_released(stack, what="the sweep to release the change once there is room")
+
+    assert stack.pg.scalar("SELECT max(version) FROM distribution_release") == before + 1
+    assert 500 not in stack.access_statuses()
+    _assert_released_once_and_converged(stack, value)
+
+
+def stack_object_intact(path: Path) -> bool:
+    """Whether a file in the bundle store is a whole object: named by the SHA-256 of its bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() == path.name
