@@ -301,6 +301,16 @@ class Stack:
             "GET", "/api/v1/sync/feeds/md5-all/plan/?from_version=0", token=self.seed["token"]
         )
 
+    def readyz(self) -> tuple[int, dict[str, Any]]:
+        """``/readyz``: the status and which checks failed (name → detail)."""
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=30) as response:  # noqa: S310 - http://127.0.0.1
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read()
+        checks = json.loads(body)["checks"]
+        return status, {name: c["detail"] for name, c in checks.items() if not c["ok"]}
+
     # --- the member client ------------------------------------------------------------------
 
     def client(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -383,6 +393,9 @@ def production_env(root: Path, pg: PrivatePostgres, redis: PrivateRedis, web_por
             "HASHSYNC_RELEASE_SWEEP_SECONDS": "2",
             "HASHSYNC_OUTAGE_RETRY_AFTER_SECONDS": "1",
             "HASHSYNC_CACHE_TIMEOUT_SECONDS": "1",
+            # No TLS proxy in front here (make prod-check has nginx): plain HTTP is not
+            # redirected to HTTPS, which production does by default.
+            "SECURE_SSL_REDIRECT": "0",
             "GUNICORN_BIND": f"127.0.0.1:{web_port}",
             "GUNICORN_WORKERS": "2",
             "PYTHONPATH": f"{ROOT / 'client' / 'src'}:{ROOT}",

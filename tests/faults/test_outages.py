@@ -1,6 +1,7 @@
 """Restarts under load (issue 14): Redis and PostgreSQL restarted while the member client syncs
-and an approval is made; a Celery worker killed in the middle of a release cut; the bundle
-store's disk full during a cut.
+and an approval is made (``/readyz`` red while each is down, naming it, and green after); a
+Celery worker killed in the middle of a release cut; the bundle store's disk full during a cut.
+
 
 Every answer is correct or a 503 with Retry-After (gunicorn's access log shows no 500), no
 approval is lost, each approved change is released exactly once, the client converges
@@ -112,7 +113,12 @@ def test_redis_restart_while_clients_sync_and_an_approval_is_made(stack: Stack):
 
     with Prober(stack) as prober:
         time.sleep(1)
+        assert stack.readyz() == (200, {})
         stack.redis.stop()
+        # Readiness goes red, naming what is down.
+        status, failed = stack.readyz()
+        assert status == 503 and {"cache", "broker"} <= failed.keys(), failed
+        assert "database" not in failed
         # Committed although the release cut cannot be sent: the reviewer sees success.
         status, _, approved = stack.approve(proposal["id"])
         assert status == 200, approved
@@ -122,6 +128,7 @@ def test_redis_restart_while_clients_sync_and_an_approval_is_made(stack: Stack):
         stack.redis.start()
         # A worker that lost its broker may exit; systemd (Restart=on-failure) starts it again.
         _supervise_until_released(stack, what="beat's periodic cut to release the approval")
+        wait_until(lambda: stack.readyz() == (200, {}), what="/readyz to go green again")
         time.sleep(1)
 
     _assert_no_failures(stack, prober)
@@ -138,7 +145,10 @@ def test_postgres_restart_while_clients_sync_and_an_approval_is_made(stack: Stac
 
     with Prober(stack) as prober:
         time.sleep(1)
+        assert stack.readyz() == (200, {})
         stack.pg.stop("fast")
+        status, failed = stack.readyz()
+        assert status == 503 and "database" in failed, failed
         status, headers, refused = stack.approve(proposal["id"])
         # Nothing committed; the answer says so and when to come back.
         assert status == 503, refused
@@ -154,6 +164,7 @@ def test_postgres_restart_while_clients_sync_and_an_approval_is_made(stack: Stac
             what="the approval to go through after the restart",
         )
         _supervise_until_released(stack, what="the approval's release")
+        wait_until(lambda: stack.readyz() == (200, {}), what="/readyz to go green again")
         time.sleep(1)
 
     _assert_no_failures(stack, prober)
