@@ -459,8 +459,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def get(
+    port: int, path: str, headers: dict[str, str], *, timeout: float = 10
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("GET", path, headers=headers)
         response = conn.getresponse()
@@ -551,9 +553,12 @@ def _measure(
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn exited ({server.returncode}); see its error log")
         try:
-            status, headers, body = get(port, path, probe)
+            # A long timeout, and retries only while nothing listens: a first answer slower
+            # than the timeout (a loaded machine) was still served and set the pacing key, so
+            # asking again would get 429.
+            status, headers, body = get(port, path, probe, timeout=120)
             break
-        except OSError:
+        except ConnectionError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)

@@ -282,3 +282,19 @@ def test_threads_appending_to_different_lanes_at_once_keep_every_lane_gapless():
     report = verify_chain()
     assert report.ok, report.problem
     assert report.events_checked == selectors.trail_length() == AuditEvent.objects.count()
+
+
+@pytest.mark.django_db
+def test_beat_runs_the_anchor_task_which_anchors_the_lanes(fleet, settings):
+    from audit.tasks import anchor_task
+    from hashsync.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["audit-anchor"]
+    assert entry["task"] == anchor_task.name == "audit.anchor"
+    assert entry["schedule"] == float(settings.HASHSYNC_AUDIT_ANCHOR_SECONDS)
+    assert "audit.anchor" in app.tasks
+
+    anchor_task.apply().get()
+
+    anchor = AuditEvent.objects.get(action=ANCHOR)
+    assert [lane for lane, _, _ in anchor.after["lanes"]] == [2, 3]

@@ -2,7 +2,6 @@
 and an approval is made (``/readyz`` red while each is down, naming it, and green after); a
 Celery worker killed in the middle of a release cut; the bundle store's disk full during a cut.
 
-
 Every answer is correct or a 503 with Retry-After (gunicorn's access log shows no 500), no
 approval is lost, each approved change is released exactly once, the client converges
 (``hashsync-client verify``) and the audit chain verifies."""

@@ -283,6 +283,19 @@ def test_every_plan_and_bundle_served_and_every_ack_is_on_the_audit_trail(world)
         .values_list("action", flat=True)
     )
     assert actions == ["sync.plan", "sync.bundle", "sync.ack"]
+    # All in the client's own lane, one after the other: not on the staff lane's lock.
+    from audit.services import member_lane
+    from members.models import SyncClient
+
+    client = SyncClient.objects.get(member__name="acme", name="edge-1")
+    places = list(
+        AuditEvent.objects.filter(actor="member:acme/edge-1")
+        .order_by("seq")
+        .values_list("lane", "lane_seq")
+    )
+    lane = member_lane(client.pk)
+    assert lane != 0 and [p[0] for p in places] == [lane] * 3
+    assert [p[1] for p in places] == [places[0][1], places[0][1] + 1, places[0][1] + 2]
     assert verify_chain().ok
     # The trail names the token by its prefix only.
     assert world["token"] not in json.dumps(list(AuditEvent.objects.values("after", "reason")))
@@ -310,7 +323,7 @@ def test_a_lookup_is_on_the_audit_trail_by_count_never_by_value(world):
     assert [r["matched"] for r in response.json()["results"]] == [True, False]
 
     event = AuditEvent.objects.get(action="sync.lookup")
-    assert event.actor == "member:acme/edge-1"
+    assert event.actor == "member:acme/edge-1" and event.lane != 0
     assert event.after["asked"] == 2 and event.after["matched"] == 1
     assert event.after["feeds"] == ["md5-all"]
     assert value not in json.dumps([event.after, event.before, event.reason])

@@ -509,3 +509,22 @@ def test_bad_hash_input_is_refused_next_to_the_field(auditor_client, data, field
     match = re.search(rf'<p class="error" id="id_{field}-error">(.*?)</p>', body, re.S)
     assert match, body[:2000]
     assert words in match.group(1)
+
+
+def test_the_trail_and_an_event_show_its_lane_and_place_in_it(auditor_client, settings):
+    settings.HASHSYNC_AUDIT_LANES = 4
+    with transaction.atomic():
+        member = audit_record(
+            actor=None,
+            actor_label="member:acme/edge-1",
+            client_id=6,
+            action="sync.ack",
+            object_type="feed",
+            object_id=1,
+        )
+    assert (member.lane, member.lane_seq) == (3, 1)
+
+    trail = auditor_client.get(TRAIL, {"action": "sync.ack"}).content.decode()
+    assert '<td class="num nowrap">3 <span class="small muted">#1</span></td>' in trail
+    page = auditor_client.get(reverse("web-audit-event", args=[member.seq])).content.decode()
+    assert "3 (member clients), event #1 of the lane" in page
