@@ -299,6 +299,9 @@ class ProdCheck:
         self.root_keyid = ""
         self.first_value = ""
         self.entry_id = 0
+        self.backup = Path()
+        self.backup_version = 0
+        self._batch_values: list[str] = []
 
     # -- helpers
 
@@ -853,6 +856,21 @@ class ProdCheck:
         )
 
     def step_many_releases(self) -> str:
+        # The night's backup, restored by the drill below after the releases that follow it.
+        self.backup = self.run.work / "backup.dump"
+        self.backup_version = self.feed_version()
+        subprocess.run(
+            [
+                "pg_dump",
+                "--format=custom",
+                "--file",
+                str(self.backup),
+                self.run.env["DATABASE_URL"],
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         # edge-2 stays offline from here on.
         for _ in range(4):
             proposal = self.propose(self.new_value())
@@ -1084,6 +1102,69 @@ class ProdCheck:
             "both clients verify and match the server's state digest"
         )
 
+    def step_restore_drill(self) -> str:
+        """docs/operations.md, "Restore": the database comes back from the backup taken before
+        the last releases; members' clients refuse the older history (a rollback) and keep
+        their copy, until ``release_resume`` publishes every feed afresh above what they hold."""
+        run = self.run
+        held = self.feed_version()
+        import psycopg
+
+        with psycopg.connect(run.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{run.database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{run.database}"')
+        subprocess.run(
+            ["pg_restore", "--no-owner", "--dbname", run.env["DATABASE_URL"], str(self.backup)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        expect(
+            self.feed_version() == self.backup_version,
+            f"restored at version {self.feed_version()}, backup taken at {self.backup_version}",
+        )
+        refused = self.client("edge-1", "sync", "--no-progress", "--retries", "0")
+        status = self.client("edge-1", "status", "--json")
+        kept = json.loads(status.stdout.splitlines()[0])["version"]
+        expect(
+            refused.returncode != 0 and kept == held,
+            f"edge-1 after the restore: exit {refused.returncode}, holds {kept} (had {held})",
+        )
+        out = run.manage("release_resume", "--above", str(held))
+        said = next((line for line in out.splitlines() if line.startswith("Release")), out)
+        resumed = self.feed_version()
+        expect(resumed == held + 1, f"release_resume published version {resumed}")
+        digests = {}
+        for name in ("edge-1", "edge-2"):
+            synced = self.client(name, "sync", "--no-progress", "--json")
+            expect(
+                synced.returncode == 0, f"{name} after the resume: {synced.stdout}{synced.stderr}"
+            )
+            report = json.loads(synced.stdout)["feeds"][0]
+            expect(report["version"] == resumed, f"{name} at {report['version']}, not {resumed}")
+            digests[name] = report["state_digest"]
+            verified = self.client(name, "verify")
+            expect(verified.returncode == 0, f"{name} verify: {verified.stdout}{verified.stderr}")
+        server = self.sql(
+            "SELECT v.state_digest FROM distribution_feedversion v JOIN distribution_feed f "
+            "ON f.id = v.feed_id WHERE f.name = %s ORDER BY v.version DESC LIMIT 1",
+            FEED,
+        )[0][0]
+        expect(set(digests.values()) == {server}, f"digests {digests}, server {server}")
+        # What was approved after the backup is gone until reviewers propose it again.
+        after_backup = self.client(
+            "edge-1", "lookup", "--values", "--json", "-", stdin=self._batch_values[0] + "\n"
+        )
+        expect(
+            not json.loads(after_backup.stdout.splitlines()[0])["matches"],
+            "a hash approved after the backup is still listed after the restore",
+        )
+        return (
+            f"restored the backup of version {self.backup_version} under clients at {held}: "
+            f"edge-1 refused the rollback and kept its copy; release_resume --above {held} → "
+            f"{said[:12]}; both clients at {resumed}, verified, state digest = server's"
+        )
+
     def step_deploy_checks(self) -> str:
         out = self.run.manage("check", "--deploy", "--fail-level", "WARNING")
         audit = self.run.manage("audit_verify")
@@ -1193,6 +1274,10 @@ def main() -> int:
         ("40 concurrent approvals released exactly once", check.step_exactly_once),
         ("offline client catches up from a snapshot", check.step_catch_up),
         ("/readyz and /metrics: member lag back to 0", check.step_monitoring),
+        (
+            "restore drill: backup restored, clients refuse, release_resume",
+            check.step_restore_drill,
+        ),
         ("check --deploy --fail-level WARNING, audit_verify", check.step_deploy_checks),
         ("no secret, token or hash value in any log", check.step_logs),
     ]

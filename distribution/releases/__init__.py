@@ -8,7 +8,8 @@ worker killed at any point leaves either the previous release or the new one, ne
 one.
 
 ``cutter``: the release cutter (deltas, and a new feed's first publication); ``snapshots``: the
-snapshot writer and its policy; ``manifests``: signed manifests and their re-signing.
+snapshot writer and its policy; ``manifests``: signed manifests and their re-signing;
+``resume``: publishing afresh after a database restore.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from distribution.releases.manifests import (
     manifest_publish,
     manifest_resign,
 )
+from distribution.releases.resume import ResumeRefused, release_resume
 from distribution.releases.snapshots import (
     SNAPSHOT_DELTA_RATIO,
     feed_rows,
@@ -31,6 +33,7 @@ from distribution.releases.snapshots import (
 __all__ = [
     "QUERY_CHUNK",
     "SNAPSHOT_DELTA_RATIO",
+    "ResumeRefused",
     "feed_rows",
     "index_bundle",
     "lock_release_state",
@@ -38,6 +41,7 @@ __all__ = [
     "manifest_publish",
     "manifest_resign",
     "release_cut",
+    "release_resume",
     "snapshot_build",
     "snapshot_due",
     "store_bundle",

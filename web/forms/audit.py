@@ -31,6 +31,7 @@ KNOWN_ACTIONS: tuple[str, ...] = tuple(
             "import.apply_failed",
             "release.cut",
             "release.change_withheld",
+            "release.resumed",
             "audit.anchor",
             "feed.create",
             "feed.retire",
