@@ -1,6 +1,7 @@
 """Restarts under load (issue 14): Redis and PostgreSQL restarted while the member client syncs
 and an approval is made (``/readyz`` red while each is down, naming it, and green after); a
-Celery worker killed in the middle of a release cut; the bundle store's disk full during a cut.
+Celery worker killed in the middle of a release cut, and of a snapshot build; the bundle
+store's disk full during a cut.
 
 Every answer is correct or a 503 with Retry-After (gunicorn's access log shows no 500), no
 approval is lost, each approved change is released exactly once, the client converges
@@ -222,6 +223,104 @@ def test_a_worker_killed_during_a_release_cut_is_completed_once_by_the_next(stac
         )
         == 1
     )
+    assert 500 not in stack.access_statuses()
+    _assert_released_once_and_converged(stack, value)
+
+
+def _newest_feed_version(stack: Stack) -> tuple[int, int, str]:
+    with stack.pg.connect() as conn:
+        row = conn.execute(
+            "SELECT v.id, v.version, v.snapshot_sha256 FROM distribution_feedversion v "
+            "JOIN distribution_feed f ON f.id = v.feed_id WHERE f.name = 'md5-all' "
+            "ORDER BY v.version DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), str(row[2])
+
+
+def _refresh_snapshots(stack: Stack) -> None:
+    """Send beat's hourly ``snapshot-refresh`` now, through the broker, to the worker."""
+    sent = stack.manage(
+        "shell",
+        "-c",
+        "from distribution.tasks import snapshot_refresh_task; snapshot_refresh_task.delay()",
+    )
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+
+
+def test_a_worker_killed_during_a_snapshot_build_leaves_nothing_half_published(stack: Stack):
+    synced = stack.client("sync", "--no-progress")
+    assert synced.returncode == 0, synced.stderr
+    # A version without a snapshot, cut here rather than by the worker (whose cut could queue
+    # a snapshot at once): the worker is stopped meanwhile.
+    stack.worker.stop()
+    value = _md5()
+    status, proposal = stack.propose(value)
+    assert status == 201, proposal
+    status, _, approved = stack.approve(proposal["id"])
+    assert status == 200, approved
+    cut = stack.manage("release_cut")
+    assert cut.returncode == 0, cut.stdout + cut.stderr
+    row_id, version, snapshot = _newest_feed_version(stack)
+    assert snapshot == ""
+    manifests = stack.pg.scalar("SELECT count(*) FROM distribution_manifest")
+
+    # Hold the snapshot's publication: with the feed version's row locked, the worker writes
+    # the snapshot bundle, then waits to record it on the version and sign a manifest.
+    with stack.pg.connect() as blocker:
+        blocker.autocommit = False
+        blocker.execute(
+            "SELECT 1 FROM distribution_feedversion WHERE id = %s FOR UPDATE", (row_id,)
+        )
+        stack.worker.start()
+        _refresh_snapshots(stack)
+        wait_until(
+            lambda: stack.pg.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE 'UPDATE \"distribution_feedversion\"%%'"
+            ),
+            what="the worker's snapshot build to reach the feed version",
+            timeout=45,
+        )
+        stack.worker.signal(signal.SIGKILL)
+        stack.worker.process.wait(timeout=10)  # type: ignore[union-attr]
+        blocker.rollback()
+
+    wait_until(
+        lambda: (
+            not stack.pg.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' "
+                "AND query LIKE 'UPDATE \"distribution_feedversion\"%%'"
+            )
+        ),
+        what="the killed build's connection to go",
+    )
+    # Nothing of it was published: no snapshot on the version, no manifest naming one.
+    assert _newest_feed_version(stack) == (row_id, version, "")
+    assert stack.pg.scalar("SELECT count(*) FROM distribution_manifest") == manifests
+    # The plan still serves what was published before (the client syncs as usual).
+    synced = stack.client("sync", "--no-progress")
+    assert synced.returncode == 0, synced.stderr
+
+    # The next refresh (beat's hourly one; sent at once here) builds it, once.
+    stack.worker.start()
+    _refresh_snapshots(stack)
+    wait_until(
+        lambda: _newest_feed_version(stack)[2], what="the next worker's snapshot", timeout=45
+    )
+    _, _, sha256 = _newest_feed_version(stack)
+    assert stack.pg.scalar("SELECT count(*) FROM distribution_manifest") == manifests + 1
+    # A client starting from nothing is offered that snapshot, and its bytes are what the
+    # manifest says.
+    status, _, body = stack.request(
+        "GET", "/api/v1/sync/feeds/md5-all/plan/?from_version=0", token=stack.seed["token"]
+    )
+    assert status == 200, body
+    plan = json.loads(body)
+    assert plan["status"] == "snapshot"
+    assert (plan["steps"][0]["to_version"], plan["steps"][0]["sha256"]) == (version, sha256)
+    status, _, data = stack.request("GET", plan["steps"][0]["url"], token=stack.seed["token"])
+    assert status == 200 and hashlib.sha256(data).hexdigest() == sha256
     assert 500 not in stack.access_statuses()
     _assert_released_once_and_converged(stack, value)
 
