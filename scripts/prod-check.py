@@ -1021,6 +1021,25 @@ class ProdCheck:
             f"approvals answered per web node: {by_node}; release cuts run per worker: {by_worker}"
         )
 
+    def sync_both_and_compare(self, version: int) -> None:
+        """Both edge clients sync to ``version``, verify their store, and hold exactly the
+        state digest the server signed for it."""
+        digests = {}
+        for name in ("edge-1", "edge-2"):
+            synced = self.client(name, "sync", "--no-progress", "--json")
+            expect(synced.returncode == 0, f"{name} sync: {synced.stdout}{synced.stderr}")
+            report = json.loads(synced.stdout)["feeds"][0]
+            expect(report["version"] == version, f"{name} at {report['version']}, not {version}")
+            digests[name] = report["state_digest"]
+            verified = self.client(name, "verify")
+            expect(verified.returncode == 0, f"{name} verify: {verified.stdout}{verified.stderr}")
+        server = self.sql(
+            "SELECT v.state_digest FROM distribution_feedversion v JOIN distribution_feed f "
+            "ON f.id = v.feed_id WHERE f.name = %s ORDER BY v.version DESC LIMIT 1",
+            FEED,
+        )[0][0]
+        expect(set(digests.values()) == {server}, f"state digests {digests}, server {server}")
+
     def step_catch_up(self) -> str:
         server_version = self.feed_version()
         token = self.clients["edge-2"]["HASHSYNC_TOKEN"]
@@ -1082,20 +1101,7 @@ class ProdCheck:
             "edge-2's lookups after catching up are wrong "
             "(retracted hash found, or a new one missing)",
         )
-        digests = {}
-        for name in ("edge-1", "edge-2"):
-            synced = self.client(name, "sync", "--no-progress", "--json")
-            digests[name] = json.loads(synced.stdout)["feeds"][0]["state_digest"]
-            verified = self.client(name, "verify")
-            expect(verified.returncode == 0, f"{name} verify: {verified.stdout}{verified.stderr}")
-        server = self.sql(
-            "SELECT v.state_digest FROM distribution_feedversion v JOIN distribution_feed f "
-            "ON f.id = v.feed_id WHERE f.name = %s ORDER BY v.version DESC LIMIT 1",
-            FEED,
-        )[0][0]
-        expect(
-            set(digests.values()) == {server}, f"state digests differ: {digests} server {server}"
-        )
+        self.sync_both_and_compare(server_version)
         return (
             f"edge-2 from version {held} to {server_version} via the snapshot "
             "(presigned S3 redirect, sha256 checked); "
@@ -1134,23 +1140,7 @@ class ProdCheck:
         said = next((line for line in out.splitlines() if line.startswith("Release")), out)
         resumed = self.feed_version()
         expect(resumed == held + 1, f"release_resume published version {resumed}")
-        digests = {}
-        for name in ("edge-1", "edge-2"):
-            synced = self.client(name, "sync", "--no-progress", "--json")
-            expect(
-                synced.returncode == 0, f"{name} after the resume: {synced.stdout}{synced.stderr}"
-            )
-            report = json.loads(synced.stdout)["feeds"][0]
-            expect(report["version"] == resumed, f"{name} at {report['version']}, not {resumed}")
-            digests[name] = report["state_digest"]
-            verified = self.client(name, "verify")
-            expect(verified.returncode == 0, f"{name} verify: {verified.stdout}{verified.stderr}")
-        server = self.sql(
-            "SELECT v.state_digest FROM distribution_feedversion v JOIN distribution_feed f "
-            "ON f.id = v.feed_id WHERE f.name = %s ORDER BY v.version DESC LIMIT 1",
-            FEED,
-        )[0][0]
-        expect(set(digests.values()) == {server}, f"digests {digests}, server {server}")
+        self.sync_both_and_compare(resumed)
         # What was approved after the backup is gone until reviewers propose it again.
         after_backup = self.client(
             "edge-1", "lookup", "--values", "--json", "-", stdin=self._batch_values[0] + "\n"

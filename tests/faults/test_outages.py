@@ -104,12 +104,18 @@ def _assert_released_once_and_converged(stack: Stack, value: str) -> None:
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
-def test_redis_restart_while_clients_sync_and_an_approval_is_made(stack: Stack):
+def _synced_client_and_a_proposal(stack: Stack) -> tuple[str, dict[str, Any]]:
+    """The member's client is up to date and an analyst has proposed a fresh synthetic hash."""
     synced = stack.client("sync", "--no-progress")
     assert synced.returncode == 0, synced.stderr
     value = _md5()
     status, proposal = stack.propose(value)
     assert status == 201, proposal
+    return value, proposal
+
+
+def test_redis_restart_while_clients_sync_and_an_approval_is_made(stack: Stack):
+    value, proposal = _synced_client_and_a_proposal(stack)
 
     with Prober(stack) as prober:
         time.sleep(1)
@@ -137,11 +143,7 @@ def test_redis_restart_while_clients_sync_and_an_approval_is_made(stack: Stack):
 
 
 def test_postgres_restart_while_clients_sync_and_an_approval_is_made(stack: Stack):
-    synced = stack.client("sync", "--no-progress")
-    assert synced.returncode == 0, synced.stderr
-    value = _md5()
-    status, proposal = stack.propose(value)
-    assert status == 201, proposal
+    value, proposal = _synced_client_and_a_proposal(stack)
 
     with Prober(stack) as prober:
         time.sleep(1)
