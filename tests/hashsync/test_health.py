@@ -18,8 +18,10 @@ from django.utils import timezone
 
 from distribution import releases, services
 from distribution.models import Manifest
+from distribution.tasks import manifest_resign_task
 from hashsync import health
 from hashsync.roles import MEMBER_ADMIN
+from tests.hashsync.test_metrics import sample, scrape
 from tests.utils import assert_error
 
 # The checks run in their own threads with their own database connections: what a test sets
@@ -183,6 +185,27 @@ def test_readyz_fails_on_a_manifest_near_expiry(client: Any, published: str) -> 
     Manifest.objects.update(expires_at=timezone.now() + dt.timedelta(hours=1))
     checks = _not_ready(client, "manifests")
     assert published in checks["manifests"]["detail"]
+
+
+def test_beat_stopped_for_hours_turns_readyz_red_and_the_documented_resign_turns_it_green(
+    client: Any, published: str
+) -> None:
+    """Beat re-signs hourly; had it been stopped long enough for the newest manifest to come
+    within the re-sign horizon, /readyz names the feed, the alert's series
+    (deploy/prometheus/alerts.yml, HashsyncManifestNearExpiry: under 12 h) is below its
+    threshold, and the task the alert tells the operator to call puts both right."""
+    before = Manifest.objects.count()
+    Manifest.objects.update(expires_at=timezone.now() + dt.timedelta(hours=2))
+    checks = _not_ready(client, "manifests")
+    assert published in checks["manifests"]["detail"]
+    assert (sample(scrape(client), "hashsync_manifest_expiry_seconds") or 0) < 12 * 3600
+
+    manifest_resign_task.apply().get()
+
+    assert Manifest.objects.count() == before + 1
+    _ready(client)
+    expiry = sample(scrape(client), "hashsync_manifest_expiry_seconds")
+    assert expiry is not None and expiry > 12 * 3600
 
 
 def test_readyz_ignores_a_manifest_older_than_the_feeds_newest(client: Any, published: str) -> None:
