@@ -72,6 +72,9 @@ KNOWN_ACTIONS: tuple[str, ...] = tuple(
             "staff_token.create",
             "staff_token.revoke",
             "audit.chain_check",
+            "admin.add",
+            "admin.change",
+            "admin.delete",
         }
     )
 )
