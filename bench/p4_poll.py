@@ -433,6 +433,8 @@ def server_env(config: Config | None, db_url: str, workdir: Path, port: int, arg
         DATABASE_URL=db_url,
         HASHSYNC_CACHE_URL=args.cache,
         HASHSYNC_CLIENT_IP_HEADER="REMOTE_ADDR",  # wrk connects directly, no proxy
+        # Plain HTTP with no proxy in front: production's HTTPS redirect would answer 301.
+        SECURE_SSL_REDIRECT="false",
         CELERY_BROKER_URL=args.cache,  # required in production; polls send no task
         # Deliberately absent: serving polls must not need the signing key.
         HASHSYNC_SIGNING_KEY_PATH=str(workdir / "no-signing-key-here"),
