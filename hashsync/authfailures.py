@@ -27,16 +27,23 @@ from hashsync import metrics
 from hashsync.errors import RateLimited
 
 
-def _failure_key(ip: str) -> str:
+def failure_key(ip: str) -> str:
+    """The cache key counting the address's bad tokens."""
     return f"hashsync:authfail:{ip}"
+
+
+def is_throttled(failures: int | None) -> bool:
+    """Whether an address with this many counted bad tokens (the value at ``failure_key``,
+    None when absent) is refused."""
+    return (failures or 0) >= settings.HASHSYNC_AUTH_FAILURE_LIMIT
 
 
 def refuse_if_throttled(ip: str) -> None:
     try:
-        failures = cache.get(_failure_key(ip), 0)
+        failures = cache.get(failure_key(ip), 0)
     except (RedisConnectionError, RedisTimeoutError):
         return  # unknown: a bad token is refused with 503 by count_failure (module docstring)
-    if failures >= settings.HASHSYNC_AUTH_FAILURE_LIMIT:
+    if is_throttled(failures):
         metrics.RATE_LIMITED.labels("too_many_failures").inc()
         raise RateLimited(
             "Too many requests with invalid tokens from your address; try again later.",
@@ -49,7 +56,7 @@ def count_failure(ip: str) -> None:
     """Count one bad token. Raises the cache's connection error while the cache is down, so
     the bad token is answered 503, not 401 (fails closed; module docstring)."""
     metrics.BAD_TOKENS.inc()
-    key = _failure_key(ip)
+    key = failure_key(ip)
     cache.add(key, 0, timeout=settings.HASHSYNC_AUTH_FAILURE_WINDOW_SECONDS)
     try:
         cache.incr(key)

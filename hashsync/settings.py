@@ -139,6 +139,9 @@ MIDDLEWARE = [
     # Requests by route and status class, and their latency (/metrics).
     "hashsync.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The up-to-date poll (304), answered with the same checks before the middleware it does
+    # not need; anything else goes on (sync.poll, P4 in docs/benchmarks.md).
+    "sync.poll.UpToDatePollMiddleware",
     # The pages' assets are served by the application itself (no CDN, no separate web server).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -345,7 +348,7 @@ HASHSYNC_OUTAGE_RETRY_AFTER_SECONDS = env_int(
 CACHES = {
     "default": (
         {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "hashsync.cache.RedisCache",
             "LOCATION": _CACHE_URL,
             "OPTIONS": {
                 "socket_connect_timeout": HASHSYNC_CACHE_TIMEOUT_SECONDS,

@@ -8,6 +8,7 @@ learns of, through an error — a feed, bundle or lookup result it is not entitl
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -95,16 +96,24 @@ class SyncFeedListApi(MemberApi):
         )
 
 
+def from_version_of(params: Mapping[str, str]) -> int:
+    """The plan's ``from_version`` parameter: the version the client holds; 0: none."""
+    return query_int(params, "from_version", default=None, minimum=0, maximum=MAX_BIGINT)
+
+
 def _from_version(request: Request) -> int:
-    # The version the client holds; 0: none.
-    return query_int(
-        request.query_params, "from_version", default=None, minimum=0, maximum=MAX_BIGINT
-    )
+    return from_version_of(request.query_params)
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (weak or strong)."""
+    if not if_none_match:
+        return False
+    return any(tag.strip() in (etag, f"W/{etag}") for tag in if_none_match.split(","))
 
 
 def _etag_matches(request: Request, etag: str) -> bool:
-    header = request.META.get("HTTP_IF_NONE_MATCH", "")
-    return any(tag.strip() in (etag, f"W/{etag}") for tag in header.split(",")) if header else False
+    return etag_matches(request.META.get("HTTP_IF_NONE_MATCH", ""), etag)
 
 
 _STEP = inline_serializer(

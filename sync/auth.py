@@ -14,7 +14,7 @@ import hmac
 import math
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -39,7 +39,7 @@ from hashsync.authentication import (
 )
 from hashsync.authfailures import count_failure, refuse_if_throttled
 from hashsync.clientip import client_ip
-from hashsync.errors import NotAuthenticated, PermissionDenied, RateLimited
+from hashsync.errors import DomainError, NotAuthenticated, PermissionDenied, RateLimited
 from hashsync.outages import fail_open_cache
 from members import selectors, tokens
 from members.models import ApiToken, Member, MemberStatus, SyncClient
@@ -228,6 +228,27 @@ def _token_by_digest(
     return token, selectors.feed_head_of(feed_id, name, algorithms, manifest_sha256)
 
 
+def token_refusal(token: ApiToken, now: datetime) -> DomainError | None:
+    """Why a token found by its digest may not be used now (revoked, expired, its member
+    suspended), or None: checked on every request, so each takes effect on the next one."""
+    if token.revoked_at is not None:
+        return NotAuthenticated("This token has been revoked.", code="token_revoked")
+    if token.expires_at is not None and token.expires_at <= now:
+        return NotAuthenticated("This token has expired.", code="token_expired")
+    if token.client.member.status != MemberStatus.ACTIVE:
+        return PermissionDenied(
+            "Your organisation's access is suspended; contact the hotline.",
+            code="member_suspended",
+        )
+    return None
+
+
+def token_touch(token: ApiToken, now: datetime) -> None:
+    """Record that the token was used, at most once per ``LAST_USED_RESOLUTION``."""
+    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+
+
 def token_authenticate(
     request: Request, presented: str, *, malformed: str, feed: str | None = None
 ) -> tuple[MemberPrincipal, ApiToken]:
@@ -252,18 +273,11 @@ def token_authenticate(
     if token is None or not hmac.compare_digest(token.digest, digest):
         count_failure(ip)
         raise NotAuthenticated("This token is not valid.")
-    if token.revoked_at is not None:
-        raise NotAuthenticated("This token has been revoked.", code="token_revoked")
     now = timezone.now()
-    if token.expires_at is not None and token.expires_at <= now:
-        raise NotAuthenticated("This token has expired.", code="token_expired")
-    if token.client.member.status != MemberStatus.ACTIVE:
-        raise PermissionDenied(
-            "Your organisation's access is suspended; contact the hotline.",
-            code="member_suspended",
-        )
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    refusal = token_refusal(token, now)
+    if refusal is not None:
+        raise refusal
+    token_touch(token, now)
     prefetched = (feed, feed_head) if feed is not None else None
     return MemberPrincipal(token, feed_head=prefetched), token
 
@@ -330,6 +344,18 @@ def require_scope(scope: str) -> type[BasePermission]:
     return _RequireScope
 
 
+def pace_entry(client_id: int, what: str, now: float) -> tuple[str, float, int]:
+    """The pacing key of a sync client's polls of ``what``, the value a poll at ``now`` sets
+    (when the next one is allowed) and its lifetime in seconds. Pacing on
+    (``HASHSYNC_POLL_INTERVAL_SECONDS`` > 0) only."""
+    interval = settings.HASHSYNC_POLL_INTERVAL_SECONDS
+    # 10% tolerance: clients add jitter on top of the interval, timers are coarse. The key
+    # stores when the next poll is allowed; it lives a whole interval (cache timeouts are whole
+    # seconds, so its expiry alone cannot express the tolerance).
+    window = interval * 0.9
+    return f"hashsync:pace:{client_id}:{what}", now + window, math.ceil(interval)
+
+
 def pace(principal: MemberPrincipal, what: str) -> None:
     """Refuse a poll that comes sooner than the announced interval after the previous one.
 
@@ -338,17 +364,13 @@ def pace(principal: MemberPrincipal, what: str) -> None:
     interval = settings.HASHSYNC_POLL_INTERVAL_SECONDS
     if interval <= 0:
         return
-    key = f"hashsync:pace:{principal.client.pk}:{what}"
     now = time.time()
-    # 10% tolerance: clients add jitter on top of the interval, timers are coarse. The key
-    # stores when the next poll is allowed; it lives a whole interval (cache timeouts are whole
-    # seconds, so its expiry alone cannot express the tolerance).
-    window = interval * 0.9
-    if fail_open_cache.add(key, now + window, timeout=math.ceil(interval)):
+    key, next_allowed_after, timeout = pace_entry(principal.client.pk, what, now)
+    if fail_open_cache.add(key, next_allowed_after, timeout=timeout):
         return
     next_allowed = fail_open_cache.get(key)
     if not isinstance(next_allowed, float) or now >= next_allowed:
-        fail_open_cache.set(key, now + window, timeout=math.ceil(interval))
+        fail_open_cache.set(key, next_allowed_after, timeout=timeout)
         return
     wait = next_allowed - now
     metrics.RATE_LIMITED.labels("poll_too_soon").inc()
