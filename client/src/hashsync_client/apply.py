@@ -126,12 +126,19 @@ def apply_step(
             raise VerificationError(
                 f"{feed.name}: bad bundle: {exc}", code="bundle_format"
             ) from None
-        expected = (feed.name, step.kind, step.from_version, step.to_version)
-        found = (header.feed, header.kind, header.from_version, header.to_version)
+        expected = (feed.name, step.kind, step.from_version, step.to_version, step.max_records)
+        found = (
+            header.feed,
+            header.kind,
+            header.from_version,
+            header.to_version,
+            header.record_count,
+        )
         if found != expected:
             raise VerificationError(
                 f"{feed.name}: the bundle's header is for {header.kind} {header.feed} "
-                f"{header.from_version}->{header.to_version}, not this step",
+                f"{header.from_version}->{header.to_version} with {header.record_count} records, "
+                f"not this step's (its signed count is {step.max_records})",
                 code="bundle_header",
             )
         conn = store.conn
