@@ -121,7 +121,10 @@ def apply_step(
     progress = progress or NullProgress()
     with bundle.open("rb") as handle:
         try:
-            header, blocks = read_bundle_blocks(handle, max_records=step.max_records)
+            # Nothing is decompressed until ``blocks`` is iterated, and the header's count is
+            # compared with the signed one first: one refusal (bundle_header) for any other
+            # count, larger or smaller.
+            header, blocks = read_bundle_blocks(handle)
         except BundleFormatError as exc:
             raise VerificationError(
                 f"{feed.name}: bad bundle: {exc}", code="bundle_format"
