@@ -39,6 +39,15 @@ screenshots: $(STAMP) ## Run only the browser tests and keep their screenshots, 
 	  $(BIN)/python -m pytest -n "$${PYTEST_WORKERS:-auto}" -m browser -q; status=$$?; \
 	echo "Screenshots ($$(ls "$$dir" | grep -c -- '--.*\.png$$')): $$(cd "$$dir" && pwd)/"; exit $$status
 
+conformance: $(STAMP) ## The conformance suite (docs/conformance.md): generate it twice (byte-identical), run the project's client and the reference verifier on every case
+	@$(BIN)/python conformance/generate.py --out var/conformance
+	@$(BIN)/python conformance/generate.py --out var/conformance-again >/dev/null
+	@diff -r var/conformance var/conformance-again >/dev/null || { echo "the generator is not deterministic" >&2; exit 1; }
+	@rm -rf var/conformance-again
+	@$(BIN)/python conformance/run.py --cases var/conformance -- $(BIN)/python conformance/reference.py
+	@$(BIN)/python conformance/run.py --cases var/conformance -- $(BIN)/python conformance/client_runner.py
+.PHONY: conformance
+
 lint: $(STAMP) ## ruff, mypy, the direction of imports between apps, and no missing migration
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .

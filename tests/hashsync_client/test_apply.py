@@ -134,6 +134,22 @@ def test_a_bundle_for_another_step_is_refused_before_anything_is_written(tmp_pat
     assert error.value.code == "bundle_header"
 
 
+def test_a_bundle_with_fewer_records_than_signed_is_refused_before_anything_is_written(
+    tmp_path, store
+):
+    # docs/signing.md §4: the header's record_count equals the signed count; a server that
+    # drops records from a bundle cannot hide it behind a matching size and SHA-256.
+    entries = synthetic_entries(50, seed=6)
+    step, bundle = snapshot_step(tmp_path, entries)
+    signed_more = VerifiedStep(**{**step.__dict__, "max_records": 51, "entry_count": 51})
+
+    with pytest.raises(VerificationError) as error:
+        apply_step(store, store.ensure_feed(FEED), signed_more, bundle)
+
+    assert error.value.code == "bundle_header"
+    assert store.feed(FEED).version == 0
+
+
 @pytest.mark.parametrize("name", ["snapshot.bin", "delta.bin"])
 def test_block_reader_yields_the_records_of_the_record_reader(name):
     data = (Path(__file__).parent.parent / "vectors" / name).read_bytes()

@@ -341,6 +341,79 @@ def test_url_safe_unpadded_base64_is_accepted_as_dsse_requires() -> None:
     assert open_a(canonical_json(obj)) == b"\xfb\xff" * 10
 
 
+def _with_payload_text(text: str) -> bytes:
+    obj = json.loads(sign_envelope(b"\xfb\xff" * 10, "application/x-test", [ROOT_A]))
+    obj["payload"] = text
+    return canonical_json(obj)
+
+
+_PAYLOAD = b"\xfb\xff" * 10  # 20 bytes: standard "+/v/" ... "+/8=", one padding character
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        base64.b64encode(_PAYLOAD).decode(),
+        base64.b64encode(_PAYLOAD).decode().rstrip("="),
+        base64.urlsafe_b64encode(_PAYLOAD).decode(),
+        base64.urlsafe_b64encode(_PAYLOAD).decode().rstrip("="),
+    ],
+)
+def test_either_alphabet_with_or_without_padding_is_accepted(text: str) -> None:
+    assert open_a(_with_payload_text(text)) == _PAYLOAD
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "+/v_" + base64.b64encode(_PAYLOAD).decode()[4:],  # two alphabets in one string
+        base64.b64encode(_PAYLOAD).decode() + "=",  # one "=" too many
+        base64.b64encode(_PAYLOAD).decode()[:-1] + "==",  # wrong padding for the length
+        base64.b64encode(_PAYLOAD).decode()[:-2] + "9=",  # unused bits not zero ("8" is right)
+        base64.b64encode(_PAYLOAD).decode()[:10] + "\n" + base64.b64encode(_PAYLOAD).decode()[10:],
+        base64.b64encode(_PAYLOAD).decode().rstrip("=")[:-2],  # a length of 1 mod 4
+    ],
+)
+def test_other_base64_variations_are_refused(text: str) -> None:
+    assert_refused("envelope_malformed", open_a, _with_payload_text(text))
+
+
+@pytest.mark.parametrize("number", [b"9007199254740992", b"-1", b"18446744073709551616"])
+def test_integers_outside_0_to_2_53_minus_1_are_refused_in_signed_payloads(number: bytes) -> None:
+    payload = canonical_json(manifest()).replace(b'"entry_count":1000', b'"entry_count":' + number)
+    assert number in payload
+    envelope = sign_envelope(payload, MANIFEST_PAYLOAD_TYPE, [ONLINE_1])
+    ring = verify_keyring_chain(
+        [sign_keyring(keyring(1), [ROOT_A])], pinned_root_keyids=pins(ROOT_A), now=NOW
+    )
+    assert_refused("manifest_malformed", verify_manifest, envelope, keyring=ring, now=NOW)
+
+
+def test_the_largest_exact_integer_is_accepted_in_a_signed_payload() -> None:
+    payload = canonical_json(manifest(entry_count=2**53 - 1))
+    envelope = sign_envelope(payload, MANIFEST_PAYLOAD_TYPE, [ONLINE_1])
+    ring = verify_keyring_chain(
+        [sign_keyring(keyring(1), [ROOT_A])], pinned_root_keyids=pins(ROOT_A), now=NOW
+    )
+    assert verify_manifest(envelope, keyring=ring, now=NOW)["entry_count"] == 2**53 - 1
+
+
+def test_a_public_key_has_one_text_padded_with_zero_unused_bits() -> None:
+    text = public_key_b64(ROOT_A)
+    assert text.endswith("=")
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".index(text[-2])
+    other = (
+        text[:-2]
+        + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[last ^ 1]
+        + "="
+    )
+    for bad in (text.rstrip("="), other, text.replace("+", "-").replace("/", "_")):
+        if bad == text:
+            continue
+        with pytest.raises(KeyFormatError):
+            load_public_key_b64(bad)
+
+
 def test_cosign_adds_a_second_signature_for_a_threshold() -> None:
     first = sign_envelope(b"x", "application/x-test", [ROOT_A])
     assert_refused("signature_threshold", open_a, first, threshold=2)

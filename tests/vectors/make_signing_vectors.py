@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Write the keyring and manifest test vectors: keyring.json and manifest.json (DSSE envelopes)
-and the "signing" section of vectors.json.
+"""Write the keyring and manifest test vectors: keyring.json, manifest-v1.json (the snapshot's
+version) and manifest.json (version 2, after the delta), all DSSE envelopes, and the "signing"
+section of vectors.json.
 
 TEST KEYS ONLY: the root and online keys are derived from fixed public seeds below, so anyone
 can reproduce every byte — never use them for anything but tests. Ed25519 signatures are
@@ -60,10 +61,29 @@ def generate(vectors: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any]]
     snapshot_header, delta_header = (
         json.loads(vectors[kind]["header_json"]) for kind in ("snapshot", "delta")
     )
+    snapshot_ref = SnapshotRef(
+        version=snapshot_header["to_version"],
+        sha256=vectors["snapshot"]["sha256"],
+        size=vectors["snapshot"]["size"],
+    )
+    # Version 1 is the snapshot's: a client that takes the snapshot checks its state against
+    # this manifest's digest (sync-api.md, "What the client checks", 5).
+    first = manifest_payload(
+        feed=snapshot_header["feed"],
+        version=snapshot_header["to_version"],
+        previous_manifest_sha256=None,
+        issued_at=ISSUED,
+        expires_at=EXPIRES,
+        entry_count=snapshot_header["record_count"],
+        state_digest=vectors["lthash"]["snapshot_digest"],
+        delta=None,
+        snapshot=snapshot_ref,
+    )
+    first_envelope = sign_manifest(first, online)
     manifest = manifest_payload(
         feed=delta_header["feed"],
         version=delta_header["to_version"],
-        previous_manifest_sha256=None,
+        previous_manifest_sha256=manifest_sha256(first),
         issued_at=ISSUED,
         expires_at=EXPIRES,
         entry_count=vectors["lthash"]["after_delta_entry_count"],
@@ -74,11 +94,7 @@ def generate(vectors: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any]]
             size=vectors["delta"]["size"],
             records=delta_header["record_count"],
         ),
-        snapshot=SnapshotRef(
-            version=snapshot_header["to_version"],
-            sha256=vectors["snapshot"]["sha256"],
-            size=vectors["snapshot"]["size"],
-        ),
+        snapshot=snapshot_ref,
     )
     manifest_envelope = sign_manifest(manifest, online)
     section = {
@@ -90,13 +106,22 @@ def generate(vectors: dict[str, Any]) -> tuple[dict[str, bytes], dict[str, Any]]
         "online_keyid": online.keyid,
         "keyring_file": "keyring.json",
         "keyring_sha256": hashlib.sha256(keyring_envelope).hexdigest(),
+        "manifest_v1_file": "manifest-v1.json",
+        "manifest_v1_sha256": hashlib.sha256(first_envelope).hexdigest(),
+        "manifest_v1_payload_sha256": manifest_sha256(first),
+        "manifest_v1_payload": base64.b64decode(json.loads(first_envelope)["payload"]).decode(),
         "manifest_file": "manifest.json",
         "manifest_sha256": hashlib.sha256(manifest_envelope).hexdigest(),
         "manifest_payload_sha256": manifest_sha256(manifest),
         "manifest_payload": base64.b64decode(json.loads(manifest_envelope)["payload"]).decode(),
         "verify_at": "2026-12-01T00:00:00Z",
     }
-    return {"keyring.json": keyring_envelope, "manifest.json": manifest_envelope}, section
+    files = {
+        "keyring.json": keyring_envelope,
+        "manifest-v1.json": first_envelope,
+        "manifest.json": manifest_envelope,
+    }
+    return files, section
 
 
 def main() -> None:

@@ -7,7 +7,12 @@ import hashlib
 import json
 from pathlib import Path
 
-from hashsync_client.signing import parse_timestamp, verify_keyring_chain, verify_manifest
+from hashsync_client.signing import (
+    manifest_sha256,
+    parse_timestamp,
+    verify_keyring_chain,
+    verify_manifest,
+)
 from tests.vectors.make_signing_vectors import generate
 
 HERE = Path(__file__).resolve().parent
@@ -39,3 +44,27 @@ def test_the_manifest_vector_verifies_from_the_pinned_root_and_names_the_bundles
         assert manifest[part]["sha256"] == hashlib.sha256(data).hexdigest()
         assert manifest[part]["size"] == len(data)
     assert manifest["state_digest"] == VECTORS["lthash"]["after_delta_digest"]
+
+
+def test_the_snapshot_version_has_its_own_signed_manifest_and_version_2_links_to_it():
+    now = parse_timestamp(SIGNING["verify_at"])
+    keyring = verify_keyring_chain(
+        [(HERE / SIGNING["keyring_file"]).read_bytes()],
+        pinned_root_keyids={SIGNING["root_keyid"]},
+        now=now,
+    )
+    first = verify_manifest(
+        (HERE / SIGNING["manifest_v1_file"]).read_bytes(), keyring=keyring, now=now
+    )
+    second = verify_manifest(
+        (HERE / SIGNING["manifest_file"]).read_bytes(), keyring=keyring, now=now
+    )
+
+    snapshot = (HERE / VECTORS["snapshot"]["file"]).read_bytes()
+    assert first["version"] == 1 and first["delta"] is None
+    assert first["snapshot"] == second["snapshot"]
+    assert first["snapshot"]["sha256"] == hashlib.sha256(snapshot).hexdigest()
+    assert first["state_digest"] == VECTORS["lthash"]["snapshot_digest"]
+    assert first["entry_count"] == len(VECTORS["snapshot"]["records"]) == 20
+    assert second["previous_manifest_sha256"] == manifest_sha256(first)
+    assert second["entry_count"] == VECTORS["lthash"]["after_delta_entry_count"] == 19

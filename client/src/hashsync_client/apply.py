@@ -121,17 +121,27 @@ def apply_step(
     progress = progress or NullProgress()
     with bundle.open("rb") as handle:
         try:
-            header, blocks = read_bundle_blocks(handle, max_records=step.max_records)
+            # Nothing is decompressed until ``blocks`` is iterated, and the header's count is
+            # compared with the signed one first: one refusal (bundle_header) for any other
+            # count, larger or smaller.
+            header, blocks = read_bundle_blocks(handle)
         except BundleFormatError as exc:
             raise VerificationError(
                 f"{feed.name}: bad bundle: {exc}", code="bundle_format"
             ) from None
-        expected = (feed.name, step.kind, step.from_version, step.to_version)
-        found = (header.feed, header.kind, header.from_version, header.to_version)
+        expected = (feed.name, step.kind, step.from_version, step.to_version, step.max_records)
+        found = (
+            header.feed,
+            header.kind,
+            header.from_version,
+            header.to_version,
+            header.record_count,
+        )
         if found != expected:
             raise VerificationError(
                 f"{feed.name}: the bundle's header is for {header.kind} {header.feed} "
-                f"{header.from_version}->{header.to_version}, not this step",
+                f"{header.from_version}->{header.to_version} with {header.record_count} records, "
+                f"not this step's (its signed count is {step.max_records})",
                 code="bundle_header",
             )
         conn = store.conn

@@ -42,7 +42,7 @@ class VerifiedStep:
     sha256: str
     size: int
     url: str
-    max_records: int  # the bundle's header may not announce more
+    max_records: int  # signed: the bundle's header must announce exactly this many records
     state_digest: str  # what our list's digest must be after this step
     entry_count: int
     manifest: dict[str, Any]

@@ -78,11 +78,25 @@ def _reject_number(text: str) -> Any:
     raise ValueError(f"non-integer number {text[:20]!r} is not allowed")
 
 
+# The largest integer every JSON implementation reads exactly (IEEE 754 doubles); no field of a
+# signed payload needs a negative one. Documented in docs/signing.md §1.
+MAX_JSON_INTEGER = 2**53 - 1
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= MAX_JSON_INTEGER:
+        # Beyond 2**53 - 1, parsers that read numbers as doubles see another value than we do.
+        raise ValueError(f"integer {text[:20]!r} is outside 0..2**53-1")
+    return value
+
+
 def _strict_loads(data: bytes) -> Any:
     return json.loads(
         data.decode("utf-8"),
         object_pairs_hook=_reject_duplicates,
         parse_float=_reject_number,
+        parse_int=_bounded_int,
         parse_constant=_reject_number,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -20,6 +21,8 @@ from hashsync_client.signing.keys import SigningKey, keyid_of
 MAX_ENVELOPE_BYTES = 64 * 1024
 
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+# One alphabet per string (standard or URL-safe), then at most two "=" (docs/signing.md §2).
+_BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]*|[A-Za-z0-9_-]*)={0,2}")
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -81,15 +84,24 @@ def _malformed(message: str) -> SignatureError:
 
 
 def _b64decode(value: object, what: str) -> bytes:
-    # DSSE: verifiers accept standard and URL-safe base64; we also tolerate missing padding.
+    """DSSE lets writers use the standard or the URL-safe alphabet; padding is optional. Every
+    other variation is refused, so that all conforming clients read an envelope alike: mixed
+    alphabets, wrong padding, characters outside the alphabet (whitespace too), and unused
+    trailing bits that are not zero (two texts for the same bytes)."""
     if not isinstance(value, str):
         raise _malformed(f"{what} is not a string")
-    text = value.translate(_URLSAFE_TO_STANDARD)
-    text += "=" * (-len(text) % 4)
+    if not _BASE64_RE.fullmatch(value):
+        raise _malformed(f"{what} is not base64 in one alphabet")
+    bare = value.translate(_URLSAFE_TO_STANDARD).rstrip("=")
+    if value.endswith("=") and len(value) % 4:
+        raise _malformed(f"{what} has wrong base64 padding")
     try:
-        return base64.b64decode(text, validate=True)
+        raw = base64.b64decode(bare + "=" * (-len(bare) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise _malformed(f"{what} is not valid base64") from None
+    if base64.b64encode(raw).decode("ascii").rstrip("=") != bare:
+        raise _malformed(f"{what} is not canonical base64 (non-zero unused bits)")
+    return raw
 
 
 def _decode_envelope(envelope: bytes, payload_type: str) -> _Envelope:

@@ -76,6 +76,9 @@ def load_public_key_b64(text: str) -> Ed25519PublicKey:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError, TypeError):
         raise KeyFormatError("public key is not standard base64") from None
+    if base64.b64encode(raw).decode("ascii") != text:
+        # Keyring payloads are canonical: one key has one text (padded, unused bits zero).
+        raise KeyFormatError("public key is not canonical standard base64 (padded)")
     if len(raw) != 32:
         raise KeyFormatError(f"an Ed25519 public key is 32 bytes, this one is {len(raw)}")
     return Ed25519PublicKey.from_public_bytes(raw)
