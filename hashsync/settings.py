@@ -314,6 +314,11 @@ if PRODUCTION and not HASHSYNC_CLIENT_IP_HEADER:
         "REMOTE_ADDR when clients connect directly."
     )
 HASHSYNC_LOOKUP_MAX_HASHES = env_int("HASHSYNC_LOOKUP_MAX_HASHES", 1000, minimum=1, maximum=10000)
+# sync/match/: the PDQ Hamming distance a request gets unless it asks (Meta's recommended 31),
+# and the most it may ask. Up to 31 the exact index answers from 272 buckets; above, by a full
+# scan of the feed (exact too, but about N/4,000 times the work: docs/matching.md).
+HASHSYNC_MATCH_DEFAULT_THRESHOLD = 31
+HASHSYNC_MATCH_MAX_THRESHOLD = env_int("HASHSYNC_MATCH_MAX_THRESHOLD", 31, minimum=0, maximum=256)
 # Per sync client and minute (0: no limit): acks, lookups and feedback together; and bundle
 # downloads with StopNCII pages (a replayed page token too). Each may write an audit event; a
 # member must not be able to flood the chain.

@@ -338,21 +338,105 @@ class SyncLookupApi(MemberApi):
     def post(self, request: Request) -> Response:
         principal = principal_of(request)
         spend(principal, "member", per_minute=settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE)
-        items = request.data.get("hashes") if isinstance(request.data, dict) else None
-        limit = settings.HASHSYNC_LOOKUP_MAX_HASHES
-        if not isinstance(items, list) or not items:
-            raise InvalidInput("hashes must be a non-empty list of {algorithm, value} objects.")
-        if len(items) > limit:
-            raise InvalidInput(f"At most {limit} hashes per lookup; split the batch.")
-        pairs = []
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise InvalidInput(f"hashes[{index}] must be an object with algorithm and value.")
-            pairs.append(
-                parse_hash(item.get("algorithm"), item.get("value"), where=f"hashes[{index}]")
-            )
+        pairs = _hash_batch(request, what="lookup")
         results = services.lookup_answer(principal=principal, pairs=pairs)
         return Response({"results": results})
+
+
+def _hash_batch(request: Request, *, what: str, too_many: str = "invalid_input") -> list[Any]:
+    """The body's ``hashes``, parsed: 1..HASHSYNC_LOOKUP_MAX_HASHES {algorithm, value}."""
+    items = request.data.get("hashes") if isinstance(request.data, dict) else None
+    limit = settings.HASHSYNC_LOOKUP_MAX_HASHES
+    if not isinstance(items, list) or not items:
+        raise InvalidInput("hashes must be a non-empty list of {algorithm, value} objects.")
+    if len(items) > limit:
+        raise InvalidInput(f"At most {limit} hashes per {what}; split the batch.", code=too_many)
+    pairs = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"hashes[{index}] must be an object with algorithm and value.")
+        pairs.append(parse_hash(item.get("algorithm"), item.get("value"), where=f"hashes[{index}]"))
+    return pairs
+
+
+_GRADING_FIELDS: dict[str, serializers.Field] = {
+    "category": serializers.CharField(allow_null=True),
+    "age_group": serializers.CharField(allow_null=True),
+    "baseline": serializers.BooleanField(allow_null=True),
+    "industry_class": serializers.CharField(allow_null=True),
+    "content_type": serializers.CharField(allow_null=True),
+}
+
+
+class SyncMatchApi(MemberApi):
+    """Match a batch of hashes against your feeds without holding them: PDQ by Hamming
+    distance (exact, ``sync.matcher``), every other algorithm exactly (docs/sync-api.md)."""
+
+    permission_classes = [require_scope(TokenScope.LOOKUP)]
+
+    @extend_schema(
+        operation_id="sync_match",
+        request=inline_serializer(
+            "SyncMatchInput",
+            {
+                "hashes": serializers.ListField(
+                    child=inline_serializer(
+                        "SyncMatchHash",
+                        {"algorithm": serializers.CharField(), "value": serializers.CharField()},
+                    ),
+                    min_length=1,
+                    max_length=1000,
+                ),
+                "threshold": serializers.IntegerField(
+                    required=False,
+                    min_value=0,
+                    help_text="PDQ: the largest Hamming distance that matches (default 31; at "
+                    "most HASHSYNC_MATCH_MAX_THRESHOLD).",
+                ),
+            },
+        ),
+        responses=inline_serializer(
+            "SyncMatchResult",
+            {
+                "threshold": serializers.IntegerField(),
+                "results": serializers.ListField(
+                    child=inline_serializer(
+                        "SyncMatchAnswer",
+                        {
+                            "algorithm": serializers.CharField(),
+                            "value": serializers.CharField(),
+                            "matched": serializers.BooleanField(),
+                            "matches": serializers.ListField(
+                                child=inline_serializer(
+                                    "SyncMatchEntry",
+                                    {
+                                        "feed": serializers.CharField(),
+                                        "value": serializers.CharField(),
+                                        "distance": serializers.IntegerField(),
+                                        **_GRADING_FIELDS,
+                                    },
+                                )
+                            ),
+                        },
+                    )
+                ),
+            },
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        principal = principal_of(request)
+        spend(principal, "member", per_minute=settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE)
+        pairs = _hash_batch(request, what="match", too_many="too_many_hashes")
+        highest = settings.HASHSYNC_MATCH_MAX_THRESHOLD
+        default = min(settings.HASHSYNC_MATCH_DEFAULT_THRESHOLD, highest)
+        threshold = request.data.get("threshold", default)
+        if type(threshold) is not int or not 0 <= threshold <= highest:
+            raise InvalidInput(
+                f"threshold must be a whole number of bits from 0 to {highest}.",
+                code="invalid_threshold",
+            )
+        results = services.match_answer(principal=principal, pairs=pairs, threshold=threshold)
+        return Response({"threshold": threshold, "results": results})
 
 
 class FeedbackOutput(serializers.ModelSerializer):

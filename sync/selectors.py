@@ -13,6 +13,7 @@ from hashsync_client.algorithms import get_algorithm
 from hashsync_client.format import decode_grading
 from members import selectors as member_selectors
 from members.models import Feedback, Member
+from sync.matcher import PDQ, matcher_for
 
 
 def feed_list(member: Member) -> list[dict[str, Any]]:
@@ -74,6 +75,46 @@ def lookup_results(member: Member, pairs: list[tuple[str, bytes]]) -> list[dict[
                 "content_type": grading.content_type if grading else None,
             }
         )
+    return results
+
+
+def match_results(
+    member: Member, pairs: list[tuple[str, bytes]], *, threshold: int
+) -> list[dict[str, Any]]:
+    """For each (algorithm, value), in order: the entries of the member's feeds that match it,
+    nearest first — PDQ within ``threshold`` bits (the exact index of ``sync.matcher``), every
+    other algorithm exactly. A feed the member may not receive is never searched."""
+    feeds = member_selectors.entitled_feeds(member)
+    results: list[dict[str, Any]] = [
+        {
+            "algorithm": algorithm,
+            "value": get_algorithm(algorithm).canonical(value),
+            "matched": False,
+            "matches": [],
+        }
+        for algorithm, value in pairs
+    ]
+
+    def found(position: int, feed: str, algorithm: str, value: bytes, distance: int, code: int):
+        listed = get_algorithm(algorithm).canonical(value)
+        match = {"feed": feed, "value": listed, "distance": distance}
+        results[position]["matches"].append({**match, **decode_grading(code)._asdict()})
+
+    exact = [(i, pair) for i, pair in enumerate(pairs) if pair[0] != PDQ]
+    rows = member_selectors.feed_entries_for([f.pk for f in feeds], [p for _, p in exact])
+    for position, (algorithm, value) in exact:
+        for row in rows.get((algorithm, value), []):
+            found(position, row.feed.name, algorithm, value, 0, row.grading)
+    pdq = [(i, value) for i, (algorithm, value) in enumerate(pairs) if algorithm == PDQ]
+    if pdq:
+        for feed in feeds:
+            if not FeedFilter.of(feed).admits_algorithm(PDQ):
+                continue
+            for hit in matcher_for(feed).search([v for _, v in pdq], threshold):
+                found(pdq[hit.query][0], feed.name, PDQ, hit.value, hit.distance, hit.grading)
+    for result in results:
+        result["matches"].sort(key=lambda m: (m["distance"], m["feed"], m["value"]))
+        result["matched"] = bool(result["matches"])
     return results
 
 

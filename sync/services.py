@@ -182,16 +182,25 @@ def record_lookup(
     asked: int,
     matched: int,
     feeds: list[str],
+    action: str = "sync.lookup",
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """A member learnt whether hashes are listed: on the trail, by count and feed — never the
-    hash values themselves (the trail is read by more people than the list is)."""
+    """A member learnt whether hashes are listed (``sync.lookup``) or near a listed one
+    (``sync.match``): on the trail, by count and feed — never the hash values themselves (the
+    trail is read by more people than the list is)."""
     audit_record(
         actor=None,
         actor_label=actor_label,
         client_id=client_id,
-        action="sync.lookup",
+        action=action,
         object_type="lookup",
-        after={"asked": asked, "matched": matched, "feeds": feeds, "token": token_prefix},
+        after={
+            "asked": asked,
+            "matched": matched,
+            "feeds": feeds,
+            **(extra or {}),
+            "token": token_prefix,
+        },
     )
 
 
@@ -208,6 +217,25 @@ def lookup_answer(
         asked=len(pairs),
         matched=sum(1 for r in results if r["matched"]),
         feeds=sorted({name for r in results for name in r["feeds"]}),
+    )
+    return results
+
+
+def match_answer(
+    *, principal: MemberPrincipal, pairs: list[tuple[str, bytes]], threshold: int
+) -> list[dict[str, Any]]:
+    """The entries of the member's feeds matching each (algorithm, value) — PDQ within
+    ``threshold`` bits — in request order; on the trail as counts (``sync.match``)."""
+    results = selectors.match_results(principal.member, pairs, threshold=threshold)
+    record_lookup(
+        actor_label=principal.label,
+        client_id=principal.client.pk,
+        token_prefix=principal.token.prefix,
+        asked=len(pairs),
+        matched=sum(1 for r in results if r["matched"]),
+        feeds=sorted({m["feed"] for r in results for m in r["matches"]}),
+        action="sync.match",
+        extra={"threshold": threshold},
     )
     return results
 

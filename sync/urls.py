@@ -11,6 +11,7 @@ urlpatterns = [
     path("sync/feeds/<slug:name>/ack/", apis.SyncAckApi.as_view(), name="sync-ack"),
     path("sync/bundles/<str:sha256>/", apis.SyncBundleApi.as_view(), name="sync-bundle"),
     path("sync/lookup/", apis.SyncLookupApi.as_view(), name="sync-lookup"),
+    path("sync/match/", apis.SyncMatchApi.as_view(), name="sync-match"),
     path("sync/feedback/", apis.SyncFeedbackApi.as_view(), name="sync-feedback"),
 ]
 

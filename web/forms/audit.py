@@ -56,6 +56,7 @@ KNOWN_ACTIONS: tuple[str, ...] = tuple(
             "sync.bundle",
             "sync.ack",
             "sync.lookup",
+            "sync.match",
             "sync.stopncii",
             "staff.sign_in",
             "staff.sign_in_failed",

@@ -2,9 +2,9 @@
 
 Exact matches for every algorithm (MD5, SHA-1 and SHA-256 of files are computed here in one
 pass). PDQ is perceptual: a PDQ value matches list entries within a Hamming distance (31 of
-256 bits by default, Meta's recommended threshold), found by a vectorised numpy scan — XOR
-and popcount over the whole (N, 4) uint64 matrix — which takes milliseconds per query for a
-million entries. Computing the PDQ of an image file needs the optional ``pdq`` extra
+256 bits by default, Meta's recommended threshold), found by the exact multi-index hashing
+index of ``hashsync_client.pdqindex`` (the server's matcher uses the same one). Computing
+the PDQ of an image file needs the optional ``pdq`` extra
 (``pdqhash`` and Pillow); PDQ *values* can be looked up without it. PhotoDNA values can be
 looked up exactly; PhotoDNA of files cannot be computed here (it is licensed separately).
 """
@@ -22,14 +22,15 @@ import numpy.typing as npt
 
 from hashsync_client.algorithms import ALGORITHMS, parse_any
 from hashsync_client.format import ALGORITHM_IDS, Grading, decode_grading
+from hashsync_client.pdqindex import PdqIndex
 from hashsync_client.store import Store
+
+__all__ = ["PDQ_DEFAULT_DISTANCE", "Lookup", "Match", "PdqIndex", "Query"]
 
 PDQ_DEFAULT_DISTANCE = 31
 # Meta's guidance: PDQ hashes of quality below 50 (flat or tiny images) match too much.
 PDQ_MIN_QUALITY = 50
 FILE_ALGORITHMS = ("md5", "sha1", "sha256")
-_CHUNK_ROWS = 1 << 20
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -110,51 +111,6 @@ def pdq_of_image(path: Path) -> tuple[bytes, int] | None:
     return np.packbits(bits).tobytes(), int(quality)
 
 
-class PdqIndex:
-    """256-bit PDQ values held as four contiguous uint64 columns, so a query is four passes of
-    XOR + popcount + add over flat arrays (about 5 ms per query for a million values on the
-    development VM; an (N, 4) row-major matrix with a row sum is several times slower)."""
-
-    def __init__(self, matrix: npt.NDArray[np.uint8]) -> None:
-        if matrix.ndim != 2 or matrix.shape[1] != 32:
-            raise ValueError("a PDQ index holds 32-byte values")
-        words = np.ascontiguousarray(matrix).view(np.uint64)
-        self._columns = [np.ascontiguousarray(words[:, i]) for i in range(4)]
-        self._matrix = matrix
-
-    def __len__(self) -> int:
-        return len(self._matrix)
-
-    def value(self, row: int) -> bytes:
-        return self._matrix[row].tobytes()
-
-    def within(
-        self, query: bytes, max_distance: int
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(row indexes, distances) of the values within ``max_distance`` bits of ``query``."""
-        target = np.frombuffer(query, dtype=np.uint64)
-        rows: list[npt.NDArray[np.int64]] = []
-        distances: list[npt.NDArray[np.int64]] = []
-        for start in range(0, len(self), _CHUNK_ROWS):
-            end = start + _CHUNK_ROWS
-            total = np.zeros(min(end, len(self)) - start, dtype=np.uint16)
-            for column, word in zip(self._columns, target, strict=True):
-                total += _popcount(column[start:end] ^ word)
-            hits = np.flatnonzero(total <= max_distance)
-            rows.append(hits + start)
-            distances.append(total[hits].astype(np.int64))
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        return np.concatenate(rows).astype(np.int64), np.concatenate(distances)
-
-
-def _popcount(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
-    if hasattr(np, "bitwise_count"):  # numpy >= 2.0: a popcount instruction
-        return np.bitwise_count(words)
-    # numpy 1.26: a byte lookup table.  # pragma: no cover
-    return _POPCOUNT[words.view(np.uint8)].reshape(len(words), 8).sum(axis=1, dtype=np.uint8)
-
-
 class Lookup:
     """Lookups against the feeds held in ``store`` (all, or ``feeds``); never a feed the
     server withdrew. ``HashsyncClient.lookup`` first checks they can vouch for an answer."""
@@ -196,8 +152,7 @@ class Lookup:
 
     def _near_pdq(self, value: bytes) -> list[Match]:
         index, feeds, gradings = self._pdq_index()
-        rows, distances = index.within(value, self._pdq_distance)
-        order = np.argsort(distances, kind="stable")
+        rows, distances = index.within(value, self._pdq_distance)  # nearest first
         return [
             Match(
                 self._feeds[int(feeds[row])],
@@ -206,7 +161,7 @@ class Lookup:
                 int(distance),
                 decode_grading(int(gradings[row])),
             )
-            for row, distance in zip(rows[order], distances[order], strict=True)
+            for row, distance in zip(rows, distances, strict=True)
         ]
 
     def _search(self, query: Query, readings: Sequence[tuple[str, bytes]]) -> None:
