@@ -6,7 +6,7 @@ the tree and generates proofs with these functions, the client and witnesses ver
 
 from __future__ import annotations
 
-from hashsync_client.tlog.leaf import LEAF_FORMAT, leaf_bytes
+from hashsync_client.tlog.leaf import LEAF_FORMAT, leaf_bytes, manifest_leaf
 from hashsync_client.tlog.note import (
     SIG_COSIGNATURE_V1,
     SIG_ED25519,
@@ -71,6 +71,7 @@ __all__ = [
     "key_hash",
     "leaf_bytes",
     "leaf_hash",
+    "manifest_leaf",
     "node_hash",
     "parse_note",
     "parse_signature_lines",
