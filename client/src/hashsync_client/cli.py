@@ -26,6 +26,7 @@ from hashsync_client.cli_output import (
     COMMANDS,
     DESCRIPTION,
     EXIT_FAILED,
+    EXIT_FORKED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
@@ -46,7 +47,13 @@ from hashsync_client.config import (
     load_config,
     save_config,
 )
-from hashsync_client.errors import ClientError, ConfigError, FeedWithdrawn, LookupRefused
+from hashsync_client.errors import (
+    ClientError,
+    ConfigError,
+    FeedWithdrawn,
+    LogForked,
+    LookupRefused,
+)
 from hashsync_client.export import FORMATS, private_output
 from hashsync_client.lookup import PDQ_DEFAULT_DISTANCE
 from hashsync_client.sync import SyncReport
@@ -235,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hashsync-client: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except LogForked as exc:
+        print(f"hashsync-client: {exc}", file=sys.stderr)
+        return EXIT_FORKED
     except ClientError as exc:
         print(f"hashsync-client: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -271,6 +281,8 @@ def _init(args: argparse.Namespace) -> int:
 def _sync(client: HashsyncClient, args: argparse.Namespace) -> int:
     report = client.sync(args.feed, retries=args.retries)
     print_report(report, as_json=args.json)
+    if isinstance(report.error, LogForked):
+        return EXIT_FORKED
     if not report.ok:
         return EXIT_FAILED
     return EXIT_WITHDRAWN if report.withdrawn else EXIT_OK

@@ -16,6 +16,7 @@ from hashsync_client.sync import SyncReport
 logger = logging.getLogger("hashsync_client")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_WITHDRAWN = 0, 1, 2, 3, 4
+EXIT_FORKED = 5
 
 EXIT_CODES = """\
 exit status:
@@ -28,6 +29,9 @@ exit status:
   4  a feed is no longer offered by the server (entitlement or licence revoked, feed retired):
      lookup of it is refused; sync reports the withdrawal with this status, and status --check
      until the feed is acknowledged with `hashsync-client forget FEED`
+  5  the server's transparency log forked (it shows different histories, or rolled back):
+     sync stopped; both signed checkpoints are kept in a fork proof file (its path is
+     printed); verify-checkpoint: another member's checkpoint and ours cannot both be true
   130  interrupted
 """
 
