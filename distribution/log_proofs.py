@@ -61,7 +61,7 @@ def plan_log(plan: Plan, *, log_size: int) -> dict[str, Any] | None:
         }
 
     return {
-        "checkpoint": checkpoint.note,
+        "checkpoint": log_selectors.checkpoint_served(checkpoint),
         "size": size,
         "manifest": entry(plan.manifest) if plan.manifest is not None else None,
         "steps": [entry(step.manifest) for step in plan.steps],

@@ -293,6 +293,14 @@ HASHSYNC_RELEASE_MAX_CHANGES = env_int("HASHSYNC_RELEASE_MAX_CHANGES", 200_000, 
 # Clients remember it from the first checkpoint they accept and refuse any other: choose it
 # once (a host name and path of the hotline's) and never change it.
 HASHSYNC_TLOG_ORIGIN = env_str("HASHSYNC_TLOG_ORIGIN", "hashsync.localhost/log")
+# Witnesses asked to cosign each new checkpoint (C2SP tlog-witness), comma-separated, each
+# "<add-checkpoint URL> <witness verifier key>" (the key `hashsync-client witness --init`
+# prints). Empty: no witnesses.
+HASHSYNC_TLOG_WITNESSES = env_list("HASHSYNC_TLOG_WITNESSES", [])
+# Seconds a witness may take to answer.
+HASHSYNC_TLOG_WITNESS_TIMEOUT_SECONDS = env_int(
+    "HASHSYNC_TLOG_WITNESS_TIMEOUT_SECONDS", 10, minimum=1, maximum=300
+)
 
 # --- Sync API (docs/sync-api.md) -------------------------------------------------------------
 # The minimum interval between two polls of one feed's plan by one sync client; announced to

@@ -71,7 +71,8 @@ class SyncLogCheckpointApi(LogApi):
     )
     def get(self, request: Request) -> Response:
         checkpoint = _checkpoint()
-        return Response({"checkpoint": checkpoint.note, "size": checkpoint.size})
+        note = log_selectors.checkpoint_served(checkpoint)
+        return Response({"checkpoint": note, "size": checkpoint.size})
 
 
 def _proof_response(fields: dict[str, int], hashes: list[bytes]) -> Response:

@@ -61,3 +61,39 @@ class Checkpoint(models.Model):
 
     def __str__(self) -> str:
         return f"Checkpoint at {self.size}"
+
+
+class Witness(models.Model):
+    """A witness configured in HASHSYNC_TLOG_WITNESSES, with what the log knows of it: the size
+    of the newest checkpoint it cosigned (what the next add-checkpoint names as ``old``)."""
+
+    name = models.CharField(max_length=255, unique=True)
+    url = models.CharField(max_length=2048)
+    verifier_key = models.CharField(max_length=512)
+    size = models.PositiveBigIntegerField(default=0)
+    last_cosigned_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Witness {self.name}"
+
+
+class Cosignature(models.Model):
+    """A witness's cosignature/v1 line on one checkpoint, served with it."""
+
+    checkpoint = models.ForeignKey(
+        Checkpoint, on_delete=models.CASCADE, related_name="cosignatures"
+    )
+    witness = models.ForeignKey(Witness, on_delete=models.CASCADE, related_name="cosignatures")
+    line = models.TextField()
+    timestamp = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["checkpoint", "witness"], name="cosignature_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Cosignature of {self.witness_id} on {self.checkpoint_id}"

@@ -12,7 +12,7 @@ from hashsync_client.tlog import (
     range_nodes,
 )
 from hashsync_client.tlog.tree import fold
-from transparency.models import Checkpoint, LogLeaf, LogNode
+from transparency.models import Checkpoint, Cosignature, LogLeaf, LogNode, Witness
 
 LEVEL_SHIFT = 56
 
@@ -44,6 +44,20 @@ class DatabaseNodes:
 
 def checkpoint_latest() -> Checkpoint | None:
     return Checkpoint.objects.order_by("-size").first()
+
+
+def checkpoint_served(checkpoint: Checkpoint) -> str:
+    """The checkpoint's note with every witness cosignature collected for it appended."""
+    lines = (
+        Cosignature.objects.filter(checkpoint=checkpoint)
+        .order_by("id")
+        .values_list("line", flat=True)
+    )
+    return checkpoint.note + "".join(lines)
+
+
+def witnesses_list() -> list[Witness]:
+    return list(Witness.objects.order_by("name"))
 
 
 def leaves_by_manifest(sha256s: set[str]) -> dict[str, int]:

@@ -23,6 +23,7 @@ from hashsync_client.tlog import (
 )
 from transparency.models import Checkpoint, LogLeaf, LogNode, LogState
 from transparency.selectors import DatabaseNodes, node_key
+from transparency.tasks import schedule_cosign
 
 
 def _lock_log() -> LogState:
@@ -63,7 +64,9 @@ def log_append(
     )
     state.size = index + 1
     state.save(update_fields=["size"])
-    return leaf, checkpoint_sign(size=state.size, signer=signer, reader=reader)
+    checkpoint = checkpoint_sign(size=state.size, signer=signer, reader=reader)
+    schedule_cosign()  # witnesses are asked after commit, for the newest checkpoint then
+    return leaf, checkpoint
 
 
 def checkpoint_sign(

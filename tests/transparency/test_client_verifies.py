@@ -194,3 +194,43 @@ def test_the_cli_exits_with_its_own_status_on_a_fork(
         monkeypatch.setattr(cli, "HashsyncClient", lambda config, progress: alpha)
         assert cli.main(["sync"]) == EXIT_FORKED
         assert "fork" in capsys.readouterr().err.lower()
+
+
+def test_members_comparing_checkpoints_find_consistency_or_the_fork(
+    feed, analyst, reviewer, member_admin, tmp_path
+):
+    """verify-checkpoint: alpha and beta saw one history, so theirs agree; the server then
+    shows gamma a forked history, and alpha comparing with gamma gets the proof of the fork."""
+    with (
+        _client(member_admin, tmp_path, "alpha", feed) as alpha,
+        _client(member_admin, tmp_path, "beta", feed) as beta,
+        _client(member_admin, tmp_path, "gamma", feed) as gamma,
+    ):
+        _release(analyst, reviewer)
+        assert alpha.sync().ok
+        _release(analyst, reviewer)
+        assert beta.sync().ok
+        assert alpha.compare_checkpoint(beta.checkpoint().text).startswith("consistent")
+        assert beta.compare_checkpoint(alpha.checkpoint().text).startswith("consistent")
+        _rewrite_log(keep=1, extra=1)
+        _release(analyst, reviewer)
+        assert gamma.sync().ok  # gamma only ever saw the forked view
+        with pytest.raises(LogForked) as caught:
+            alpha.compare_checkpoint(gamma.checkpoint().text)
+        proof = json.loads(Path(caught.value.proof_path).read_text())
+        assert proof["served_checkpoint"] == gamma.checkpoint().text
+
+
+def test_a_checkpoint_not_signed_by_the_log_is_not_compared(
+    feed, analyst, reviewer, member_admin, tmp_path
+):
+    from hashsync_client.errors import LogInvalid
+    from hashsync_client.tlog import sign_checkpoint
+
+    with _client(member_admin, tmp_path, "alpha", feed) as alpha:
+        assert alpha.sync().ok
+        held = alpha.checkpoint()
+        forged = sign_checkpoint(held.note.checkpoint, generate_key())
+        with pytest.raises(LogInvalid) as caught:
+            alpha.compare_checkpoint(forged)
+        assert caught.value.code == "checkpoint_unsigned"

@@ -97,6 +97,30 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "longer exits 4) and any rows kept. Refused for a feed the server still offers.",
         "  hashsync-client forget photodna-all",
     ),
+    "checkpoint": (
+        "print the transparency log checkpoint this client accepted last",
+        "Print the signed log checkpoint held (docs/transparency.md), to compare with other "
+        "members: give it to them for `verify-checkpoint`. --log-keys prints the log's note "
+        "verifier keys instead (for configuring a witness).",
+        "  hashsync-client checkpoint > ours.checkpoint",
+    ),
+    "verify-checkpoint": (
+        "check another member's log checkpoint against ours",
+        "Check that another member's checkpoint was signed by the log and that one of it and "
+        "ours extends the other (a consistency proof fetched from the server). If not, the log "
+        "showed us different histories: exit 5 and a fork proof file.",
+        "  hashsync-client verify-checkpoint theirs.checkpoint",
+    ),
+    "witness": (
+        "run a transparency log witness (C2SP tlog-witness)",
+        "Answer POST /add-checkpoint from the log: cosign each checkpoint that extends the one "
+        "cosigned before, refuse any other. Keeps its own state file. --init creates the "
+        "witness key and prints its verifier key (give it to the hotline and to members who "
+        "require this witness). Needs no server configuration or token.",
+        "  hashsync-client witness --init --name w1.example --key w1.key\n"
+        "  hashsync-client witness --name w1.example --key w1.key --state w1.json \\\n"
+        "      --log-key 'hashsync.example/log+1a2b3c4d+AQ…' --listen 127.0.0.1:8400",
+    ),
     "verify": (
         "recompute each feed's digest from the local list",
         "Recompute each feed's state digest from its rows and compare it with the signed one; "

@@ -11,7 +11,7 @@ import binascii
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from hashsync_client.tlog import (
     leaf_hash,
     manifest_leaf,
     parse_note,
+    verifier_key,
     verify_consistency,
     verify_inclusion,
     verify_log_signature,
@@ -54,7 +55,7 @@ class WitnessPolicy:
     threshold: int = 0
 
 
-def _hashes(value: Any, where: str) -> list[bytes]:
+def proof_hashes(value: Any, where: str) -> list[bytes]:
     if not isinstance(value, list) or len(value) > MAX_PROOF_HASHES:
         raise BadResponse(f"{where} must be a list of at most {MAX_PROOF_HASHES} hashes")
     out = []
@@ -75,7 +76,7 @@ def _index(entry: Any, where: str) -> tuple[int, list[bytes]]:
     index = entry.get("log_index")
     if type(index) is not int or index < 0:
         raise LogInvalid(f"{where}: the manifest is not in the log (omitted from the tree)")
-    return index, _hashes(entry.get("inclusion"), f"{where}.inclusion")
+    return index, proof_hashes(entry.get("inclusion"), f"{where}.inclusion")
 
 
 def verify_plan_log(
@@ -116,7 +117,7 @@ def verify_plan_log(
         if old.size < checkpoint.size:
             if not isinstance(consistency, dict) or consistency.get("from_size") != old.size:
                 raise LogInvalid(f"{where}: no consistency proof from the size we hold")
-            proof = _hashes(consistency.get("hashes"), f"{where}.consistency")
+            proof = proof_hashes(consistency.get("hashes"), f"{where}.consistency")
         try:
             verify_consistency(
                 old.size, checkpoint.size, proof, old.root_hash, checkpoint.root_hash
@@ -182,3 +183,44 @@ def keys_to_text(keys: Sequence[Ed25519PublicKey]) -> str:
 
 def keys_from_text(text: str) -> tuple[Ed25519PublicKey, ...]:
     return tuple(load_public_key_b64(k) for k in text.split(",") if k)
+
+
+def compare_checkpoints(
+    held: Held,
+    other_text: str,
+    *,
+    consistency: Callable[[int, int], list[bytes]],
+    fork_dir: Path,
+    now: datetime,
+) -> str:
+    """Another member's checkpoint against ours (``verify-checkpoint``): both signed by the
+    log, and the smaller extends into the larger by a consistency proof fetched from the server
+    (``consistency(from_size, size)``). Returns what was found; ``LogForked`` with a proof file
+    when the two cannot both be true, ``LogInvalid`` when the other one is not the log's."""
+    try:
+        other = parse_note(other_text)
+        verify_log_signature(other, held.keys, origin=held.note.checkpoint.origin)
+    except NoteError as exc:
+        raise LogInvalid(f"that checkpoint: {exc}", code=exc.code) from None
+    ours, theirs = held.note.checkpoint, other.checkpoint
+    small, large = (ours, theirs) if ours.size <= theirs.size else (theirs, ours)
+    proof = consistency(small.size, large.size) if 0 < small.size < large.size else []
+    try:
+        verify_consistency(small.size, large.size, proof, small.root_hash, large.root_hash)
+    except ProofError:
+        path = write_fork_proof(fork_dir, held.text, other_text, proof, now=now)
+        raise LogForked(
+            f"the log signed both our checkpoint ({ours.size} leaves) and that one "
+            f"({theirs.size} leaves), and neither extends the other: the log forked. Both "
+            f"are kept in {path}; send it to the hotline.",
+            proof_path=str(path),
+        ) from None
+    return (
+        f"consistent: the log of {large.size} leaves extends the one of {small.size} "
+        f"({'ours' if small is ours else 'theirs'} is older or the same)"
+    )
+
+
+def log_verifier_keys(held: Held) -> list[str]:
+    """The note verifier keys of the log keys we trust, for configuring a witness."""
+    return [verifier_key(held.note.checkpoint.origin, key) for key in held.keys]

@@ -70,7 +70,7 @@ class Verifier:
 
 def parse_verifier_key(text: str) -> Verifier:
     """Inverse of ``verifier_key``; ``NoteError`` (code ``verifier_key_invalid``) otherwise."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # base64 may hold "+"; names and hex do not
     bad = NoteError(
         "a verifier key is <name>+<8 hex digits>+<base64 of type and key>",
         code="verifier_key_invalid",
