@@ -130,6 +130,7 @@ INSTALLED_APPS = [
     "hashlist",
     "members",
     "distribution",
+    "transparency",
     "sync",
     "web",
 ]
@@ -289,6 +290,20 @@ if HASHSYNC_MANIFEST_EXPIRY_ALERT_HOURS >= HASHSYNC_MANIFEST_RESIGN_BEFORE_HOURS
 HASHSYNC_RELEASE_DEBOUNCE_SECONDS = env_int("HASHSYNC_RELEASE_DEBOUNCE_SECONDS", 1, minimum=0)
 # Changes taken by one cut at most; a larger backlog is cut in several consecutive releases.
 HASHSYNC_RELEASE_MAX_CHANGES = env_int("HASHSYNC_RELEASE_MAX_CHANGES", 200_000, minimum=1)
+
+# --- Transparency log (docs/transparency.md) ----------------------------------------------
+# The log's name, the first line of every checkpoint and the key name its signatures carry.
+# Clients remember it from the first checkpoint they accept and refuse any other: choose it
+# once (a host name and path of the hotline's) and never change it.
+HASHSYNC_TLOG_ORIGIN = env_str("HASHSYNC_TLOG_ORIGIN", "hashsync.localhost/log")
+# Witnesses asked to cosign each new checkpoint (C2SP tlog-witness), comma-separated, each
+# "<add-checkpoint URL> <witness verifier key>" (the key `hashsync-client witness --init`
+# prints). Empty: no witnesses.
+HASHSYNC_TLOG_WITNESSES = env_list("HASHSYNC_TLOG_WITNESSES", [])
+# Seconds a witness may take to answer.
+HASHSYNC_TLOG_WITNESS_TIMEOUT_SECONDS = env_int(
+    "HASHSYNC_TLOG_WITNESS_TIMEOUT_SECONDS", 10, minimum=1, maximum=300
+)
 
 # --- Sync API (docs/sync-api.md) -------------------------------------------------------------
 # The minimum interval between two polls of one feed's plan by one sync client; announced to

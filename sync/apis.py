@@ -30,6 +30,7 @@ from distribution import keys, plans
 from distribution import selectors as distribution_selectors
 from distribution.apis import FeedFilterFields
 from distribution.bundles import bundle_response
+from distribution.log_proofs import plan_log
 from distribution.models import Feed
 from hashlist.grading import parse_hash
 from hashsync import metrics
@@ -112,6 +113,18 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip() in (etag, f"W/{etag}") for tag in if_none_match.split(","))
 
 
+def _log_size(request: Request) -> int:
+    # The size of the log checkpoint the client holds; 0: none.
+    return query_int(
+        request.query_params,
+        "log_size",
+        default=0,
+        minimum=0,
+        maximum=MAX_BIGINT,
+        code="log_size_invalid",
+    )
+
+
 def _etag_matches(request: Request, etag: str) -> bool:
     return etag_matches(request.META.get("HTTP_IF_NONE_MATCH", ""), etag)
 
@@ -143,7 +156,13 @@ class SyncPlanApi(MemberApi):
         parameters=[
             OpenApiParameter(
                 "from_version", int, required=True, description="The version you hold (0: none)."
-            )
+            ),
+            OpenApiParameter(
+                "log_size",
+                int,
+                required=False,
+                description="The size of the log checkpoint you hold (0 or absent: none).",
+            ),
         ],
         responses={
             200: inline_serializer(
@@ -157,6 +176,7 @@ class SyncPlanApi(MemberApi):
                     "manifest": serializers.DictField(allow_null=True),
                     "keyrings": serializers.ListField(child=serializers.DictField()),
                     "steps": serializers.ListField(child=_STEP),
+                    "log": serializers.DictField(allow_null=True),
                 },
             ),
             304: None,
@@ -208,6 +228,8 @@ class SyncPlanApi(MemberApi):
                         }
                         for step in plan.steps
                     ],
+                    # Transparency (docs/transparency.md): read here, never on the 304 path.
+                    "log": plan_log(plan, log_size=_log_size(request)),
                 }
             )
         response["ETag"] = etag

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from sync import apis, stopncii
+from sync import apis, log_apis, stopncii
 
 # The member sync API (token-authenticated; docs/sync-api.md).
 urlpatterns = [
@@ -13,6 +13,19 @@ urlpatterns = [
     path("sync/lookup/", apis.SyncLookupApi.as_view(), name="sync-lookup"),
     path("sync/match/", apis.SyncMatchApi.as_view(), name="sync-match"),
     path("sync/feedback/", apis.SyncFeedbackApi.as_view(), name="sync-feedback"),
+]
+
+# The transparency log (docs/transparency.md).
+urlpatterns += [
+    path(
+        "sync/log/checkpoint/", log_apis.SyncLogCheckpointApi.as_view(), name="sync-log-checkpoint"
+    ),
+    path("sync/log/inclusion/", log_apis.SyncLogInclusionApi.as_view(), name="sync-log-inclusion"),
+    path(
+        "sync/log/consistency/",
+        log_apis.SyncLogConsistencyApi.as_view(),
+        name="sync-log-consistency",
+    ),
 ]
 
 # StopNCII-compatible FetchHashes for Meta's threatexchange CLI and HMA (docs/sync-api.md): the

@@ -20,6 +20,7 @@ from hashsync_client.signing import (
     sign_manifest,
 )
 from hashsync_client.signing import manifest_payload as core_manifest_payload
+from transparency.services import log_append
 
 
 def manifest_payload(feed: Feed, *, now: dt.datetime, previous: Manifest | None) -> dict:
@@ -79,12 +80,13 @@ def _issued_at(previous: Manifest | None, now: dt.datetime) -> dt.datetime:
 
 
 def manifest_publish(feed: Feed, *, signer: SigningKey, now: dt.datetime) -> Manifest:
-    """Sign and store the feed's next manifest. Call with the release lock held."""
+    """Sign and store the feed's next manifest and enter it in the transparency log. Call with
+    the release lock held."""
     previous = selectors.manifest_latest(feed.pk)
     now = _issued_at(previous, now)
     payload = manifest_payload(feed, now=now, previous=previous)
     envelope = sign_manifest(payload, signer)
-    return Manifest.objects.create(
+    manifest = Manifest.objects.create(
         feed=feed,
         version=payload["version"],
         envelope=envelope,
@@ -93,6 +95,15 @@ def manifest_publish(feed: Feed, *, signer: SigningKey, now: dt.datetime) -> Man
         issued_at=now,
         expires_at=now + dt.timedelta(hours=settings.HASHSYNC_MANIFEST_TTL_HOURS),
     )
+    # Every signed manifest is a leaf of the transparency log, in this same transaction.
+    log_append(
+        feed=feed.name,
+        version=manifest.version,
+        manifest_sha256=manifest.sha256,
+        previous_sha256=manifest.previous_sha256,
+        signer=signer,
+    )
+    return manifest
 
 
 def manifest_resign(*, now: dt.datetime | None = None) -> list[str]:

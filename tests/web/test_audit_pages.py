@@ -176,6 +176,7 @@ def test_bad_paging_parameters_show_the_newest_page_with_the_problem(
 
 ACTION_PREFIXES = (
     "proposal|import|release|feed|bundle|keyring|member|feedback|sync|staff|staff_token|user|audit"
+    "|tlog"
 )
 
 
@@ -183,7 +184,8 @@ def test_the_action_filter_offers_every_action_the_services_record():
     root = Path(__file__).resolve().parents[2]
     literal = re.compile(rf'"((?:{ACTION_PREFIXES})\.[a-z_]+)"')
     found = set()
-    for app in ("accounts", "audit", "distribution", "hashlist", "hashsync", "members", "sync"):
+    apps = ("accounts", "audit", "distribution", "hashlist", "hashsync", "members", "sync")
+    for app in (*apps, "transparency"):
         for source in (root / app).rglob("*.py"):
             if "migrations" in source.parts:
                 continue

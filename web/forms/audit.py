@@ -32,6 +32,8 @@ KNOWN_ACTIONS: tuple[str, ...] = tuple(
             "release.cut",
             "release.change_withheld",
             "release.resumed",
+            "tlog.backfilled",
+            "tlog.cosigned",
             "audit.anchor",
             "feed.create",
             "feed.retire",

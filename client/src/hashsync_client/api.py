@@ -28,7 +28,7 @@ from typing import TextIO
 import httpx
 
 from hashsync_client.config import Config, load_config
-from hashsync_client.errors import ClientError
+from hashsync_client.errors import BadResponse, ClientError
 from hashsync_client.export import ExportSummary, export_entries
 from hashsync_client.freshness import check_lookup, feed_problems
 from hashsync_client.http import SyncApi
@@ -36,6 +36,7 @@ from hashsync_client.lookup import PDQ_DEFAULT_DISTANCE, PDQ_MIN_QUALITY, Lookup
 from hashsync_client.progress import ProgressFactory
 from hashsync_client.store import Store, utc_now
 from hashsync_client.sync import Syncer, SyncReport, watch
+from hashsync_client.transparency import Held, compare_checkpoints, proof_hashes
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,34 @@ class HashsyncClient:
             transport=self._transport,
             min_download_rate=self.config.min_download_bytes_per_second,
         )
+
+    # --- transparency log -------------------------------------------------------------------
+
+    def checkpoint(self) -> Held | None:
+        """The log checkpoint this client accepted last (``hashsync-client checkpoint``)."""
+        return self.store.log_checkpoint()
+
+    def compare_checkpoint(self, other: str) -> str:
+        """Another member's checkpoint against ours (``verify-checkpoint``)."""
+        held = self.store.log_checkpoint()
+        if held is None:
+            raise ClientError("no checkpoint held yet: sync first", code="no_checkpoint")
+        with self._api() as api:
+
+            def consistency(from_size: int, size: int) -> list[bytes]:
+                data = api.log_consistency(from_size, size).data
+                where = "consistency proof"
+                if not isinstance(data, dict):
+                    raise BadResponse(f"{where} is not a JSON object")
+                return proof_hashes(data.get("hashes"), where)
+
+            return compare_checkpoints(
+                held,
+                other,
+                consistency=consistency,
+                fork_dir=self.store.fork_dir,
+                now=self._clock(),
+            )
 
     def _syncer(
         self, stop: threading.Event | None, *, retries: int = 3, max_wait: float = 120.0

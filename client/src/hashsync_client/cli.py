@@ -26,6 +26,7 @@ from hashsync_client.cli_output import (
     COMMANDS,
     DESCRIPTION,
     EXIT_FAILED,
+    EXIT_FORKED,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
@@ -46,10 +47,25 @@ from hashsync_client.config import (
     load_config,
     save_config,
 )
-from hashsync_client.errors import ClientError, ConfigError, FeedWithdrawn, LookupRefused
+from hashsync_client.errors import (
+    ClientError,
+    ConfigError,
+    FeedWithdrawn,
+    LogForked,
+    LookupRefused,
+)
 from hashsync_client.export import FORMATS, private_output
 from hashsync_client.lookup import PDQ_DEFAULT_DISTANCE
+from hashsync_client.signing import (
+    KeyFormatError,
+    generate_key,
+    load_private_key,
+    write_private_key,
+)
 from hashsync_client.sync import SyncReport
+from hashsync_client.tlog import SIG_COSIGNATURE_V1, NoteError, parse_verifier_key, verifier_key
+from hashsync_client.transparency import log_verifier_keys
+from hashsync_client.witness import Witness, WitnessState, serve
 
 logger = logging.getLogger("hashsync_client")
 
@@ -192,6 +208,24 @@ def build_parser() -> argparse.ArgumentParser:
     verify = command("verify")
     verify.add_argument("--json", action="store_true", help="one JSON object per feed")
 
+    checkpoint = command("checkpoint")
+    checkpoint.add_argument(
+        "--log-keys", action="store_true", help="print the log's note verifier keys instead"
+    )
+
+    verify_checkpoint = command("verify-checkpoint")
+    verify_checkpoint.add_argument("file", type=Path, metavar="FILE", help="a signed checkpoint")
+
+    witness = command("witness")
+    witness.add_argument("--name", required=True, help="the witness's name, e.g. w1.example")
+    witness.add_argument("--key", required=True, type=Path, help="its private key file (PEM)")
+    witness.add_argument("--init", action="store_true", help="create the key, print its vkey")
+    witness.add_argument("--state", type=Path, help="state file (the checkpoints cosigned)")
+    witness.add_argument(
+        "--log-key", action="append", default=[], metavar="VKEY", help="a log verifier key"
+    )
+    witness.add_argument("--listen", default="127.0.0.1:8400", metavar="HOST:PORT")
+
     forget = command("forget")
     forget.add_argument("feeds", nargs="+", type=_feed, metavar="FEED", help="a withdrawn feed")
     return parser
@@ -220,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "init":
             return _init(args)
+        if args.command == "witness":
+            return _witness(args)
         config = load_config(args.config)
         if getattr(args, "keep_withdrawn", None):
             config = dataclasses.replace(config, keep_withdrawn=True)
@@ -235,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hashsync-client: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except LogForked as exc:
+        print(f"hashsync-client: {exc}", file=sys.stderr)
+        return EXIT_FORKED
     except ClientError as exc:
         print(f"hashsync-client: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -271,6 +310,8 @@ def _init(args: argparse.Namespace) -> int:
 def _sync(client: HashsyncClient, args: argparse.Namespace) -> int:
     report = client.sync(args.feed, retries=args.retries)
     print_report(report, as_json=args.json)
+    if isinstance(report.error, LogForked):
+        return EXIT_FORKED
     if not report.ok:
         return EXIT_FAILED
     return EXIT_WITHDRAWN if report.withdrawn else EXIT_OK
@@ -384,7 +425,65 @@ def _verify(client: HashsyncClient, args: argparse.Namespace) -> int:
     return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
 
 
+def _checkpoint(client: HashsyncClient, args: argparse.Namespace) -> int:
+    held = client.checkpoint()
+    if held is None:
+        print("hashsync-client: no checkpoint held yet: sync first", file=sys.stderr)
+        return EXIT_FAILED
+    if args.log_keys:
+        print("\n".join(log_verifier_keys(held)))
+    else:
+        sys.stdout.write(held.text)
+    return EXIT_OK
+
+
+def _verify_checkpoint(client: HashsyncClient, args: argparse.Namespace) -> int:
+    try:
+        other = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {args.file}: {exc}") from None
+    print(client.compare_checkpoint(other))
+    return EXIT_OK
+
+
+def _witness(args: argparse.Namespace) -> int:
+    if args.init:
+        key = generate_key()
+        try:
+            write_private_key(args.key, key)
+        except FileExistsError:
+            raise ConfigError(f"{args.key} exists; refusing to overwrite a witness key") from None
+    else:
+        try:
+            key = load_private_key(args.key)
+        except (OSError, KeyFormatError) as exc:
+            raise ConfigError(f"cannot read the witness key {args.key}: {exc}") from None
+    vkey = verifier_key(args.name, key.public_key, SIG_COSIGNATURE_V1)
+    if args.init:
+        print(vkey)
+        return EXIT_OK
+    if args.state is None or not args.log_key:
+        raise ConfigError("a witness needs --state and at least one --log-key")
+    try:
+        logs = [parse_verifier_key(text) for text in args.log_key]
+        witness = Witness(name=args.name, key=key, logs=logs, state=WitnessState(args.state))
+    except (NoteError, ValueError) as exc:
+        raise ConfigError(f"--log-key: {exc}") from None
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("--listen is HOST:PORT")
+    server = serve(witness, host, int(port))
+    print(f"witness {vkey} listening on {args.listen}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
 _COMMANDS = {
+    "checkpoint": _checkpoint,
+    "verify-checkpoint": _verify_checkpoint,
     "sync": _sync,
     "watch": _watch,
     "status": _status,

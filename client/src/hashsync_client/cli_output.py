@@ -16,6 +16,7 @@ from hashsync_client.sync import SyncReport
 logger = logging.getLogger("hashsync_client")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_WITHDRAWN = 0, 1, 2, 3, 4
+EXIT_FORKED = 5
 
 EXIT_CODES = """\
 exit status:
@@ -28,6 +29,9 @@ exit status:
   4  a feed is no longer offered by the server (entitlement or licence revoked, feed retired):
      lookup of it is refused; sync reports the withdrawal with this status, and status --check
      until the feed is acknowledged with `hashsync-client forget FEED`
+  5  the server's transparency log forked (it shows different histories, or rolled back):
+     sync stopped; both signed checkpoints are kept in a fork proof file (its path is
+     printed); verify-checkpoint: another member's checkpoint and ours cannot both be true
   130  interrupted
 """
 
@@ -92,6 +96,30 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Delete what is left of a feed the server withdrew: its record (so status --check no "
         "longer exits 4) and any rows kept. Refused for a feed the server still offers.",
         "  hashsync-client forget photodna-all",
+    ),
+    "checkpoint": (
+        "print the transparency log checkpoint this client accepted last",
+        "Print the signed log checkpoint held (docs/transparency.md), to compare with other "
+        "members: give it to them for `verify-checkpoint`. --log-keys prints the log's note "
+        "verifier keys instead (for configuring a witness).",
+        "  hashsync-client checkpoint > ours.checkpoint",
+    ),
+    "verify-checkpoint": (
+        "check another member's log checkpoint against ours",
+        "Check that another member's checkpoint was signed by the log and that one of it and "
+        "ours extends the other (a consistency proof fetched from the server). If not, the log "
+        "showed us different histories: exit 5 and a fork proof file.",
+        "  hashsync-client verify-checkpoint theirs.checkpoint",
+    ),
+    "witness": (
+        "run a transparency log witness (C2SP tlog-witness)",
+        "Answer POST /add-checkpoint from the log: cosign each checkpoint that extends the one "
+        "cosigned before, refuse any other. Keeps its own state file. --init creates the "
+        "witness key and prints its verifier key (give it to the hotline and to members who "
+        "require this witness). Needs no server configuration or token.",
+        "  hashsync-client witness --init --name w1.example --key w1.key\n"
+        "  hashsync-client witness --name w1.example --key w1.key --state w1.json \\\n"
+        "      --log-key 'hashsync.example/log+1a2b3c4d+AQ…' --listen 127.0.0.1:8400",
     ),
     "verify": (
         "recompute each feed's digest from the local list",

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hashsync_client.errors import ConfigError
+from hashsync_client.tlog.note import SIG_COSIGNATURE_V1, NoteError, parse_verifier_key
+from hashsync_client.transparency import WitnessPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +111,10 @@ class Config:
     allow_insecure_http: bool = False
     # Honour HTTPS_PROXY / NO_PROXY / SSL_CERT_FILE from the environment.
     use_env_proxy: bool = True
+    # Transparency (docs/transparency.md): accept a log checkpoint only when at least
+    # witness_threshold of these witnesses (note verifier keys, name+hash+key) cosigned it.
+    witnesses: tuple[str, ...] = ()
+    witness_threshold: int = 0
 
     def __post_init__(self) -> None:
         url = urlsplit(self.server_url)
@@ -157,6 +163,21 @@ class Config:
                 raise ConfigError(f"{name} must be a positive integer")
         if not isinstance(self.timeout_seconds, int | float) or self.timeout_seconds <= 0:
             raise ConfigError("timeout_seconds must be a positive number")
+        object.__setattr__(self, "witnesses", tuple(self.witnesses))
+        self.witness_policy()  # refuses malformed keys now, not at the first sync
+        if type(self.witness_threshold) is not int or not (
+            0 <= self.witness_threshold <= len(self.witnesses)
+        ):
+            raise ConfigError("witness_threshold must be between 0 and the number of witnesses")
+
+    def witness_policy(self) -> WitnessPolicy:
+        try:
+            verifiers = tuple(parse_verifier_key(k) for k in self.witnesses)
+        except NoteError as exc:
+            raise ConfigError(f"witnesses: {exc}") from None
+        if any(v.sig_type != SIG_COSIGNATURE_V1 for v in verifiers):
+            raise ConfigError("witnesses: a witness key is a cosignature/v1 key (type 0x04)")
+        return WitnessPolicy(verifiers, self.witness_threshold)
 
     @property
     def api_base(self) -> str:
@@ -200,6 +221,7 @@ class Config:
         data = asdict(self)
         data["root_keyids"] = list(self.root_keyids)
         data["feeds"] = list(self.feeds) if self.feeds is not None else None
+        data["witnesses"] = list(self.witnesses)
         return data
 
     @classmethod

@@ -125,3 +125,22 @@ class FeedWithdrawn(LookupRefused):
     revoked, feed retired): its data no longer answers lookups."""
 
     code = "feed_withdrawn"
+
+
+class LogInvalid(VerificationError):
+    """The transparency log's part of a plan is refused: a checkpoint not signed by a key of
+    the keyring, a manifest the log does not include, a missing proof, too few witnesses."""
+
+    code = "log_invalid"
+
+
+class LogForked(VerificationError):
+    """The server's log does not extend the checkpoint we hold (a split view, a rollback or a
+    rewritten leaf). ``proof_path``: the file keeping both signed checkpoints. Stops the sync
+    (exit status 5): the server is showing members different histories."""
+
+    code = "log_forked"
+
+    def __init__(self, message: str, *, proof_path: str | None = None) -> None:
+        super().__init__(message)
+        self.proof_path = proof_path

@@ -128,15 +128,31 @@ class SyncApi:
     def feeds(self) -> JsonResponse:
         return self._json("GET", "sync/feeds/", what="feed list")
 
-    def plan(self, feed: str, from_version: int, *, etag: str | None = None) -> JsonResponse:
+    def plan(
+        self, feed: str, from_version: int, *, etag: str | None = None, log_size: int = 0
+    ) -> JsonResponse:
         headers = {"If-None-Match": etag} if etag else {}
+        params = {"from_version": str(from_version)}
+        if log_size:
+            params["log_size"] = str(log_size)  # the size of the log checkpoint we hold
         return self._json(
             "GET",
             f"sync/feeds/{self._feed(feed)}/plan/",
-            params={"from_version": str(from_version)},
+            params=params,
             headers=headers,
             allow_not_modified=True,
             what=f"plan for {feed}",
+        )
+
+    def log_checkpoint(self) -> JsonResponse:
+        return self._json("GET", "sync/log/checkpoint/", what="log checkpoint")
+
+    def log_consistency(self, from_size: int, size: int) -> JsonResponse:
+        return self._json(
+            "GET",
+            "sync/log/consistency/",
+            params={"from_size": str(from_size), "size": str(size)},
+            what="log consistency proof",
         )
 
     def ack(self, feed: str, version: int, state_digest: str) -> JsonResponse:

@@ -29,11 +29,14 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hashsync_client.errors import ClientError
 from hashsync_client.lthash import LtHash16, row_elements
 from hashsync_client.plan import TrustedKeyring
 from hashsync_client.store_schema import SCHEMA, SCHEMA_VERSION, UPGRADE_FROM_1
+from hashsync_client.tlog import parse_note
+from hashsync_client.transparency import Held, keys_from_text, keys_to_text
 
 EMPTY_STATE = bytes(2048)
 EMPTY_DIGEST = LtHash16().hexdigest()
@@ -311,6 +314,34 @@ class Store:
             "WHERE excluded.version >= keyring.version",
             (keyring.version, ",".join(keyring.root_keyids), keyring.root_threshold),
         )
+
+    # --- transparency log -------------------------------------------------------------------
+
+    @property
+    def fork_dir(self) -> Path:
+        """Where proofs of a forked log are kept (docs/transparency.md)."""
+        return self.path.parent / (self.path.name + ".forks")
+
+    def log_checkpoint(self) -> Held | None:
+        """The log checkpoint accepted last, with the log keys that signed it."""
+        rows = dict(
+            self.conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('tlog_checkpoint', 'tlog_keys')"
+            ).fetchall()
+        )
+        text = rows.get("tlog_checkpoint")
+        if text is None:
+            return None
+        return Held(parse_note(text), text, keys_from_text(rows.get("tlog_keys", "")))
+
+    def save_log_checkpoint(self, text: str, keys: Sequence[Ed25519PublicKey]) -> None:
+        with self.transaction():
+            for key, value in (("tlog_checkpoint", text), ("tlog_keys", keys_to_text(keys))):
+                self.conn.execute(
+                    "INSERT INTO meta(key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
 
     # --- reading entries -------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from hashsync_client.errors import VerificationError
 from hashsync_client.plan.chain import check_chain
 from hashsync_client.plan.parse import RawPlan
@@ -56,6 +58,9 @@ class VerifiedPlan:
     manifest: dict[str, Any] | None
     steps: tuple[VerifiedStep, ...]
     keyring: TrustedKeyring | None
+    # The online keys of the verified keyring: the transparency log's checkpoints are signed
+    # by one of them (hashsync_client.transparency).
+    signing_keys: tuple[Ed25519PublicKey, ...] = ()
 
     @property
     def manifest_payload(self) -> bytes | None:
@@ -203,7 +208,8 @@ def verify_plan(
         )
     if steps and (status == "snapshot") != (steps[0].kind == "snapshot"):
         raise VerificationError(f"{feed}: plan status and steps disagree", code="plan_mismatch")
-    return VerifiedPlan(feed, status, version, manifest, steps, trusted)
+    signing_keys = tuple(entry.public_key for entry in keyring.signing_keys)
+    return VerifiedPlan(feed, status, version, manifest, steps, trusted, signing_keys)
 
 
 def _verify_steps(

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hashsync_client.apply import apply_step
 from hashsync_client.config import Config
@@ -21,6 +21,7 @@ from hashsync_client.errors import (
     ClientError,
     DigestMismatch,
     Interrupted,
+    LogForked,
     RetryLater,
     VerificationError,
     VersionUnknown,
@@ -40,6 +41,7 @@ from hashsync_client.store import FeedState, Store, parse_stamp, timestamp, utc_
 from hashsync_client.sync.ack import AckMismatch, ack_feed
 from hashsync_client.sync.backoff import Backoff
 from hashsync_client.sync.report import FeedResult, SyncReport
+from hashsync_client.transparency import Held, verify_plan_log, write_fork_proof
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +193,9 @@ class Syncer:
             # docs/sync-api.md: a feed we may not receive answers 404 not_found.
             withdrawn = self._withdraw(before, f"its plan answers {exc.status} {exc.code}")
             return withdrawn or self._failed(name, before, exc)
+        except LogForked as exc:
+            self._failed(name, before, exc)
+            raise  # a forked log stops the whole sync (exit status 5)
         except ClientError as exc:
             return self._failed(name, before, exc)
         after = self.store.feed(name)
@@ -247,10 +252,17 @@ class Syncer:
                 and self._held_consistent(state)
             )
             etag = state.etag if usable and not from_zero else None
+            held_log = self.store.log_checkpoint()
             try:
                 response = self._call(
                     f"plan for {name}",
-                    functools.partial(self.api.plan, name, from_version, etag=etag),
+                    functools.partial(
+                        self.api.plan,
+                        name,
+                        from_version,
+                        etag=etag,
+                        log_size=held_log.note.checkpoint.size if held_log else 0,
+                    ),
                 )
             except VersionUnknown:
                 if from_version == 0:
@@ -260,12 +272,17 @@ class Syncer:
                 logger.warning("%s: the server does not know version %d", name, from_version)
                 from_zero = True
                 continue
+            except ApiError as exc:
+                if exc.code == "log_size_unknown" and held_log is not None:
+                    self._log_shrunk(held_log)
+                raise
             if response.not_modified:
                 self._check_fresh(state)
                 self._checked(name)
                 self._ack(name)
                 return "up_to_date", applied
             plan = self._verify(state, from_version, response.data)
+            self._verify_log(name, plan, response.data, held_log)
             try:
                 applied += self._follow(state, plan, response.etag, from_zero)
                 self._ack(name)
@@ -300,6 +317,45 @@ class Syncer:
         self.store.note_manifest_version(state.name, plan.version)
         self.store.update_feed(state.name, server_version=plan.version)
         return plan
+
+    def _verify_log(self, name: str, plan: VerifiedPlan, data: Any, held: Held | None) -> None:
+        """The plan's checkpoint, proofs and witnesses (docs/transparency.md), before any of
+        its steps is applied; the checkpoint is kept once it passed."""
+        if plan.manifest is None:
+            return  # nothing signed, nothing applied
+        log = data.get("log") if isinstance(data, dict) else None
+        if log is None and held is None and not self.config.witness_threshold:
+            return  # a server without a log, and we never saw one: nothing to hold it to
+        note, text = verify_plan_log(
+            name,
+            log,
+            manifests=[plan.manifest],
+            step_manifests=[step.manifest for step in plan.steps],
+            signing_keys=plan.signing_keys,
+            held=held,
+            witnesses=self.config.witness_policy(),
+            fork_dir=self.store.fork_dir,
+            now=self.clock(),
+        )
+        if held is None or note.checkpoint.size >= held.note.checkpoint.size:
+            self.store.save_log_checkpoint(text, plan.signing_keys)
+
+    def _log_shrunk(self, held: Held) -> None:
+        """The server says its log is smaller than the checkpoint we hold: a rollback. Keep its
+        own signed checkpoint next to ours as the proof, and stop."""
+        served = ""
+        try:
+            answer = self.api.log_checkpoint().data
+            served = answer.get("checkpoint", "") if isinstance(answer, dict) else ""
+        except ClientError as exc:
+            logger.warning("could not fetch the server's checkpoint as evidence: %s", exc)
+        path = write_fork_proof(self.store.fork_dir, held.text, served, [], now=self.clock())
+        raise LogForked(
+            f"the server's log is smaller than the checkpoint of {held.note.checkpoint.size} "
+            f"leaves we hold: it was rolled back or forked. Both checkpoints are kept in {path}; "
+            "send it to the hotline.",
+            proof_path=str(path),
+        )
 
     def _follow(
         self, state: FeedState, plan: VerifiedPlan, etag: str | None, from_zero: bool
