@@ -8,4 +8,12 @@ from __future__ import annotations
 from hashlist.frameworks.facts import FACT_NAMES, FACTS, UNKNOWN, validate_facts
 from hashlist.frameworks.rules import UNASSESSED, Definition, classify
 
-__all__ = ["FACTS", "FACT_NAMES", "UNASSESSED", "UNKNOWN", "Definition", "classify", "validate_facts"]
+__all__ = [
+    "FACTS",
+    "FACT_NAMES",
+    "UNASSESSED",
+    "UNKNOWN",
+    "Definition",
+    "classify",
+    "validate_facts",
+]

@@ -18,7 +18,11 @@ from hashlist.frameworks.facts import FACT_NAMES, FACTS, NEW_FACTS, UNKNOWN, Fac
 from hashlist.frameworks.rules import UNASSESSED, Definition, classify
 
 # framework slug → the entry field that has always carried its class.
-LEGACY_FIELDS: Final = {"uk": "category", "interpol-baseline": "baseline", "industry": "industry_class"}
+LEGACY_FIELDS: Final = {
+    "uk": "category",
+    "interpol-baseline": "baseline",
+    "industry": "industry_class",
+}
 _BASELINE = {True: "yes", False: "no"}
 
 

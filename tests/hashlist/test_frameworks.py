@@ -252,11 +252,15 @@ def test_facts_derived_from_a_grading_never_contradict_it() -> None:
     [
         ({"category": "B"}, {"activity": "non_penetrative"}),
         ({"category": "A", "baseline": True}, {"origin": "real"}),
-        ({"category": "C", "industry_class": "A2"},
-         {"activity": "lascivious_exhibition", "pubertal_stage": "prepubescent"}),
+        (
+            {"category": "C", "industry_class": "A2"},
+            {"activity": "lascivious_exhibition", "pubertal_stage": "prepubescent"},
+        ),
         ({"category": "A", "industry_class": "B1"}, {"pubertal_stage": "pubescent"}),
-        ({"category": "A", "baseline": True, "age_group": "11-13"},
-         {"origin": "real", "pubertal_stage": "prepubescent"}),
+        (
+            {"category": "A", "baseline": True, "age_group": "11-13"},
+            {"origin": "real", "pubertal_stage": "prepubescent"},
+        ),
         ({"category": "A"}, {}),
     ],
 )
@@ -267,7 +271,9 @@ def test_stored_fields_determine_exactly_the_facts_they_imply(
     stored.update(grading)
     facts = facts_from_grading(stored, DEFINITIONS)
     assert facts is not None
-    new = {k: v for k, v in facts.items() if v != UNKNOWN and k not in ("age_group", "content_type")}
+    new = {
+        k: v for k, v in facts.items() if v != UNKNOWN and k not in ("age_group", "content_type")
+    }
     assert new == expected
 
 
@@ -287,7 +293,12 @@ def test_stored_fields_that_contradict_each_other_are_reported(grading: dict[str
 
 
 def test_a_stored_field_that_disagrees_with_recorded_facts_is_reported() -> None:
-    stored = {"category": "C", "age_group": "3-6", "baseline": None, "industry_class": "",
-              "content_type": "image"}
+    stored = {
+        "category": "C",
+        "age_group": "3-6",
+        "baseline": None,
+        "industry_class": "",
+        "content_type": "image",
+    }
     facts = {**all_unknown(age_group="3-6"), "activity": "sadism"}
     assert disagreements(stored, facts, DEFINITIONS) == ["category says uk C; the facts give A"]
