@@ -267,7 +267,12 @@ def test_facts_derived_from_a_grading_never_contradict_it() -> None:
 def test_stored_fields_determine_exactly_the_facts_they_imply(
     grading: dict[str, object], expected: dict[str, str]
 ) -> None:
-    stored = {"age_group": "7-10", "baseline": None, "industry_class": "", "content_type": "image"}
+    stored: dict[str, object] = {
+        "age_group": "7-10",
+        "baseline": None,
+        "industry_class": "",
+        "content_type": "image",
+    }
     stored.update(grading)
     facts = facts_from_grading(stored, DEFINITIONS)
     assert facts is not None
@@ -286,7 +291,12 @@ def test_stored_fields_determine_exactly_the_facts_they_imply(
     ],
 )
 def test_stored_fields_that_contradict_each_other_are_reported(grading: dict[str, object]) -> None:
-    stored = {"age_group": "7-10", "baseline": None, "industry_class": "", "content_type": "image"}
+    stored: dict[str, object] = {
+        "age_group": "7-10",
+        "baseline": None,
+        "industry_class": "",
+        "content_type": "image",
+    }
     stored.update(grading)
     assert facts_from_grading(stored, DEFINITIONS) is None
     assert "contradict" in disagreements(stored, all_unknown(), DEFINITIONS)[0]
