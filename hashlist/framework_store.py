@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from hashlist.frameworks.facts import FACT_NAMES, NEW_FACTS, validate_facts
 from hashlist.frameworks.legacy import LEGACY_FIELDS, disagreements, field_value
@@ -148,7 +148,7 @@ def _groups() -> QuerySet[Any]:
     return (
         Entry.objects.filter(status=EntryStatus.ACTIVE)
         .values(*_KEY)
-        .annotate(count=Count("id"), last=Max("id"))
+        .annotate(count=Count("id"))
         .order_by(*_KEY)
     )
 

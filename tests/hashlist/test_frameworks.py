@@ -5,6 +5,7 @@ against bad input. No database."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from hashlist.frameworks.legacy import disagreements, facts_from_grading
 from hashlist.frameworks.rules import UNASSESSED, Definition, classify
 from hashsync.errors import InvalidInput
 from hashsync_client.format import GRADING_FIELDS
+from tests.hashlist.doc_tables import framework_tables
 
 DEFINITIONS = {slug: Definition.parse(f["definition"]) for slug, f in FRAMEWORKS.items()}
 EVERY_FACTS = [
@@ -312,3 +314,8 @@ def test_a_stored_field_that_disagrees_with_recorded_facts_is_reported() -> None
     }
     facts = {**all_unknown(age_group="3-6"), "activity": "sadism"}
     assert disagreements(stored, facts, DEFINITIONS) == ["category says uk C; the facts give A"]
+
+
+def test_docs_state_every_rule_and_its_source_as_stored() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "grading.md").read_text()
+    assert framework_tables() in page

@@ -5,10 +5,13 @@ version, and every role is allowed or refused as it should be. Synthetic hashes 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from hashlist import framework_store, services
@@ -292,3 +295,26 @@ def test_api_proposes_a_rule_change_and_refuses_bad_rules(
     bad = {**body, "definition": {"classes": ["A"], "rules": [{"when": 1}]}}
     assert_error(api(analyst).post(url, bad, format="json"), 400, "invalid_framework_rules")
     assert_error(api(analyst).post(url, {"framework": "uk"}, format="json"), 400)
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def test_grading_report_lists_disagreeing_and_unassessed_entries(analyst, reviewer) -> None:
+    agreeing = _approved(analyst, reviewer, facts=SEEN)
+    unknown = _approved(analyst, reviewer, grading={"category": "A"})
+    # Stored fields that contradict each other, as the list held before facts: written behind
+    # the services' back (the services now refuse it).
+    contradicting = _approved(analyst, reviewer, grading={"category": "C"})
+    Entry.objects.filter(pk=contradicting.pk).update(industry_class="A1")
+
+    out = StringIO()
+    with pytest.raises(SystemExit) as exited:
+        call_command("grading_report", "--json", "--unassessed", "industry", stdout=out)
+    assert exited.value.code == 1
+    report = json.loads(out.getvalue())
+    assert report["disagreeing_entries"] == 1
+    assert report["disagreements"][0]["entry_ids"] == [contradicting.pk]
+    assert report["unassessed"]["uk"] == 2  # no activity recorded: the two graded by hand
+    assert report["unassessed_entries"]["industry"] == [unknown.pk, contradicting.pk]
+    assert agreeing.pk not in report["unassessed_entries"]["industry"]
