@@ -166,7 +166,7 @@ def proposal_regrade(
     new = framework_store.new_facts(facts_clean)
     if clean == current and new == framework_store.new_facts(framework_store.facts_of(entry)):
         raise InvalidInput(
-            "The proposed grading and facts are the same as the entry's current ones."
+            "The proposed grading and facts are the same as the entry's current grading and facts."
         )
     return _new_proposal(
         actor=actor,
