@@ -21,7 +21,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hashlist import selectors, services
+from hashlist import framework_store, selectors, services
+from hashlist.frameworks.facts import FACTS, NEW_FACTS, UNKNOWN
 from hashlist.grading import GRADING_FIELDS
 from hashlist.models import (
     AGE_GROUP_CHOICES,
@@ -77,6 +78,20 @@ class EntryOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     hashes = serializers.SerializerMethodField()
+    facts = serializers.SerializerMethodField()
+    classes = serializers.SerializerMethodField()
+
+    def get_facts(self, entry: Entry) -> dict[str, str]:
+        """What the analyst recorded (docs/grading.md); "unknown" where they could not tell."""
+        return framework_store.facts_of(entry)
+
+    def get_classes(self, entry: Entry) -> dict[str, str]:
+        """Each framework's class for the entry's facts under its current rules, or
+        "unassessed" where the facts do not determine one."""
+        defs = self.context.get("definitions")
+        if defs is None:
+            defs = self.context["definitions"] = framework_store.definitions()
+        return framework_store.classes_of(framework_store.facts_of(entry), defs)
 
     def get_hashes(self, entry: Entry) -> list[dict[str, str]]:
         return [
@@ -113,7 +128,8 @@ class ProposalOutput(serializers.Serializer):
 
 
 def _entries(rows: Sequence[Entry]) -> list[Any]:
-    return list(EntryOutput(rows, many=True).data)
+    context = {"definitions": framework_store.definitions()}
+    return list(EntryOutput(rows, many=True, context=context).data)
 
 
 def _proposals(rows: Sequence[Proposal]) -> list[Any]:
@@ -200,6 +216,20 @@ class GradingFields(serializers.Serializer):
         return {k: data[k] for k in GRADING_FIELDS if k in data}
 
 
+class FactsInput(serializers.Serializer):
+    """The facts that are not grading fields; each may be left out or "unknown"."""
+
+    pubertal_stage = QuietChoiceField(choices=[*FACTS["pubertal_stage"], UNKNOWN], required=False)
+    activity = QuietChoiceField(choices=[*FACTS["activity"], UNKNOWN], required=False)
+    origin = QuietChoiceField(choices=[*FACTS["origin"], UNKNOWN], required=False)
+    self_generated = QuietChoiceField(choices=[*FACTS["self_generated"], UNKNOWN], required=False)
+
+
+def _facts(data: dict[str, Any]) -> dict[str, str] | None:
+    given = data.get("facts")
+    return {k: given[k] for k in NEW_FACTS if k in given} if given is not None else None
+
+
 def _created(proposal: Proposal) -> Response:
     return Response(ProposalOutput(proposal).data, status=status.HTTP_201_CREATED)
 
@@ -209,8 +239,10 @@ class ProposeCreateEntryApi(APIView):
 
     @extend_schema_serializer(component_name="ProposeCreateEntryInput")
     class InputSerializer(GradingFields):
-        category = _choice(CATEGORY_CHOICES, required=True)
+        # Required unless the facts determine it (the UK framework's class).
+        category = _choice(CATEGORY_CHOICES)
         age_group = _choice(AGE_GROUP_CHOICES, required=True)
+        facts = FactsInput(required=False)
         hashes = HashSerializer(many=True, allow_empty=False)
         source = serializers.CharField(  # type: ignore[assignment]
             max_length=200, required=False, allow_blank=True
@@ -225,6 +257,7 @@ class ProposeCreateEntryApi(APIView):
         proposal = services.proposal_create_entry(
             actor=request.user,
             grading=GradingFields().grading(data),
+            facts=_facts(data),
             hashes=[dict(h) for h in data["hashes"]],
             source=data.get("source", ""),
             notes=data.get("notes", ""),
@@ -239,19 +272,22 @@ class ProposeRegradeApi(APIView):
     @extend_schema_serializer(component_name="ProposeRegradeInput")
     class InputSerializer(GradingFields):
         entry = serializers.IntegerField(min_value=1)
+        facts = FactsInput(required=False)
         comment = serializers.CharField(max_length=4000, required=False, allow_blank=True)
 
     @extend_schema(request=InputSerializer, responses={201: ProposalOutput})
     def post(self, request: Request) -> Response:
         data = _validated(self.InputSerializer, request.data)
         grading = GradingFields().grading(data)
-        if not grading:
-            raise InvalidInput("Give at least one grading field to change.")
+        facts = _facts(data)
+        if not grading and not facts:
+            raise InvalidInput("Give at least one grading field or fact to change.")
         return _created(
             services.proposal_regrade(
                 actor=request.user,
                 entry_id=data["entry"],
                 grading=grading,
+                facts=facts,
                 comment=data.get("comment", ""),
             )
         )
@@ -419,3 +455,76 @@ class MeApi(APIView):
     def get(self, request: Request) -> Response:
         roles = sorted(request.user.groups.values_list("name", flat=True))
         return Response({"username": request.user.get_username(), "roles": roles})
+
+
+# --- Grading frameworks ----------------------------------------------------------------------
+
+
+class FrameworkOutput(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    definition = serializers.SerializerMethodField()
+
+    def get_definition(self, current: framework_store.Current) -> dict[str, Any]:
+        return current.definition.to_json()
+
+
+class FrameworkListApi(APIView):
+    """Every framework with its current rules (docs/grading.md)."""
+
+    permission_classes = [VIEW_ENTRY]
+
+    @extend_schema(operation_id="frameworks_list", responses=FrameworkOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(FrameworkOutput(framework_store.frameworks_current(), many=True).data)
+
+
+class FrameworkVersionOutput(serializers.Serializer):
+    version = serializers.IntegerField()
+    definition = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    proposal = serializers.IntegerField(source="proposal_id", allow_null=True)
+    author = serializers.CharField(source="proposal.author.username", default=None)
+    reviewer = serializers.CharField(source="proposal.reviewer.username", default=None)
+
+
+class FrameworkVersionListApi(APIView):
+    """Every version of a framework's rules, newest first, with who proposed and approved
+    each (version 1 was seeded by the migration that introduced frameworks)."""
+
+    permission_classes = [VIEW_PROPOSAL]
+
+    @extend_schema(
+        operation_id="framework_versions_list", responses=FrameworkVersionOutput(many=True)
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        versions = list(framework_store.framework_versions(slug=slug))
+        if not versions:
+            raise NotFound("No such framework.", code="framework_not_found")
+        return Response(FrameworkVersionOutput(versions, many=True).data)
+
+
+class ProposeFrameworkApi(APIView):
+    """Propose new rules for a framework; a second person's approval makes them its next
+    version."""
+
+    permission_classes = [PROPOSE]
+
+    @extend_schema_serializer(component_name="ProposeFrameworkInput")
+    class InputSerializer(serializers.Serializer):
+        framework = serializers.SlugField(max_length=32)
+        definition = serializers.JSONField()
+        comment = serializers.CharField(max_length=4000)
+
+    @extend_schema(request=InputSerializer, responses={201: ProposalOutput})
+    def post(self, request: Request) -> Response:
+        data = _validated(self.InputSerializer, request.data)
+        return _created(
+            services.proposal_framework(
+                actor=request.user,
+                framework=data["framework"],
+                definition=data["definition"],
+                comment=data["comment"],
+            )
+        )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.dispatch import Signal
 
+from hashlist.frameworks.facts import FACT_NAMES, NEW_FACTS, UNKNOWN
 from hashlist.grading import canonical_pairs
 from hashsync_client.algorithms import get_algorithm
 from hashsync_client.format import Grading
@@ -37,7 +38,9 @@ def announce_changes_waiting() -> None:
 @dataclass(frozen=True, slots=True)
 class EntryState:
     """What members may learn of an entry at one moment: its grading, its status and its
-    hashes — never its notes or source. ``Change.before``/``after`` hold it as JSON
+    hashes — never its notes or source. It also holds the entry's facts
+    (``hashlist.frameworks.facts``), from which publication derives a framework's classes;
+    members receive those classes, not the facts. ``Change.before``/``after`` hold it as JSON
     (``to_json``); the release cutter reads it back with ``from_json``."""
 
     category: str
@@ -48,6 +51,11 @@ class EntryState:
     status: str
     # Sorted (algorithm, canonical text) pairs: the form a person can read in the log.
     hashes: tuple[tuple[str, str], ...]
+    # The facts that are not grading fields; "unknown" in changes logged before facts existed.
+    pubertal_stage: str = UNKNOWN
+    activity: str = UNKNOWN
+    origin: str = UNKNOWN
+    self_generated: str = UNKNOWN
 
     @classmethod
     def of(cls, entry: Entry, pairs: Iterable[tuple[str, bytes]] | None = None) -> EntryState:
@@ -63,6 +71,7 @@ class EntryState:
             content_type=entry.content_type,
             status=entry.status,
             hashes=tuple((name, text) for name, text in canonical_pairs(pairs)),
+            **{name: getattr(entry, name) for name in NEW_FACTS},
         )
 
     @classmethod
@@ -77,6 +86,7 @@ class EntryState:
             content_type=data["content_type"],
             status=data["status"],
             hashes=tuple((name, text) for name, text in data["hashes"]),
+            **{name: data.get(name, UNKNOWN) for name in NEW_FACTS},
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -88,7 +98,12 @@ class EntryState:
             "content_type": self.content_type,
             "status": self.status,
             "hashes": [[name, text] for name, text in self.hashes],
+            **{name: getattr(self, name) for name in NEW_FACTS},
         }
+
+    @property
+    def facts(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in FACT_NAMES}
 
     @property
     def active(self) -> bool:

@@ -63,6 +63,12 @@ def parse_baseline(value: Any) -> bool | None:
     raise InvalidInput(f"baseline must be true, false or empty; got {_got(value)}.")
 
 
+def validate_shared_field(field: str, value: Any) -> str:
+    """Validate a grading field that is also a fact (age group, content type) on its own."""
+    allowed = AGE_GROUPS if field == "age_group" else CONTENT_TYPES
+    return _choice(field, value, allowed)
+
+
 def validate_grading(
     data: Mapping[str, Any], *, partial_of: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from hashlist.changelog import EntryState
+from hashlist.frameworks.facts import FACTS, LABELS, NEW_FACTS, UNKNOWN
 from hashsync.validation import MAX_LABEL
 from hashsync_client.algorithms import ALGORITHM_CHOICES
 from hashsync_client.format import AGE_GROUPS, CATEGORIES, CONTENT_TYPES, INDUSTRY_CLASSES
@@ -23,6 +24,10 @@ AGE_GROUP_CHOICES = [
 INDUSTRY_CLASS_CHOICES = [(value, value or "Not classified") for value in INDUSTRY_CLASSES]
 CONTENT_TYPE_CHOICES = [(value, value.capitalize()) for value in CONTENT_TYPES]
 IMAGE = "image"
+
+
+def _fact_choices(name: str) -> list[tuple[str, str]]:
+    return [(value, LABELS[value]) for value in (*FACTS[name], UNKNOWN)]
 
 
 class EntryStatus(models.TextChoices):
@@ -50,6 +55,16 @@ class Entry(models.Model):
         max_length=2, choices=INDUSTRY_CLASS_CHOICES, blank=True, default=""
     )
     content_type = models.CharField(max_length=8, choices=CONTENT_TYPE_CHOICES, default=IMAGE)
+    # Facts (hashlist.frameworks.facts): what the analyst saw, from which every framework's
+    # class is derived. age_group and content_type above are facts too.
+    pubertal_stage = models.CharField(
+        max_length=16, choices=_fact_choices("pubertal_stage"), default=UNKNOWN
+    )
+    activity = models.CharField(max_length=24, choices=_fact_choices("activity"), default=UNKNOWN)
+    origin = models.CharField(max_length=20, choices=_fact_choices("origin"), default=UNKNOWN)
+    self_generated = models.CharField(
+        max_length=8, choices=_fact_choices("self_generated"), default=UNKNOWN
+    )
     source = models.CharField(max_length=MAX_LABEL, blank=True, default="")
     # Internal analyst notes: never distributed to members, never in bundles or the change log.
     notes = models.TextField(blank=True, default="")
@@ -77,6 +92,12 @@ class Entry(models.Model):
             ),
             models.CheckConstraint(
                 condition=_in("status", EntryStatus.values), name="entry_status_valid"
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=_in(name, (*FACTS[name], UNKNOWN)), name=f"entry_{name}_valid"
+                )
+                for name in NEW_FACTS
             ),
         ]
 
@@ -116,6 +137,7 @@ class ProposalKind(models.TextChoices):
     REMOVE_HASH = "remove_hash", "Remove hash"
     RETRACT = "retract", "Retract entry"
     IMPORT = "import", "Bulk import"
+    FRAMEWORK = "framework", "Change a framework's rules"
 
 
 class ProposalStatus(models.TextChoices):
@@ -212,6 +234,46 @@ def approved_by_another(prefix: str = "") -> Q:
     return Q(
         **{f"{prefix}status": ProposalStatus.APPROVED, f"{prefix}reviewer__isnull": False}
     ) & ~Q(**{f"{prefix}reviewer": F(f"{prefix}author")})
+
+
+class Framework(models.Model):
+    """A grading scheme members may receive the list in (UK A/B/C, INTERPOL Baseline, …). Its
+    rules are the newest of its ``versions``; docs/grading.md."""
+
+    slug = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=MAX_LABEL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class FrameworkVersion(models.Model):
+    """One version of a framework's rules (``hashlist.frameworks.rules.Definition`` as JSON).
+    Never changed once written: a change is a new version, written by approving a proposal of
+    kind ``framework`` (version 1 was seeded by migration 0007, with no proposal)."""
+
+    framework = models.ForeignKey(Framework, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    definition = models.JSONField()
+    proposal = models.OneToOneField(
+        Proposal,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="framework_version",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["framework", "version"], name="framework_version_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.framework_id} v{self.version}"
 
 
 class ChangeQuerySet(models.QuerySet["Change"]):

@@ -16,19 +16,22 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record
+from hashlist import framework_store
 from hashlist.changelog import EntryState, announce_changes_waiting
+from hashlist.frameworks.rules import Definition
 from hashlist.grading import (
     GRADING_FIELDS,
     canonical_pairs,
     parse_hash,
     parse_hash_list,
-    validate_grading,
 )
 from hashlist.models import (
     Change,
     ChangeKind,
     Entry,
     EntryStatus,
+    Framework,
+    FrameworkVersion,
     Hash,
     Proposal,
     ProposalKind,
@@ -115,18 +118,23 @@ def _new_proposal(
 def proposal_create_entry(
     *,
     actor: User,
-    grading: Mapping[str, Any],
+    grading: Mapping[str, Any] | None,
     hashes: Any,
+    facts: Any = None,
     source: Any = "",
     notes: Any = "",
     comment: Any = "",
 ) -> Proposal:
+    """Propose a new entry. ``facts`` (hashlist.frameworks.facts) may be partial or missing
+    (unknown); where they determine a framework's class its stored field follows them
+    (``framework_store.reconcile``)."""
     require_permission(actor, PROPOSE, "propose changes")
-    clean = validate_grading(grading)
+    clean, facts_clean = framework_store.reconcile(grading=grading, facts=facts)
     pairs = parse_hash_list(hashes)
     _refuse_existing(pairs)
     payload = {
         "grading": clean,
+        "facts": framework_store.new_facts(facts_clean),
         "hashes": canonical_pairs(pairs),
         "source": clean_text(source, "source", limit=MAX_LABEL),
         "notes": clean_text(notes, "notes"),
@@ -142,19 +150,29 @@ def proposal_create_entry(
 
 @transaction.atomic
 def proposal_regrade(
-    *, actor: User, entry_id: Any, grading: Mapping[str, Any], comment: Any = ""
+    *,
+    actor: User,
+    entry_id: Any,
+    grading: Mapping[str, Any] | None = None,
+    facts: Any = None,
+    comment: Any = "",
 ) -> Proposal:
+    """Propose new facts and/or stored grading fields for an entry; what is not given keeps
+    the entry's value."""
     require_permission(actor, PROPOSE, "propose changes")
     entry = _active_entry(entry_id)
     current = _grading_of(entry)
-    clean = validate_grading(grading, partial_of=current)
-    if clean == current:
-        raise InvalidInput("The proposed grading is the same as the entry's current grading.")
+    clean, facts_clean = framework_store.reconcile(grading=grading, facts=facts, current=entry)
+    new = framework_store.new_facts(facts_clean)
+    if clean == current and new == framework_store.new_facts(framework_store.facts_of(entry)):
+        raise InvalidInput(
+            "The proposed grading and facts are the same as the entry's current grading and facts."
+        )
     return _new_proposal(
         actor=actor,
         kind=ProposalKind.REGRADE,
         entry=entry,
-        payload={"grading": clean},
+        payload={"grading": clean, "facts": new},
         comment=clean_text(comment, "comment"),
     )
 
@@ -378,7 +396,10 @@ def _apply(proposal: Proposal, *, approved_at: Any) -> None:
     payload = proposal.payload
     if proposal.kind == ProposalKind.CREATE:
         entry = Entry.objects.create(
-            **payload["grading"], source=payload.get("source", ""), notes=payload.get("notes", "")
+            **payload["grading"],
+            **payload.get("facts", {}),
+            source=payload.get("source", ""),
+            notes=payload.get("notes", ""),
         )
         _insert_hashes(entry, [(n, get_algorithm(n).parse(v)) for n, v in payload["hashes"]])
         Proposal.objects.filter(pk=proposal.pk).update(entry=entry)
@@ -393,10 +414,14 @@ def _apply(proposal: Proposal, *, approved_at: Any) -> None:
         )
         return
 
+    if proposal.kind == ProposalKind.FRAMEWORK:
+        _apply_framework(proposal)
+        return
     entry = _stale_check(proposal)
     before = EntryState.of(entry).to_json()
     if proposal.kind == ProposalKind.REGRADE:
-        for field, value in payload["grading"].items():
+        # Proposals made before facts existed carry only a grading.
+        for field, value in {**payload["grading"], **payload.get("facts", {})}.items():
             setattr(entry, field, value)
     elif proposal.kind == ProposalKind.ADD_HASH:
         name, text = payload["hash"]
@@ -421,4 +446,72 @@ def _apply(proposal: Proposal, *, approved_at: Any) -> None:
         before=before,
         after=EntryState.of(entry).to_json(),
         approved_at=approved_at,
+    )
+
+
+# --- Framework rules ---------------------------------------------------------------------------
+
+
+def _newest_version(framework: Framework) -> FrameworkVersion:
+    version = framework.versions.order_by("-version").first()
+    if version is None:  # every framework is created with version 1 (migration 0007)
+        raise NotFound(f"Framework {framework.slug} has no rules.")
+    return version
+
+
+@transaction.atomic
+def proposal_framework(*, actor: User, framework: Any, definition: Any, comment: Any) -> Proposal:
+    """Propose new rules for a framework: its next version once a second person approves.
+    The comment (why, and the source) is required; docs/grading.md."""
+    require_permission(actor, PROPOSE, "propose changes")
+    slug = framework if isinstance(framework, str) else ""
+    found = Framework.objects.filter(slug=slug[:64]).first()
+    if found is None:
+        raise NotFound("No such framework.", code="framework_not_found")
+    parsed = Definition.parse(definition)
+    newest = _newest_version(found)
+    if parsed == Definition.parse(newest.definition):
+        raise InvalidInput(
+            f"Those are the rules of {found.slug} version {newest.version} already.",
+            code="framework_unchanged",
+        )
+    return _new_proposal(
+        actor=actor,
+        kind=ProposalKind.FRAMEWORK,
+        entry=None,
+        payload={
+            "framework": found.slug,
+            "base_version": newest.version,
+            "definition": parsed.to_json(),
+        },
+        comment=clean_text(comment, "comment", required=True),
+    )
+
+
+def _apply_framework(proposal: Proposal) -> None:
+    payload = proposal.payload
+    framework = Framework.objects.select_for_update().get(slug=payload["framework"])
+    newest = _newest_version(framework)
+    if newest.version != payload["base_version"]:
+        raise Conflict(
+            f"Framework {framework.slug} changed after proposal {proposal.pk} was made (it was "
+            f"at version {payload['base_version']}, it is now at {newest.version}). Reject this "
+            "proposal and propose the change again against the current rules.",
+            code="proposal_stale",
+            details={"base_version": payload["base_version"], "current_version": newest.version},
+        )
+    created = FrameworkVersion.objects.create(
+        framework=framework,
+        version=newest.version + 1,
+        definition=payload["definition"],
+        proposal=proposal,
+    )
+    audit_record(
+        actor=proposal.reviewer,
+        action="framework.version",
+        object_type="framework",
+        object_id=framework.slug,
+        before={"version": newest.version, "definition": newest.definition},
+        after={"version": created.version, "definition": created.definition},
+        reason=proposal.comment,
     )

@@ -31,6 +31,13 @@ urlpatterns = [
         apis.ProposalWithdrawApi.as_view(),
         name="proposal-withdraw",
     ),
+    path("frameworks/", apis.FrameworkListApi.as_view(), name="framework-list"),
+    path(
+        "frameworks/<slug:slug>/versions/",
+        apis.FrameworkVersionListApi.as_view(),
+        name="framework-versions",
+    ),
+    path("proposals/framework/", apis.ProposeFrameworkApi.as_view(), name="propose-framework"),
     path("review-queue/", apis.ReviewQueueApi.as_view(), name="review-queue"),
     path("imports/", import_apis.ImportUploadApi.as_view(), name="import-upload"),
     path("imports/<int:batch_id>/", import_apis.ImportDetailApi.as_view(), name="import-detail"),

@@ -8,6 +8,7 @@ answer 500. Hash values are synthetic random bytes and must never be echoed in a
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import secrets
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from rest_framework.test import APIClient
 
 from audit import urls as audit_urls
 from hashlist import services, urls
+from hashlist.frameworks.initial import FRAMEWORKS
 from hashlist.models import Entry, ImportBatch, ImportRowError, Proposal
 from hashsync_client.algorithms import ALGORITHMS, get_algorithm
 from tests.conftest import synthetic
@@ -108,6 +110,12 @@ class Endpoint:
 
 def _get(name: str, **kwargs: Any) -> Callable[[World, Any], Request]:
     return lambda w, u: ("get", reverse(name, kwargs=kwargs or None), None, "json")
+
+
+def _uk_changed() -> dict[str, Any]:
+    definition = copy.deepcopy(FRAMEWORKS["uk"]["definition"])
+    definition["rules"][0]["source"] = "a corrected citation"
+    return definition
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -225,6 +233,18 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "import-sample": Endpoint(
         VIEWERS, 200, lambda w, u: ("get", f"/api/v1/imports/{w.batch.pk}/sample/", None, "json")
+    ),
+    "framework-list": Endpoint(VIEWERS, 200, _get("framework-list")),
+    "framework-versions": Endpoint(VIEWERS, 200, _get("framework-versions", slug="uk")),
+    "propose-framework": Endpoint(
+        PROPOSERS,
+        201,
+        lambda w, u: (
+            "post",
+            reverse("propose-framework"),
+            {"framework": "uk", "definition": _uk_changed(), "comment": "synthetic change"},
+            "json",
+        ),
     ),
     "audit-events": Endpoint(AUDITORS, 200, _get("audit-events")),
     "audit-verify": Endpoint(AUDITORS, 200, _get("audit-verify")),

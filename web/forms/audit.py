@@ -37,6 +37,7 @@ KNOWN_ACTIONS: tuple[str, ...] = tuple(
             "audit.anchor",
             "feed.create",
             "feed.retire",
+            "framework.version",
             "bundle.download",
             "keyring.issue",
             "keyring.rotate_root",

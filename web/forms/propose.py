@@ -14,6 +14,8 @@ from typing import Any, cast
 from django import forms
 from django.core.exceptions import ValidationError
 
+from hashlist.frameworks.facts import LABELS as FACT_LABELS
+from hashlist.frameworks.facts import NEW_FACTS, UNKNOWN, allowed
 from hashlist.grading import parse_hash
 from hashlist.models import (
     AGE_GROUP_CHOICES,
@@ -63,12 +65,37 @@ def _hash_value(*, required: bool, help_text: str = "") -> forms.CharField:
     )
 
 
+def _fact(name: str, help_text: str) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=_FACT_LABELS[name],
+        choices=[(value, FACT_LABELS[value]) for value in allowed(name)],
+        initial=UNKNOWN,
+        required=False,  # left out (a client posting only the grading): unknown
+        help_text=help_text,
+    )
+
+
+_FACT_LABELS = {
+    "pubertal_stage": "Pubertal stage",
+    "activity": "Most serious activity",
+    "origin": "Real or computer-generated",
+    "self_generated": "Self-generated",
+}
+
+
 class GradingForm(forms.Form):
+    # Facts first: what the analyst saw. Every framework's class is derived from them
+    # (docs/grading.md); a stored field below that they determine follows them.
+    pubertal_stage = _fact("pubertal_stage", "Of the youngest child shown.")
+    activity = _fact("activity", "The most serious activity shown.")
+    origin = _fact("origin", "Computer-generated: made to look like a photograph.")
+    self_generated = _fact("self_generated", "Made by the child themselves.")
     category = forms.ChoiceField(
         label="Category",
         choices=[CHOOSE, *CATEGORY_CHOICES],
-        help_text="Severity under UK law: A is the most severe.",
-        error_messages={"required": "Choose the category."},
+        required=False,
+        help_text="Severity under UK law: A is the most severe. Leave it to the facts when "
+        "the activity is recorded.",
     )
     age_group = forms.ChoiceField(
         label="Age group",
@@ -89,20 +116,33 @@ class GradingForm(forms.Form):
         label="Content type", choices=CONTENT_TYPE_CHOICES, initial="image"
     )
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("category") and (data.get("activity") or UNKNOWN) == UNKNOWN:
+            self.add_error("category", "Choose the category.")
+        return data
+
     def grading(self) -> dict[str, Any]:
+        """The stored fields as chosen. A category, baseline or industry class left empty is
+        left out, so that where the facts determine it the service takes the facts' class."""
         data = self.cleaned_data
-        return {
+        grading = {
             "category": data["category"],
             "age_group": data["age_group"],
             "baseline": _BASELINE_VALUE[data.get("baseline") or ""],
             "industry_class": data.get("industry_class") or "",
             "content_type": data["content_type"],
         }
+        return {k: v for k, v in grading.items() if v not in ("", None)}
+
+    def facts(self) -> dict[str, str]:
+        return {name: self.cleaned_data.get(name) or UNKNOWN for name in NEW_FACTS}
 
     @staticmethod
     def initial_of(entry: Entry) -> dict[str, Any]:
         """The entry's grading, as the form's initial values (a regrade starts from it)."""
         return {
+            **{name: getattr(entry, name) for name in NEW_FACTS},
             "category": entry.category,
             "age_group": entry.age_group,
             "baseline": _BASELINE_CHOICE[entry.baseline],

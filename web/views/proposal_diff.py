@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from hashlist.framework_store import Current
+from hashlist.frameworks.facts import LABELS as FACT_LABELS
+from hashlist.frameworks.facts import NEW_FACTS, UNKNOWN
+from hashlist.frameworks.rules import UNASSESSED, classify
 from hashlist.models import (
     AGE_GROUP_CHOICES,
     CATEGORY_CHOICES,
@@ -43,11 +47,16 @@ FIELDS = (
     ("status", "Status"),
 )
 FIELD_NAMES = dict(FIELDS)
+GRADING, FACTS, CLASSES = "Grading", "Facts", "Classes under the current rules"
 
 
 def shown(name: str, value: Any) -> str:
     """A grading value as people read it ("Category A", "Unknown", "Not assessed")."""
-    return _LABELS[name].get(value, str(value))
+    if name in _LABELS:
+        return _LABELS[name].get(value, str(value))
+    if name.startswith("class:"):
+        return "Unassessed" if value == UNASSESSED else str(value)
+    return FACT_LABELS.get(value, str(value))
 
 
 def algorithm_label(name: str) -> str:
@@ -62,6 +71,7 @@ class FieldRow:
     before: str | None
     after: str
     state: str
+    group: str = GRADING
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,12 @@ class Diff:
         )
 
     @property
+    def groups(self) -> list[tuple[str, list[FieldRow]]]:
+        """The rows by group: the delivered grading, the facts, each framework's class."""
+        order = [GRADING, FACTS, CLASSES]
+        return [(g, rows) for g in order if (rows := [r for r in self.fields if r.group == g])]
+
+    @property
     def unchanged_algorithms(self) -> str:
         return ", ".join(row.label for row in self.unchanged_hashes)
 
@@ -101,17 +117,40 @@ def _pairs(state: State) -> list[tuple[str, str]]:
     return [(name, text) for name, text in state.get("hashes", [])]
 
 
-def diff(before: State | None, after: State) -> Diff:
+def _with_classes(state: State, frameworks: list[Current]) -> State:
+    """The state with its facts filled in (unknown in states logged before facts) and each
+    framework's class for them, as ``class:<slug>``."""
+    full = {**{name: UNKNOWN for name in NEW_FACTS}, **state}
+    facts = {name: full.get(name, UNKNOWN) for name in (*NEW_FACTS, "age_group", "content_type")}
+    for framework in frameworks:
+        full[f"class:{framework.slug}"] = classify(framework.definition, facts)
+    return full
+
+
+def diff(before: State | None, after: State, frameworks: list[Current] | None = None) -> Diff:
+    """Field by field; with ``frameworks``, also the facts and every framework's class under
+    its current rules, before and after (what a reviewer needs to see of a regrade)."""
+    named = [(name, label, GRADING) for name, label in FIELDS]
+    if frameworks is not None:
+        before = _with_classes(before, frameworks) if before is not None else None
+        after = _with_classes(after, frameworks)
+        named += [(name, FACT_LABELS[name], FACTS) for name in NEW_FACTS]
+        named += [(f"class:{f.slug}", f"{f.name} (v{f.version})", CLASSES) for f in frameworks]
     rows = []
-    for name, label in FIELDS:
+    for name, label, group in named:
         new = after.get(name)
         if before is None:
-            rows.append(FieldRow(name, label, None, shown(name, new), ADDED))
+            rows.append(FieldRow(name, label, None, shown(name, new), ADDED, group))
             continue
         old = before.get(name)
         rows.append(
             FieldRow(
-                name, label, shown(name, old), shown(name, new), SAME if old == new else CHANGED
+                name,
+                label,
+                shown(name, old),
+                shown(name, new),
+                SAME if old == new else CHANGED,
+                group,
             )
         )
     old_pairs = _pairs(before) if before is not None else []
@@ -140,6 +179,7 @@ def proposed_state(proposal: Proposal, before: State | None) -> State | None:
     if kind == ProposalKind.CREATE:
         return {
             **payload.get("grading", {}),
+            **payload.get("facts", {}),
             "status": EntryStatus.ACTIVE,
             "hashes": sorted(payload.get("hashes", [])),
         }
@@ -148,6 +188,7 @@ def proposed_state(proposal: Proposal, before: State | None) -> State | None:
     after = {**before, "hashes": [list(p) for p in before.get("hashes", [])]}
     if kind == ProposalKind.REGRADE:
         after.update(payload.get("grading", {}))
+        after.update(payload.get("facts", {}))
     elif kind == ProposalKind.ADD_HASH:
         after["hashes"] = sorted([*after["hashes"], list(payload["hash"])])
     elif kind == ProposalKind.REMOVE_HASH:

@@ -131,6 +131,7 @@ def propose_entry(request: HttpRequest) -> HttpResponse:
                 proposal = services.proposal_create_entry(
                     actor=request.user,
                     grading=form.grading(),
+                    facts=form.facts(),
                     hashes=formset.hashes(),
                     source=form.cleaned_data["source"],
                     notes=form.cleaned_data["notes"],
@@ -214,6 +215,7 @@ def propose_regrade(request: HttpRequest, entry_id: int) -> HttpResponse:
                 actor=request.user,
                 entry_id=entry.pk,
                 grading=form.grading(),
+                facts=form.facts(),
                 comment=form.cleaned_data["comment"],
             )
         except DomainError as error:

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
-from hashlist import selectors, services
+from hashlist import framework_store, selectors, services
 from hashlist.changelog import EntryState
 from hashlist.models import Proposal, ProposalKind, ProposalStatus
 from hashsync.errors import DomainError, InvalidInput
@@ -66,14 +66,15 @@ def is_stale(proposal: Proposal) -> bool:
 
 def _entry_states(proposal: Proposal) -> dict[str, Any]:
     """Before and after for the diff, and for a stale proposal what changed since."""
-    if proposal.kind == ProposalKind.IMPORT:
+    if proposal.kind in (ProposalKind.IMPORT, ProposalKind.FRAMEWORK):
         return {}
+    frameworks = framework_store.frameworks_current()
     if proposal.entry_id is None:  # a new entry, not approved (yet)
-        return {"diff": diff(None, proposed_state(proposal, None) or {})}
+        return {"diff": diff(None, proposed_state(proposal, None) or {}, frameworks)}
     changes = list(selectors.entry_changes(entry_id=proposal.entry_id))
     own = next((c for c in changes if c.proposal_id == proposal.pk), None)
     if own is not None:  # approved: exactly what it changed
-        return {"diff": diff(own.before, own.after or {})}
+        return {"diff": diff(own.before, own.after or {}, frameworks)}
     entry = selectors.entry_get(entry_id=proposal.entry_id)
     assert entry is not None  # entries are never deleted (PROTECT)
     current = EntryState.of(entry).to_json()
@@ -82,7 +83,8 @@ def _entry_states(proposal: Proposal) -> dict[str, Any]:
     before: dict[str, Any] = (
         changes[base - 1].after if 0 < base <= len(changes) else None
     ) or current
-    result: dict[str, Any] = {"diff": diff(before, proposed_state(proposal, before) or before)}
+    after = proposed_state(proposal, before) or before
+    result: dict[str, Any] = {"diff": diff(before, after, frameworks)}
     if is_stale(proposal):
         since = diff(before, current)
         result["stale"] = {
