@@ -45,6 +45,20 @@ def frameworks_current() -> list[Current]:
     ]
 
 
+def ensure_frameworks() -> None:
+    """The built-in frameworks at version 1 where they are missing (the migration seeds them;
+    this is for databases emptied since, such as the flush between transactional tests).
+    A framework that exists keeps every version it has."""
+    from hashlist.frameworks.initial import FRAMEWORKS
+
+    for slug, data in FRAMEWORKS.items():
+        framework, _ = Framework.objects.get_or_create(slug=slug, defaults={"name": data["name"]})
+        if not FrameworkVersion.objects.filter(framework=framework).exists():
+            FrameworkVersion.objects.create(
+                framework=framework, version=1, definition=data["definition"]
+            )
+
+
 def definitions() -> dict[str, Definition]:
     return {current.slug: current.definition for current in frameworks_current()}
 

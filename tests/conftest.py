@@ -16,6 +16,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from rest_framework.test import APIClient
 
+from hashlist.framework_store import ensure_frameworks
 from hashsync.roles import ANALYST, AUDITOR, MEMBER_ADMIN, REVIEWER, ensure_roles
 from hashsync_client.algorithms import get_algorithm
 
@@ -79,6 +80,7 @@ def make_user(django_user_model: Any) -> Callable[..., Any]:
         if role:
             if not Group.objects.filter(name=role).exists():
                 ensure_roles()  # groups are flushed between transactional tests
+                ensure_frameworks()  # and so are the frameworks the migration seeded
             user.groups.add(Group.objects.get(name=role))
         return user
 

@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.policy import SECOND_FACTOR_ROLES
 from accounts.second_factor import TOTP_NAME
 from hashlist import services
+from hashlist.framework_store import ensure_frameworks
 from hashlist.models import Entry, ImportBatch, ImportRowError, Proposal
 from hashsync.roles import ensure_roles
 from tests.conftest import synthetic
@@ -96,6 +97,7 @@ def staff_user(
     if role:
         if not Group.objects.filter(name=role).exists():
             ensure_roles()  # groups are flushed between transactional tests
+            ensure_frameworks()  # and so are the frameworks the migration seeded
         user.groups.add(Group.objects.get(name=role))
     if second_factor is None:
         second_factor = role in SECOND_FACTOR_ROLES

@@ -26,6 +26,13 @@ pytestmark = pytest.mark.django_db
 REQUEST_ID = "test-req-12345678"
 API = "/api/v1"
 FULL_GRADING = {**GRADING, "baseline": None, "industry_class": ""}
+# A proposal records what the analyst saw; facts not given are recorded as unknown.
+UNKNOWN_FACTS = {
+    "pubertal_stage": "unknown",
+    "activity": "unknown",
+    "origin": "unknown",
+    "self_generated": "unknown",
+}
 
 
 # --- Helpers ----------------------------------------------------------------------------------
@@ -98,6 +105,7 @@ def test_create_entry_proposal_records_author_payload_comment_and_request_id(ana
             "entry": None,
             "payload": {
                 "grading": FULL_GRADING,
+                "facts": UNKNOWN_FACTS,
                 "hashes": [["sha256", value]],
                 "source": "synthetic-test",
                 "notes": "",
@@ -124,7 +132,7 @@ def test_regrade_proposal_records_the_complete_new_grading(analyst, reviewer, ap
         after={
             "kind": "regrade",
             "entry": entry.pk,
-            "payload": {"grading": {**FULL_GRADING, "category": "B"}},
+            "payload": {"grading": {**FULL_GRADING, "category": "B"}, "facts": UNKNOWN_FACTS},
         },
     )
 

@@ -124,6 +124,11 @@ def _lookup_call(w: World) -> Call:
     return reverse("sync-lookup"), {"hashes": [{"algorithm": algorithm, "value": value}]}
 
 
+def _match_call(w: World) -> Call:
+    algorithm, value = w.a_hashes[0]
+    return reverse("sync-match"), {"hashes": [{"algorithm": algorithm, "value": value}]}
+
+
 def _feedback_call(w: World) -> Call:
     algorithm, value = w.a_hashes[0]
     body = {"algorithm": algorithm, "value": value, "kind": "false_positive", "reason": REASON}

@@ -50,6 +50,7 @@ from tests.sync.helpers import (
     _issue,
     _last_used,
     _lookup_call,
+    _match_call,
     _plan_path,
     _send,
     _state,
@@ -91,6 +92,24 @@ SYNC_ENDPOINTS: dict[str, SyncEndpoint] = {
         lambda w: (reverse("sync-bundle", kwargs={"sha256": w.bundle_a}), None),
     ),
     "sync-lookup": SyncEndpoint("sync-lookup", "post", "lookup", 200, _lookup_call),
+    "sync-match": SyncEndpoint("sync-match", "post", "lookup", 200, _match_call),
+    "sync-log-checkpoint": SyncEndpoint(
+        "sync-log-checkpoint", "get", "sync", 200, lambda w: (reverse("sync-log-checkpoint"), None)
+    ),
+    "sync-log-inclusion": SyncEndpoint(
+        "sync-log-inclusion",
+        "get",
+        "sync",
+        200,
+        lambda w: (reverse("sync-log-inclusion") + "?index=0", None),
+    ),
+    "sync-log-consistency": SyncEndpoint(
+        "sync-log-consistency",
+        "get",
+        "sync",
+        200,
+        lambda w: (reverse("sync-log-consistency") + "?from_size=1", None),
+    ),
     "sync-feedback-list": SyncEndpoint(
         "sync-feedback", "get", "feedback", 200, lambda w: (reverse("sync-feedback"), None)
     ),
