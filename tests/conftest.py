@@ -53,10 +53,14 @@ def _isolated_files(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Pacing and bad-token counters live in the cache: no test inherits another's."""
+    """Pacing and bad-token counters live in the cache, and while Redis is down in the
+    per-process fallback (hashsync.outages): no test inherits another's."""
     from django.core.cache import cache
 
+    from hashsync import outages
+
     cache.clear()
+    outages._fallback.clear()
     yield
     cache.clear()
 
