@@ -123,7 +123,7 @@ def test_second_factor_devices_are_listed_but_cannot_be_edited_or_deleted(
         "/admin/otp_totp/totpdevice/",
         {"action": "delete_selected", "_selected_action": [device.pk], "post": "yes"},
     )
-    assert bulk.status_code in (200, 302, 403)
+    assert bulk.status_code == 200  # the action is not offered: the list comes back unchanged
     assert TOTPDevice.objects.filter(pk=device.pk).exists()
     assert StaticDevice.objects.filter(pk=codes.pk).exists()
     assert not _events("admin.delete")
