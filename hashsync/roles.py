@@ -50,6 +50,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "members.view_member",
         "members.view_ack",
         "members.view_feedback",
+        # The transparency log's page: size, checkpoint, witnesses, inclusion checks.
+        "transparency.view_log",
     ],
 }
 ROLES = tuple(ROLE_PERMISSIONS)

@@ -28,6 +28,8 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Members", "web-members", ("members.view_member",)),
     NavItem("Fleet", "web-fleet", ("members.view_member",)),
     NavItem("Audit", "web-audit", ("audit.view_auditevent",)),
+    # "Log", not "Transparency log": the auditor's bar must stay one line at a laptop's width.
+    NavItem("Log", "web-transparency", ("transparency.view_log",)),
     NavItem("Releases", "web-releases", ("distribution.view_release",)),
     NavItem("Feeds", "web-feeds", ("distribution.view_feed",)),
     # Each chart has the permission of its data (web/reports.py REPORT_PERMISSIONS).

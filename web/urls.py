@@ -20,6 +20,7 @@ from web.views import (
     reports,
     review,
     search,
+    transparency,
 )
 
 urlpatterns = [
@@ -140,4 +141,6 @@ urlpatterns = [
     path("reports/member-lag/", reports.member_lag, name="web-report-member-lag"),
     path("reports/releases/", reports.releases, name="web-report-releases"),
     path("reports/<slug:slug>.csv", reports.report_csv, name="web-report-csv"),
+    # The transparency log, for auditors (web/views/transparency.py).
+    path("transparency/", transparency.log_page, name="web-transparency"),
 ]

@@ -177,6 +177,9 @@ PAGES: dict[str, Row] = {
     "web-audit-check": Row(AUDITORS, args=_check),
     "web-audit-verify": Row(AUDITORS, method="post"),
     "web-hash-holders": Row(AUDITORS),
+    # The transparency log (transparency.view_log); its inclusion check is a POST to the same
+    # page (tests/web/test_transparency_page.py).
+    "web-transparency": Row(AUDITORS),
     # What is published: every staff role reads it (distribution.view_release / view_feed).
     "web-releases": Row(STAFF),
     "web-release": Row(STAFF, args=_release),
