@@ -1,9 +1,8 @@
-"""Applying one verified bundle: the transaction, the digest check, and the digest computed
-by a second process for large snapshots (forced here on small ones)."""
+"""Applying one verified bundle: the transaction, the digest check, and the digest shared with
+a helper process for large snapshots (forced here on small ones)."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +11,11 @@ from typing import Any
 import pytest
 
 from hashsync_client import apply as apply_module
+from hashsync_client import lthash as lthash_module
 from hashsync_client.apply import apply_step, bundle_state
 from hashsync_client.errors import DigestMismatch, VerificationError
 from hashsync_client.format import Op, Record, read_bundle_blocks, read_bundle_bytes
-from hashsync_client.lthash import LtHash16
+from hashsync_client.lthash import HelperFailed, LtHash16, LtHashSum
 from hashsync_client.plan import VerifiedStep
 from hashsync_client.store import Store
 from tests.hashsync_client.fakeserver import Entries, build_bundle, digest_of, synthetic_entries
@@ -92,8 +92,9 @@ def test_without_a_digest_process_the_digest_is_computed_here(tmp_path, store, m
     def cannot_start(*args: Any, **kwargs: Any) -> Any:
         raise OSError("no processes allowed")
 
-    monkeypatch.setattr(apply_module, "ProcessPoolExecutor", cannot_start)
-    entries = synthetic_entries(200, seed=4)
+    monkeypatch.setattr(lthash_module.os, "fork", cannot_start)
+    monkeypatch.setattr(lthash_module.subprocess, "Popen", cannot_start)
+    entries = synthetic_entries(2000, seed=4)
     step, bundle = snapshot_step(tmp_path, entries)
 
     applied = apply_step(store, store.ensure_feed(FEED), step, bundle, process_digest_from=1)
@@ -101,26 +102,63 @@ def test_without_a_digest_process_the_digest_is_computed_here(tmp_path, store, m
     assert applied.state_digest == digest_of(entries)
 
 
-def test_a_dead_digest_process_falls_back_to_computing_here(tmp_path, store, monkeypatch):
-    class Broken:
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            pass
+def test_a_digest_helper_lost_midway_is_made_up_for_from_the_bundle(tmp_path, store, monkeypatch):
+    def lost(self: LtHashSum) -> LtHash16:
+        self.close()
+        raise HelperFailed("the digest helper exited without its sum")
 
-        def submit(self, *args: Any) -> concurrent.futures.Future[bytes]:
-            future: concurrent.futures.Future[bytes] = concurrent.futures.Future()
-            future.set_exception(concurrent.futures.process.BrokenProcessPool("died"))
-            return future
-
-        def shutdown(self, **kwargs: Any) -> None:
-            pass
-
-    monkeypatch.setattr(apply_module, "ProcessPoolExecutor", Broken)
-    entries = synthetic_entries(200, seed=5)
+    monkeypatch.setattr(apply_module.LtHashSum, "result", lost)
+    entries = synthetic_entries(2000, seed=5)
     step, bundle = snapshot_step(tmp_path, entries)
 
     applied = apply_step(store, store.ensure_feed(FEED), step, bundle, process_digest_from=1)
 
     assert applied.state_digest == digest_of(entries)
+    assert store.feed(FEED).version == 4
+    assert store.conn.execute("SELECT count(*) FROM entries").fetchone()[0] == 2000
+
+
+@pytest.mark.parametrize("helper_from", [1, 1 << 62], ids=["helper", "no-helper"])
+def test_a_tampered_snapshot_is_refused_and_the_store_keeps_what_it_held(
+    tmp_path, store, helper_from
+):
+    # The bundle's bytes pass the size and SHA-256 checks (they were checked at download);
+    # one record's grading differs from what the manifest's state digest signs.
+    held = synthetic_entries(3000, seed=11)
+    step, bundle = snapshot_step(tmp_path, held)
+    apply_step(store, store.ensure_feed(FEED), step, bundle, process_digest_from=helper_from)
+    before = store.feed(FEED)
+    rows = store.conn.execute("SELECT * FROM entries ORDER BY 1, 2, 3").fetchall()
+
+    signed = synthetic_entries(3000, seed=12)
+    tampered = dict(signed)
+    key = next(iter(tampered))
+    tampered[key] = (tampered[key] + 1) % 630
+    data = build_bundle(
+        "snapshot", FEED, 0, 5, [Record(a, v, Op.UPSERT, g) for (a, v), g in tampered.items()]
+    )
+    bundle.write_bytes(data)
+    newer = VerifiedStep(
+        **{
+            **step.__dict__,
+            "to_version": 5,
+            "size": len(data),
+            "state_digest": digest_of(signed),
+            "manifest": {"version": 5, "expires_at": "2099-01-01T00:00:00Z"},
+        }
+    )
+
+    with pytest.raises(DigestMismatch):
+        apply_step(store, before, newer, bundle, process_digest_from=helper_from)
+
+    after = store.feed(FEED)
+    assert (after.version, after.lthash, after.state_digest, after.entry_count) == (
+        before.version,
+        before.lthash,
+        before.state_digest,
+        before.entry_count,
+    )
+    assert store.conn.execute("SELECT * FROM entries ORDER BY 1, 2, 3").fetchall() == rows
 
 
 def test_a_bundle_for_another_step_is_refused_before_anything_is_written(tmp_path, store):

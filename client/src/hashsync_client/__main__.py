@@ -6,6 +6,6 @@ import sys
 
 from hashsync_client.cli import main
 
-# Guarded: the digest process (multiprocessing "spawn") imports the main module again.
+# Guarded: running this module must be the only way it starts the command.
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,12 +7,13 @@ error, compared with the state digest the step's manifest signs. Only then is th
 committed. Any error, a digest mismatch or a stop request rolls back, leaving the version held
 before, intact; a SIGKILL or power cut does the same through SQLite's atomic commit.
 
-Snapshots (up to millions of records) overlap the two costs. A writer thread runs the
-``executemany`` inserts (SQLite releases the GIL while it works) while this thread decodes;
-the LtHash elements (SHAKE128, ~4-8 µs each, which holds the GIL) are expanded in this thread
-for small snapshots and by a child process reading the same bundle file for large ones.
-Deltas are small and done in one thread: each batch reads the gradings it replaces, so their
-elements can be subtracted from the state.
+Snapshots (up to millions of records) overlap the costs over both cores. A writer thread runs
+the ``executemany`` inserts (SQLite releases the GIL while it works) while this thread decodes;
+the LtHash elements (SHAKE128, ~3-8 µs each, which holds the GIL) are expanded by this thread
+and, for snapshots of ``PROCESS_DIGEST_MIN_RECORDS`` or more, shared with a helper process
+(``lthash.LtHashSum``) that takes a frame of elements whenever it has room. Deltas are small
+and done in one thread: each batch reads the gradings it replaces, so their elements can be
+subtracted from the state.
 """
 
 from __future__ import annotations
@@ -24,16 +25,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 from hashsync_client.errors import DigestMismatch, Interrupted, VerificationError
 from hashsync_client.format import ALGORITHM_IDS, Block, BundleFormatError, read_bundle_blocks
-from hashsync_client.lthash import LtHash16
+from hashsync_client.lthash import HelperFailed, LtHash16, LtHashSum
 from hashsync_client.plan import VerifiedStep
 from hashsync_client.progress import NullProgress, ProgressSink
 from hashsync_client.signing import canonical_json, manifest_sha256
@@ -43,9 +40,10 @@ logger = logging.getLogger(__name__)
 
 # Records per executemany / LtHash batch, and how often a stop request is noticed.
 APPLY_BATCH = 8192
-# Snapshots at least this big get their digest from a second process (see _ProcessDigest);
-# below it, starting the process (~0.2 s) would cost more than it saves.
-PROCESS_DIGEST_MIN_RECORDS = 200_000
+# Snapshots at least this big share their digest with a helper process (lthash.LtHashSum);
+# below it, starting the process (~0.1 s of CPU, mostly importing numpy) would cost more than
+# it saves (a 50k snapshot's digest is ~0.17 s of CPU on a quiet Xeon core).
+PROCESS_DIGEST_MIN_RECORDS = 50_000
 # Test hook, for the SIGKILL test only: once the first batch of an apply is written (inside
 # the open transaction), create the file this names and stall, so a test can kill the
 # process mid-apply deterministically. Harmless if set by anyone else: the apply just waits.
@@ -115,8 +113,8 @@ def apply_step(
     """Apply the verified ``bundle`` of ``step`` to ``feed`` and commit, or change nothing.
 
     A snapshot of at least ``process_digest_from`` records (default
-    ``PROCESS_DIGEST_MIN_RECORDS``) has its digest computed by a second process reading the
-    same bundle file, in parallel with the inserts here.
+    ``PROCESS_DIGEST_MIN_RECORDS``) shares its digest's work with a helper process, in
+    parallel with the decode and the inserts here; the value is the same either way.
     """
     progress = progress or NullProgress()
     with bundle.open("rb") as handle:
@@ -149,20 +147,14 @@ def apply_step(
             PROCESS_DIGEST_MIN_RECORDS if process_digest_from is None else process_digest_from
         )
         digester = (
-            _ProcessDigest.start(bundle, step.max_records)
-            if step.kind == "snapshot" and header.record_count >= threshold
-            else None
+            LtHashSum(helper=header.record_count >= threshold) if step.kind == "snapshot" else None
         )
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if step.kind == "snapshot":
-                state = LtHash16()
-                count = _apply_snapshot(
-                    store, feed.id, blocks, None if digester else state, stop, progress
-                )
+            if digester is not None:
+                count = _apply_snapshot(store, feed.id, blocks, digester, stop, progress)
                 records = count
-                if digester is not None:
-                    state = digester.result(bundle, step.max_records, stop)
+                state = _snapshot_state(digester, bundle, step.max_records)
             else:
                 state = LtHash16(feed.lthash)
                 change, records = _apply_delta(store, feed.id, blocks, state, stop, progress)
@@ -203,54 +195,17 @@ def apply_step(
     return Applied(step.to_version, digest, count, records)
 
 
-class _ProcessDigest:
-    """The LtHash16 state of a snapshot bundle, computed in a child process.
-
-    Why a process: SHAKE128 holds the GIL (hashlib releases it only for large inputs), so in
-    a thread it competes with the inserts instead of overlapping them; a child process reads
-    the same verified bundle file (in our 0700 spool directory) and runs on the other core.
-    ``spawn``, not ``fork``: the parent has threads (HTTP, the writer). If the child cannot
-    be started or dies, the digest is computed here after the inserts instead: slower, same
-    answer.
-    """
-
-    def __init__(self, executor: ProcessPoolExecutor | None, future: Future[bytes] | None):
-        self._executor = executor
-        self._future = future
-
-    @classmethod
-    def start(cls, bundle: Path, max_records: int) -> _ProcessDigest:
-        try:
-            executor = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-            future = executor.submit(bundle_state, str(bundle), max_records)
-        except (OSError, RuntimeError) as exc:
-            logger.warning("digest process not started (%s); computing it here", exc)
-            return cls(None, None)
-        return cls(executor, future)
-
-    def result(self, bundle: Path, max_records: int, stop: threading.Event | None) -> LtHash16:
-        if self._future is not None:
-            while True:
-                _check_stop(stop)
-                try:
-                    return LtHash16(self._future.result(timeout=0.5))
-                except FutureTimeout:
-                    continue
-                except BundleFormatError:
-                    raise
-                except (BrokenProcessPool, OSError, EOFError) as exc:
-                    logger.warning("digest process failed (%s); computing it here", exc)
-                    break
+def _snapshot_state(digester: LtHashSum, bundle: Path, max_records: int) -> LtHash16:
+    try:
+        return digester.result()
+    except HelperFailed as exc:
+        # Its part of the sum is lost with it: compute the whole state again, here.
+        logger.warning("%s; computing the digest again from the bundle", exc)
         return LtHash16(bundle_state(str(bundle), max_records))
-
-    def close(self) -> None:
-        if self._executor is not None:
-            # A stop or an error: do not wait for a digest nobody will read.
-            self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def bundle_state(path: str, max_records: int) -> bytes:
-    """The LtHash16 state of the records of a snapshot bundle (run in the digest process)."""
+    """The LtHash16 state of the records of a snapshot bundle, computed from the file alone."""
     state = LtHash16()
     with open(path, "rb") as handle:
         _, blocks = read_bundle_blocks(handle, max_records=max_records)
@@ -263,7 +218,7 @@ def _apply_snapshot(
     store: Store,
     feed_id: int,
     blocks: Iterable[Block],
-    state: LtHash16 | None,
+    state: LtHashSum,
     stop: threading.Event | None,
     progress: ProgressSink,
 ) -> int:
@@ -305,8 +260,7 @@ def _apply_snapshot(
             if failures:
                 break
             work.put((number, values, gradings))
-            if state is not None:
-                state.add(_elements(number, values, gradings))
+            state.add(_elements(number, values, gradings))
             count += len(values)
             progress.update(len(values))
             if first:

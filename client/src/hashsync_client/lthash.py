@@ -12,10 +12,22 @@ Shared with the member client: standard library and numpy only, no Django.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import hashlib
 import itertools
+import logging
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterable, Iterator
-from typing import Final
+from pathlib import Path
+from typing import BinaryIO, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -25,10 +37,14 @@ from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_LENGTHS, ALGORITHM_N
 LTHASH_BYTES: Final = 2048
 LANES: Final = LTHASH_BYTES // 2
 DOMAIN: Final = b"hashsync-lthash-v1"
-# Elements expanded per numpy sum: 4096 * 2 KiB = 8 MiB of expansions held at once.
-BATCH: Final = 4096
+# Elements expanded per numpy sum: 512 * 2 KiB = 1 MiB of expansions held at once. Measured
+# (bench/client_catchup.py, docs/benchmarks.md): 4096 (8 MiB, past the caches) cost ~30% more
+# CPU per element than 256-512 for the same SHAKE128 work.
+BATCH: Final = 512
 
 _LITTLE_U16: Final = np.dtype("<u2")
+
+logger = logging.getLogger(__name__)
 
 
 def element(algorithm: str, value: bytes, grading: int) -> bytes:
@@ -120,3 +136,328 @@ class LtHash16:
 
     def __repr__(self) -> str:
         return f"LtHash16({self.hexdigest()[:16]}…)"
+
+
+# --- The sum over two cores -------------------------------------------------------------------
+#
+# SHAKE128 holds the GIL (hashlib releases it only for inputs of 2 KiB or more; ours are
+# 19-147 bytes, and the cost is in squeezing 2 KiB out), so threads cannot share the
+# expansion. ``LtHashSum`` shares it with one helper process instead: the caller's thread hands
+# the helper a frame of elements whenever the helper has room, and expands the rest itself.
+# The two partial sums are added at the end: the state of a set does not depend on how it is
+# split, so the value is exactly the serial one (tests/hashsync_client/test_lthash.py).
+#
+# Pipe protocol (integers little-endian). To the helper, per frame: u32 element count n,
+# u32 payload size, then n u16 lengths and the n elements back to back. From the helper: one
+# byte b"." per frame summed, and after the end of its input b"=", the u64 number of elements
+# it summed and its 2048-byte state.
+
+FRAME: Final = 512  # elements per frame (the helper's BATCH)
+# Frames handed to the helper and not yet summed by it. Two keep it busy (one being summed,
+# one waiting) without the caller's thread ever blocking on a full pipe.
+FRAMES_AHEAD: Final = 2
+_PIPE_BYTES: Final = 1 << 20
+_RESULT: Final = 1 + 8 + LTHASH_BYTES
+# Once the helper has summed a frame it is alive; it then owes at most FRAMES_AHEAD frames.
+RESULT_TIMEOUT_SECONDS: Final = 60.0
+
+
+class HelperFailed(RuntimeError):
+    """The helper process summed part of the elements and then failed to return its sum:
+    the caller must compute the state again another way (the elements are gone)."""
+
+
+class LtHashSum:
+    """An LtHash16 being added to, with the SHAKE128 work shared with a helper process.
+
+    ``add`` takes elements (bytes) as ``LtHash16.add`` does; ``result()`` returns the
+    LtHash16 of everything added. ``helper=False``, a system without ``fork`` (the helper is
+    POSIX only), or a helper that cannot be started or dies before summing anything, gives the
+    same value computed in this thread. Use as a context manager (or call ``close``): the
+    helper is ended when it is not waited for.
+
+    How the helper starts (``method``): ``"fork"`` when this process runs no other thread
+    (the client's own case: ready in milliseconds, nothing imported again); ``"spawn"`` (a
+    fresh interpreter importing this module, ~0.1 s of CPU) when it does, since forking a
+    process whose other threads may hold locks is unsafe. The helper only ever runs
+    ``_helper`` on its two pipes, then ``os._exit``.
+
+    Memory: the caller's batch plus at most FRAMES_AHEAD frames awaiting the helper.
+    """
+
+    def __init__(self, *, helper: bool = True, method: str | None = None) -> None:
+        self._local = LtHash16()
+        self._pid = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._to = -1  # our end of the helper's input
+        self._from = -1  # our end of the helper's output
+        self._pending: collections.deque[list[bytes]] = collections.deque()
+        self._acked = 0
+        self._sent_elements = 0
+        self._capacity = 0
+        self._acks = b""
+        self._lost = ""  # why the helper's part of the sum is lost, if it is
+        if helper and os.name == "posix" and hasattr(os, "fork"):
+            if method is None:
+                method = "fork" if threading.active_count() == 1 else "spawn"
+            try:
+                self._fork() if method == "fork" else self._spawn()
+            except (OSError, ValueError) as exc:
+                logger.warning("digest helper not started (%s); computing it here", exc)
+                self._kill()
+                return
+            self._capacity = _pipe_capacity(self._to)
+            os.set_blocking(self._from, False)
+
+    # The helper ------------------------------------------------------------------------------
+
+    @property
+    def _running(self) -> bool:
+        return self._to >= 0
+
+    def _fork(self) -> None:
+        helper_in, self._to = os.pipe()
+        self._from, helper_out = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the helper
+            code = 1
+            try:
+                os.close(self._to)
+                os.close(self._from)
+                with open(helper_in, "rb") as source, open(helper_out, "wb", buffering=0) as sink:
+                    _helper(source, sink)
+                code = 0
+            finally:
+                os._exit(code)
+        self._pid = pid
+        os.close(helper_in)
+        os.close(helper_out)
+
+    def _spawn(self) -> None:
+        package_root = str(Path(__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([package_root, *filter(None, [path])])}
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from hashsync_client.lthash import _helper; "
+                "_helper(sys.stdin.buffer, sys.stdout.buffer)",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            bufsize=0,
+        )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._to = self._proc.stdin.fileno()
+        self._from = self._proc.stdout.fileno()
+
+    def _drop_helper(self, reason: str) -> None:
+        """End a helper that never summed a frame and take its frames back."""
+        logger.warning("digest helper not used (%s); computing it here", reason)
+        self._kill()
+        while self._pending:
+            self._local.add(self._pending.popleft())
+
+    def _kill(self) -> None:
+        proc, self._proc = self._proc, None
+        pid, self._pid = self._pid, 0
+        if proc is not None:
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        else:
+            for fd in (self._to, self._from):
+                if fd >= 0:
+                    os.close(fd)
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        self._to = self._from = -1
+
+    def _read_acks(self) -> None:
+        try:
+            data = os.read(self._from, 4096)
+        except BlockingIOError:
+            return
+        if not data:  # end of file: the helper is gone
+            raise _HelperGone
+        self._take_acks(data)
+
+    def _take_acks(self, data: bytes) -> None:
+        data = self._acks + data
+        dots = len(data) - len(data.lstrip(b"."))
+        if dots > len(self._pending):
+            raise _HelperGone("it acknowledged frames it was never sent")
+        self._acks = data[dots:]
+        for _ in range(dots):
+            self._pending.popleft()
+        self._acked += dots
+
+    def _send(self, frame: list[bytes]) -> bool:
+        """Hand ``frame`` to the helper if it has room; False to sum it here."""
+        if not self._running:
+            return False
+        if len(self._pending) >= FRAMES_AHEAD:
+            # Only then ask whether it has summed some (one system call, never a wait).
+            try:
+                self._read_acks()
+            except _HelperGone as exc:
+                return self._helper_failed(str(exc) or "it exited")
+            if len(self._pending) >= FRAMES_AHEAD:
+                return False
+        lengths = np.fromiter(map(len, frame), dtype=_LITTLE_U16, count=len(frame)).tobytes()
+        payload = b"".join(frame)
+        head = struct.pack("<II", len(frame), len(lengths) + len(payload))
+        if len(head) + len(lengths) + len(payload) > self._capacity // FRAMES_AHEAD:
+            return False  # would not fit the pipe beside the other frame: never block on it
+        data = memoryview(head + lengths + payload)
+        try:
+            while data:
+                data = data[os.write(self._to, data) :]
+        except OSError:  # BrokenPipeError: it exited
+            return self._helper_failed("it exited")
+        self._pending.append(frame)
+        self._sent_elements += len(frame)
+        return True
+
+    def _helper_failed(self, reason: str) -> bool:
+        """Stop using the helper. Its frames are summed here if it had summed none yet;
+        otherwise its part is lost (a partial write may have reached it too) and ``result``
+        says so, while ``add`` goes on here."""
+        if self._acked:
+            logger.warning("digest helper failed (%s)", reason)
+            self._lost = reason
+            self._kill()
+            self._pending.clear()
+        else:
+            self._drop_helper(reason)
+        return False
+
+    # The interface ---------------------------------------------------------------------------
+
+    def add(self, elements: Iterable[bytes]) -> None:
+        """Add each element (a multiset, as ``LtHash16.add``)."""
+        items = iter(elements)
+        while frame := list(itertools.islice(items, FRAME)):
+            if not all(type(item) is bytes for item in frame):
+                raise TypeError("LtHash16 elements must be bytes")
+            if not self._send(frame):
+                self._local.add(frame)
+
+    def result(self) -> LtHash16:
+        """The LtHash16 of every element added; ``HelperFailed`` if the helper's part is lost."""
+        if self._lost:
+            raise HelperFailed(
+                f"the digest helper failed after summing part of the elements: {self._lost}"
+            )
+        if not self._running:
+            return self._local.copy()
+        if not self._acked:
+            # Still starting (or unable to): do its frames here rather than wait for it.
+            self._drop_helper("it had not started")
+            return self._local.copy()
+        try:
+            if self._proc is not None:
+                assert self._proc.stdin is not None
+                self._proc.stdin.close()
+            else:
+                os.close(self._to)
+            self._to = -1
+            answer = self._answer()
+        finally:
+            self._kill()
+        total = LtHash16(answer)
+        total._lanes += self._local._lanes
+        return total
+
+    def _answer(self) -> bytes:
+        deadline = time.monotonic() + RESULT_TIMEOUT_SECONDS
+        while len(self._acks) < _RESULT:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self._from], [], [], remaining)[0]:
+                raise HelperFailed("the digest helper did not answer in time")
+            data = os.read(self._from, _RESULT + 4096)
+            if not data:
+                raise HelperFailed("the digest helper exited without its sum")
+            try:
+                self._take_acks(data)
+            except _HelperGone as exc:
+                raise HelperFailed(str(exc)) from None
+        if self._pending or len(self._acks) != _RESULT or self._acks[:1] != b"=":
+            raise HelperFailed("the digest helper's answer is malformed")
+        (count,) = struct.unpack("<Q", self._acks[1:9])
+        if count != self._sent_elements:
+            raise HelperFailed(
+                f"the digest helper summed {count} elements; it was sent {self._sent_elements}"
+            )
+        return self._acks[9:]
+
+    def close(self) -> None:
+        """End the helper if it is still running (after ``result`` it is already gone)."""
+        self._kill()
+
+    def __enter__(self) -> LtHashSum:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _HelperGone(Exception):
+    pass
+
+
+def _pipe_capacity(fd: int) -> int:
+    """Bytes the pipe ``fd`` holds before a write blocks: 1 MiB asked for on Linux."""
+    try:
+        import fcntl
+
+        set_size = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+        get_size = getattr(fcntl, "F_GETPIPE_SZ", 1032)
+        # Above /proc/sys/fs/pipe-max-size it fails: keep what we have (frames that would not
+        # fit are summed here).
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, set_size, _PIPE_BYTES)
+        return int(fcntl.fcntl(fd, get_size))
+    except (ImportError, OSError):
+        return 16384  # the smallest pipe buffer of the systems we run on
+
+
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError("the digest helper's input ended inside a frame")
+    return data
+
+
+def _helper(source: BinaryIO, sink: BinaryIO) -> None:
+    """The helper process: sum the frames read from ``source``, acknowledge each on ``sink``,
+    and at the end of its input write the count and the state."""
+    lanes = np.zeros(LANES, dtype=np.uint16)
+    count = 0
+    while head := source.read(8):
+        if len(head) != 8:
+            raise EOFError("the digest helper's input ended inside a frame header")
+        number, size = struct.unpack("<II", head)
+        body = _read_exactly(source, size)
+        if number == 0 or size < 2 * number:
+            raise ValueError("the digest helper got an empty or short frame")
+        ends = np.cumsum(np.frombuffer(body, dtype=_LITTLE_U16, count=number), dtype=np.int64)
+        ends += 2 * number
+        if ends[-1] != size:
+            raise ValueError("the digest helper's frame sizes do not add up")
+        starts = [2 * number, *ends[:-1].tolist()]
+        frame = [body[start:end] for start, end in zip(starts, ends.tolist(), strict=True)]
+        lanes += _expanded_sum(frame)
+        count += number
+        sink.write(b".")
+        sink.flush()
+    sink.write(b"=" + struct.pack("<Q", count) + lanes.astype(_LITTLE_U16).tobytes())
+    sink.flush()
