@@ -17,7 +17,12 @@ from typing import BinaryIO
 import pytest
 
 from hashsync_client import lthash
-from hashsync_client.format import ALGORITHM_LENGTHS, GRADING_COUNT, read_bundle_bytes
+from hashsync_client.format import (
+    ALGORITHM_IDS,
+    ALGORITHM_LENGTHS,
+    GRADING_COUNT,
+    read_bundle_bytes,
+)
 from hashsync_client.lthash import FRAME, FRAMES_AHEAD, HelperFailed, LtHash16, LtHashSum, element
 from tests.hashsync_client.test_lthash import KAT_DIGEST, KAT_ELEMENTS, naive_state
 
@@ -157,8 +162,8 @@ def test_a_helper_that_never_answers_is_not_waited_for(monkeypatch):
 
 def test_a_helper_that_dies_after_summing_part_makes_the_result_fail(monkeypatch):
     def one_frame_then_die(source: BinaryIO, sink: BinaryIO) -> None:
-        head = source.read(8)
-        _number, size = lthash.struct.unpack("<II", head)
+        head = source.read(lthash._HEAD.size)
+        _kind, _number, size = lthash._HEAD.unpack(head)
         source.read(size)
         sink.write(b".")
         sink.flush()
@@ -180,8 +185,8 @@ def test_a_helper_that_dies_after_summing_part_makes_the_result_fail(monkeypatch
 
 def test_a_helper_that_miscounts_is_not_believed(monkeypatch):
     def miscounts(source: BinaryIO, sink: BinaryIO) -> None:
-        while head := source.read(8):
-            _number, size = lthash.struct.unpack("<II", head)
+        while head := source.read(lthash._HEAD.size):
+            _kind, _number, size = lthash._HEAD.unpack(head)
             source.read(size)
             sink.write(b".")
             sink.flush()
@@ -214,3 +219,62 @@ def test_close_ends_and_reaps_the_helper():
 
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def mixed_records(n: int, seed: int) -> list[tuple[int, list[bytes], list[int]]]:
+    """``n`` synthetic records per algorithm, as (algorithm id, values, gradings) blocks."""
+    rng = random.Random(seed)  # test data, not secrets
+    return [
+        (
+            ALGORITHM_IDS[name],
+            [rng.randbytes(ALGORITHM_LENGTHS[name]) for _ in range(n)],
+            [rng.randrange(GRADING_COUNT) for _ in range(n)],
+        )
+        for name in sorted(ALGORITHM_LENGTHS)
+    ]
+
+
+def record_elements(blocks: list[tuple[int, list[bytes], list[int]]]) -> list[bytes]:
+    names = {number: name for name, number in ALGORITHM_IDS.items()}
+    return [
+        element(names[number], value, grading)
+        for number, values, gradings in blocks
+        for value, grading in zip(values, gradings, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "none"])
+@pytest.mark.parametrize("size", SIZES)
+def test_records_summed_in_parallel_give_the_state_of_their_elements(method, size):
+    blocks = mixed_records(size, seed=size + 100)
+
+    with LtHashSum(helper=method != "none", method=None if method == "none" else method) as adder:
+        for number, values, gradings in blocks:
+            adder.add_records(number, values, gradings)
+        state = adder.result()
+
+    assert state.state() == serial(record_elements(blocks)).state()
+
+
+def test_records_and_elements_can_be_mixed():
+    blocks = mixed_records(700, seed=13)
+    extra = mixed_elements(900, seed=14)
+
+    with LtHashSum(method="fork") as adder:
+        adder.add(extra[:450])
+        for number, values, gradings in blocks:
+            adder.add_records(number, values, gradings)
+        adder.add(extra[450:])
+        state = adder.result()
+
+    assert state == serial(record_elements(blocks) + extra)
+
+
+def test_records_of_uneven_lengths_or_counts_are_refused():
+    with LtHashSum(helper=False) as adder:
+        with pytest.raises(ValueError, match="same length"):
+            adder.add_records(ALGORITHM_IDS["md5"], [bytes(16), bytes(15)], [0, 1])
+        with pytest.raises(ValueError, match="as many gradings"):
+            adder.add_records(ALGORITHM_IDS["md5"], [bytes(16)], [0, 1])
+        adder.add_records(ALGORITHM_IDS["md5"], [], [])
+        assert adder.result() == LtHash16()

@@ -6,6 +6,6 @@ import sys
 
 from hashsync_client.cli import main
 
-# Guarded: running this module must be the only way it starts the command.
+# Guarded, so that importing this module does not run the command.
 if __name__ == "__main__":
     sys.exit(main())

@@ -260,7 +260,7 @@ def _apply_snapshot(
             if failures:
                 break
             work.put((number, values, gradings))
-            state.add(_elements(number, values, gradings))
+            state.add_records(number, values, gradings)
             count += len(values)
             progress.update(len(values))
             if first:

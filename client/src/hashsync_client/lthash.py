@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Final
 
@@ -79,6 +79,23 @@ def _expanded_sum(batch: list[bytes]) -> npt.NDArray[np.uint16]:
     expansions = b"".join([shake(DOMAIN + item).digest(LTHASH_BYTES) for item in batch])
     lanes = np.frombuffer(expansions, dtype=_LITTLE_U16).reshape(len(batch), LANES)
     # Integer arithmetic in uint16 wraps around: exactly the mod 2**16 the scheme needs.
+    return np.add.reduce(lanes, axis=0, dtype=np.uint16)
+
+
+def _records_sum(
+    number: int, values: Sequence[bytes], gradings: Sequence[int]
+) -> npt.NDArray[np.uint16]:
+    """``_expanded_sum`` of the elements of records of one algorithm (``element`` without its
+    checks: id byte, value, grading as u16 big-endian), built with the domain in one step."""
+    prefix = DOMAIN + bytes((number,))
+    shake = hashlib.shake_128
+    expansions = b"".join(
+        [
+            shake(prefix + value + grading.to_bytes(2, "big")).digest(LTHASH_BYTES)
+            for value, grading in zip(values, gradings, strict=True)
+        ]
+    )
+    lanes = np.frombuffer(expansions, dtype=_LITTLE_U16).reshape(len(values), LANES)
     return np.add.reduce(lanes, axis=0, dtype=np.uint16)
 
 
@@ -147,10 +164,13 @@ class LtHash16:
 # The two partial sums are added at the end: the state of a set does not depend on how it is
 # split, so the value is exactly the serial one (tests/hashsync_client/test_lthash.py).
 #
-# Pipe protocol (integers little-endian). To the helper, per frame: u32 element count n,
-# u32 payload size, then n u16 lengths and the n elements back to back. From the helper: one
-# byte b"." per frame summed, and after the end of its input b"=", the u64 number of elements
-# it summed and its 2048-byte state.
+# Pipe protocol (integers little-endian unless said). To the helper, per frame: u8 kind, u32
+# element count n, u32 payload size, then the payload: for kind 0 (elements), n u16 lengths
+# and the n elements back to back; for kind 1 (records of one algorithm), the u8 algorithm id,
+# the u16 value length L, the n values (n * L bytes) and the n gradings as u16 BIG-endian,
+# the element being id || value || grading as ``element`` builds it. From the helper: one byte
+# b"." per frame summed, and after the end of its input b"=", the u64 number of elements it
+# summed and its 2048-byte state.
 
 FRAME: Final = 512  # elements per frame (the helper's BATCH)
 # Frames handed to the helper and not yet summed by it. Two keep it busy (one being summed,
@@ -158,6 +178,9 @@ FRAME: Final = 512  # elements per frame (the helper's BATCH)
 FRAMES_AHEAD: Final = 2
 _PIPE_BYTES: Final = 1 << 20
 _RESULT: Final = 1 + 8 + LTHASH_BYTES
+_HEAD: Final = struct.Struct("<BII")
+_ELEMENTS, _RECORDS = 0, 1
+_BIG_U16: Final = np.dtype(">u2")
 # Once the helper has summed a frame it is alive; it then owes at most FRAMES_AHEAD frames.
 RESULT_TIMEOUT_SECONDS: Final = 60.0
 
@@ -191,7 +214,8 @@ class LtHashSum:
         self._proc: subprocess.Popen[bytes] | None = None
         self._to = -1  # our end of the helper's input
         self._from = -1  # our end of the helper's output
-        self._pending: collections.deque[list[bytes]] = collections.deque()
+        # Frames handed to the helper and not yet acknowledged: what to sum here if it fails.
+        self._pending: collections.deque[_Frame] = collections.deque()
         self._acked = 0
         self._sent_elements = 0
         self._capacity = 0
@@ -259,7 +283,7 @@ class LtHashSum:
         logger.warning("digest helper not used (%s); computing it here", reason)
         self._kill()
         while self._pending:
-            self._local.add(self._pending.popleft())
+            self._sum_here(self._pending.popleft())
 
     def _kill(self) -> None:
         proc, self._proc = self._proc, None
@@ -300,8 +324,13 @@ class LtHashSum:
             self._pending.popleft()
         self._acked += dots
 
-    def _send(self, frame: list[bytes]) -> bool:
-        """Hand ``frame`` to the helper if it has room; False to sum it here."""
+    def _sum_here(self, frame: _Frame) -> None:
+        if len(frame) == 2:
+            self._local.add(frame[1])
+        else:
+            self._local._lanes += _records_sum(frame[1], frame[2], frame[3])
+
+    def _has_room(self) -> bool:
         if not self._running:
             return False
         if len(self._pending) >= FRAMES_AHEAD:
@@ -310,21 +339,20 @@ class LtHashSum:
                 self._read_acks()
             except _HelperGone as exc:
                 return self._helper_failed(str(exc) or "it exited")
-            if len(self._pending) >= FRAMES_AHEAD:
-                return False
-        lengths = np.fromiter(map(len, frame), dtype=_LITTLE_U16, count=len(frame)).tobytes()
-        payload = b"".join(frame)
-        head = struct.pack("<II", len(frame), len(lengths) + len(payload))
-        if len(head) + len(lengths) + len(payload) > self._capacity // FRAMES_AHEAD:
+        return len(self._pending) < FRAMES_AHEAD
+
+    def _send(self, frame: _Frame, count: int, payload: bytes) -> bool:
+        """Hand ``frame`` (``payload`` on the wire) to the helper; False to sum it here."""
+        data = memoryview(_HEAD.pack(frame[0], count, len(payload)) + payload)
+        if len(data) > self._capacity // FRAMES_AHEAD:
             return False  # would not fit the pipe beside the other frame: never block on it
-        data = memoryview(head + lengths + payload)
         try:
             while data:
                 data = data[os.write(self._to, data) :]
         except OSError:  # BrokenPipeError: it exited
             return self._helper_failed("it exited")
         self._pending.append(frame)
-        self._sent_elements += len(frame)
+        self._sent_elements += count
         return True
 
     def _helper_failed(self, reason: str) -> bool:
@@ -345,11 +373,42 @@ class LtHashSum:
     def add(self, elements: Iterable[bytes]) -> None:
         """Add each element (a multiset, as ``LtHash16.add``)."""
         items = iter(elements)
-        while frame := list(itertools.islice(items, FRAME)):
-            if not all(type(item) is bytes for item in frame):
+        while batch := list(itertools.islice(items, FRAME)):
+            if not all(type(item) is bytes for item in batch):
                 raise TypeError("LtHash16 elements must be bytes")
-            if not self._send(frame):
-                self._local.add(frame)
+            frame: _Frame = (_ELEMENTS, batch)
+            if self._has_room():
+                lengths = np.fromiter(map(len, batch), dtype=_LITTLE_U16, count=len(batch))
+                if self._send(frame, len(batch), lengths.tobytes() + b"".join(batch)):
+                    continue
+            self._sum_here(frame)
+
+    def add_records(self, number: int, values: Sequence[bytes], gradings: Sequence[int]) -> None:
+        """Add the elements of records of one algorithm (id ``number``): the same as
+        ``add(element(name, value, grading) ...)`` without its checks, which the bundle codec
+        made (every value of the algorithm's length, gradings 0..629); only the lengths are
+        checked here, since a frame relies on them."""
+        if len(values) != len(gradings):
+            raise ValueError("as many gradings as values are needed")
+        if not values:
+            return
+        size = len(values[0])
+        if any(len(value) != size for value in values):
+            raise ValueError("the values of one algorithm must all have the same length")
+        for start in range(0, len(values), FRAME):
+            chunk, grades = values[start : start + FRAME], gradings[start : start + FRAME]
+            frame: _Frame = (_RECORDS, number, chunk, grades)
+            if self._has_room():
+                payload = b"".join(
+                    (
+                        struct.pack("<BH", number, size),
+                        *chunk,
+                        np.asarray(grades, dtype=_BIG_U16).tobytes(),
+                    )
+                )
+                if self._send(frame, len(chunk), payload):
+                    continue
+            self._sum_here(frame)
 
     def result(self) -> LtHash16:
         """The LtHash16 of every element added; ``HelperFailed`` if the helper's part is lost."""
@@ -414,6 +473,11 @@ class _HelperGone(Exception):
     pass
 
 
+# A frame, kept until the helper acknowledges it: (_ELEMENTS, elements) or
+# (_RECORDS, algorithm id, values, gradings).
+_Frame = tuple[int, list[bytes]] | tuple[int, int, Sequence[bytes], Sequence[int]]
+
+
 def _pipe_capacity(fd: int) -> int:
     """Bytes the pipe ``fd`` holds before a write blocks: 1 MiB asked for on Linux."""
     try:
@@ -442,22 +506,38 @@ def _helper(source: BinaryIO, sink: BinaryIO) -> None:
     and at the end of its input write the count and the state."""
     lanes = np.zeros(LANES, dtype=np.uint16)
     count = 0
-    while head := source.read(8):
-        if len(head) != 8:
+    while head := source.read(_HEAD.size):
+        if len(head) != _HEAD.size:
             raise EOFError("the digest helper's input ended inside a frame header")
-        number, size = struct.unpack("<II", head)
+        kind, number, size = _HEAD.unpack(head)
         body = _read_exactly(source, size)
-        if number == 0 or size < 2 * number:
-            raise ValueError("the digest helper got an empty or short frame")
-        ends = np.cumsum(np.frombuffer(body, dtype=_LITTLE_U16, count=number), dtype=np.int64)
-        ends += 2 * number
-        if ends[-1] != size:
-            raise ValueError("the digest helper's frame sizes do not add up")
-        starts = [2 * number, *ends[:-1].tolist()]
-        frame = [body[start:end] for start, end in zip(starts, ends.tolist(), strict=True)]
-        lanes += _expanded_sum(frame)
+        if number == 0:
+            raise ValueError("the digest helper got an empty frame")
+        if kind == _ELEMENTS:
+            lanes += _expanded_sum(_split_elements(body, number))
+        elif kind == _RECORDS:
+            algorithm, length = struct.unpack_from("<BH", body)
+            if size != 3 + number * (length + 2):
+                raise ValueError("the digest helper's records frame has the wrong size")
+            end = 3 + number * length
+            values = [body[start : start + length] for start in range(3, end, length)]
+            gradings = np.frombuffer(body, dtype=_BIG_U16, offset=end).tolist()
+            lanes += _records_sum(algorithm, values, gradings)
+        else:
+            raise ValueError("the digest helper got a frame of an unknown kind")
         count += number
         sink.write(b".")
         sink.flush()
     sink.write(b"=" + struct.pack("<Q", count) + lanes.astype(_LITTLE_U16).tobytes())
     sink.flush()
+
+
+def _split_elements(body: bytes, number: int) -> list[bytes]:
+    if len(body) < 2 * number:
+        raise ValueError("the digest helper's elements frame is short")
+    ends = np.cumsum(np.frombuffer(body, dtype=_LITTLE_U16, count=number), dtype=np.int64)
+    ends += 2 * number
+    if ends[-1] != len(body):
+        raise ValueError("the digest helper's frame sizes do not add up")
+    starts = [2 * number, *ends[:-1].tolist()]
+    return [body[start:end] for start, end in zip(starts, ends.tolist(), strict=True)]
