@@ -162,7 +162,7 @@ class LtHash16:
 # expansion. ``LtHashSum`` shares it with one helper process instead: the caller's thread hands
 # the helper a frame of elements whenever the helper has room, and expands the rest itself.
 # The two partial sums are added at the end: the state of a set does not depend on how it is
-# split, so the value is exactly the serial one (tests/hashsync_client/test_lthash.py).
+# split, so the value is exactly the serial one (tests/hashsync_client/test_lthash_parallel.py).
 #
 # Pipe protocol (integers little-endian unless said). To the helper, per frame: u8 kind, u32
 # element count n, u32 payload size, then the payload: for kind 0 (elements), n u16 lengths
@@ -242,7 +242,12 @@ class LtHashSum:
     def _fork(self) -> None:
         helper_in, self._to = os.pipe()
         self._from, helper_out = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(helper_in)
+            os.close(helper_out)
+            raise
         if pid == 0:  # the helper
             code = 1
             try:
