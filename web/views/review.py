@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from hashlist import framework_store, selectors, services
 from hashlist.changelog import EntryState
+from hashlist.frameworks.facts import LABELS, NEW_FACTS
 from hashlist.models import Proposal, ProposalKind, ProposalStatus
 from hashsync.errors import DomainError, InvalidInput
 from hashsync.pagination import keyset_page
@@ -145,6 +146,7 @@ def _import_context(proposal: Proposal) -> dict[str, Any]:
                 "Industry class",
                 {k or "not classified": n for k, n in counts["by_industry_class"].items()},
             ),
+            *((LABELS[name], counts[f"by_{name}"]) for name in NEW_FACTS),
         ],
     }
 
