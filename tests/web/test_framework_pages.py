@@ -64,7 +64,10 @@ def test_check_shows_the_rule_diff_and_the_impact_without_proposing(analyst):
     assert response.status_code == 200
     text = _text(response.content)
     assert "This rule change regrades 3 entries" in text
-    assert "Changed" in text and "conditions on activity" in text
+    assert (
+        "Changed" in text and "Most serious activity adds Non-penetrative sexual activity" in text
+    )
+    assert "Source reworded" in text
     assert not Proposal.objects.filter(kind=ProposalKind.FRAMEWORK).exists()
 
 

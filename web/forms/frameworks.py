@@ -27,7 +27,7 @@ class FrameworkRulesForm(forms.Form):
             "<code>class</code> and <code>source</code> (where the rule comes from: required)."
         ),
         error_messages={"required": "Give the rules: edit the current ones shown here."},
-        widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false", "class": "code"}),
+        widget=forms.Textarea(attrs={"rows": 24, "spellcheck": "false", "class": "mono"}),
     )
     comment = forms.CharField(
         label="Why, and the source of the change",

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from hashlist import framework_store, services
 from hashlist.framework_store import Current
 from hashlist.frameworks.facts import FACT_NAMES, FACTS, LABELS, UNKNOWN
-from hashlist.frameworks.impact import RuleDiff, rule_diff
+from hashlist.frameworks.impact import CHANGED, RuleDiff, rule_diff
 from hashlist.frameworks.rules import Definition
 from hashlist.models import Proposal, ProposalKind, ProposalStatus
 from hashsync.errors import DomainError
@@ -72,11 +72,38 @@ def diff_rows(found: RuleDiff) -> list[dict[str, Any]]:
                 "new_position": row.new_position,
                 "old": _rule_view(row.old),
                 "new": _rule_view(row.new),
-                "parts": set(row.changed_parts),
-                "changed_facts": [p.split(".", 1)[1] for p in row.changed_parts if "." in p],
+                "what": _what_changed(row.old, row.new) if row.state == CHANGED else [],
             }
         )
     return rows
+
+
+def _what_changed(old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
+    """A changed rule's differences in words: values a condition gains or loses, a condition
+    added or dropped, the class, the source."""
+    assert old is not None and new is not None
+    said = []
+    for name in FACT_NAMES:
+        before, after = old["when"].get(name), new["when"].get(name)
+        label = LABELS[name]
+        if before == after:
+            continue
+        if before is None:
+            said.append(f"New condition: {condition_text(name, after or [])}")
+        elif after is None:
+            said.append(f"Condition dropped: {label}")
+        else:
+            gained = [LABELS.get(v, v) for v in after if v not in before]
+            lost = [LABELS.get(v, v) for v in before if v not in after]
+            if gained:
+                said.append(f"{label} adds {', '.join(gained)}")
+            if lost:
+                said.append(f"{label} drops {', '.join(lost)}")
+    if old["class"] != new["class"]:
+        said.append(f"Class {old['class']} → {new['class']}")
+    if old["source"] != new["source"]:
+        said.append("Source reworded")
+    return said
 
 
 def _rule_view(rule: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -153,10 +180,12 @@ def framework_propose(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         form = FrameworkRulesForm(request.POST)
         previewing = "preview" in request.POST
-        if previewing:
-            # A preview needs only the rules: the reason is asked for when it is sent.
-            form.fields["comment"].required = False
-        if form.is_valid():
+        valid = form.is_valid()
+        if previewing and "comment" in form.errors:
+            # A check needs only the rules: the reason is asked for when it is sent.
+            del form.errors["comment"]
+            valid = not form.errors
+        if valid:
             proposed: Definition = form.cleaned_data["definition"]
             if previewing:
                 preview = _preview(current, proposed)
@@ -214,7 +243,11 @@ def _preview(current: Current, proposed: Definition) -> dict[str, Any]:
 def unassessed_index(request: HttpRequest) -> HttpResponse:
     counts = framework_store.unassessed_counts()
     rows = [
-        {"framework": current, "count": counts.get(current.slug, 0)}
+        {
+            "framework": current,
+            "count": counts.get(current.slug, 0),
+            "looks_at": [LABELS[n] for n in current.definition.used_facts],
+        }
         for current in framework_store.frameworks_current()
     ]
     return render(request, "web/frameworks/unassessed_index.html", {"rows": rows})
