@@ -6,7 +6,9 @@ every hash against the file and the list, and staging — on a file written befo
 upload and review are not part of the figure.
 
 The rows are synthetic: md5, sha1 and sha256 columns of random bytes (``os.urandom``), a
-random category and age group, source "synthetic-bench". Nothing here is a real hash.
+random category and age group, source "synthetic-bench". Nothing here is a real hash. With
+``--facts`` the rows record facts instead of a category (a random activity, pubertal stage,
+origin and self-generated flag, some unknown), so every row's grading is derived from them.
 
 The database is ``DATABASE_URL`` if set (an empty, dedicated one: the script migrates it and
 leaves its rows behind), otherwise a fresh SQLite file in a temporary directory that is
@@ -46,11 +48,33 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def write_synthetic_csv(path: Path, rows: int) -> None:
+ACTIVITIES = ("penetrative", "animal", "sadism", "non_penetrative", "lascivious_exhibition",
+              "nudity_posing", "other")  # fmt: skip
+STAGES = ("prepubescent", "pubescent", "post_pubescent", "")
+ORIGINS = ("real", "computer_generated", "")
+SELF_GENERATED = ("yes", "no", "")
+
+
+def _grading(choose: random.Random, facts: bool) -> str:
+    if not facts:
+        return f"{choose.choice(CATEGORIES)},{choose.choice(AGE_GROUPS)}"
+    return (
+        f",{choose.choice(AGE_GROUPS)},{choose.choice(ACTIVITIES)},{choose.choice(STAGES)},"
+        f"{choose.choice(ORIGINS)},{choose.choice(SELF_GENERATED)}"
+    )
+
+
+def write_synthetic_csv(path: Path, rows: int, *, facts: bool = False) -> None:
     """``rows`` rows of random hashes; the grading is chosen by a seeded PRNG (not secret)."""
     choose = random.Random(6)  # grading spread, not a secret
     with path.open("w", encoding="ascii", newline="") as out:
-        out.write("category,age_group,source,md5,sha1,sha256\n")
+        if facts:
+            out.write(
+                "category,age_group,activity,pubertal_stage,origin,self_generated,"
+                "source,md5,sha1,sha256\n"
+            )
+        else:
+            out.write("category,age_group,source,md5,sha1,sha256\n")
         written = 0
         while written < rows:
             n = min(BLOCK_ROWS, rows - written)
@@ -59,8 +83,7 @@ def write_synthetic_csv(path: Path, rows: int) -> None:
             for i in range(n):
                 h = block[i * 2 * ROW_BYTES : (i + 1) * 2 * ROW_BYTES]
                 lines.append(
-                    f"{choose.choice(CATEGORIES)},{choose.choice(AGE_GROUPS)},synthetic-bench,"
-                    f"{h[:32]},{h[32:72]},{h[72:]}\n"
+                    f"{_grading(choose, facts)},synthetic-bench,{h[:32]},{h[32:72]},{h[72:]}\n"
                 )
             out.write("".join(lines))
             written += n
@@ -87,18 +110,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to import (1,000,000)")
     parser.add_argument("--profile", metavar="PATH", help="write cProfile stats of the import here")
+    parser.add_argument(
+        "--facts",
+        action="store_true",
+        help="rows record facts, not a category (docs/import-format.md)",
+    )
     args = parser.parse_args()
     if args.rows < 1:
         parser.error("--rows must be at least 1")
 
     workdir = Path(tempfile.mkdtemp(prefix="hashsync-p6-"))
     try:
-        return run(args.rows, workdir, args.profile)
+        return run(args.rows, workdir, args.profile, facts=args.facts)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(rows: int, workdir: Path, profile: str | None) -> int:
+def run(rows: int, workdir: Path, profile: str | None, *, facts: bool = False) -> int:
     # Settings are read once, at django.setup(): everything must be in the environment first.
     os.environ["HASHSYNC_VAR_DIR"] = str(workdir)
     os.environ["HASHSYNC_MEDIA_ROOT"] = str(workdir / "media")
@@ -131,7 +159,7 @@ def run(rows: int, workdir: Path, profile: str | None) -> int:
     upload_dir.mkdir(parents=True)
     csv_path = upload_dir / f"synthetic-{rows}.csv"
     started = time.perf_counter()
-    write_synthetic_csv(csv_path, rows)
+    write_synthetic_csv(csv_path, rows, facts=facts)
     size = csv_path.stat().st_size
     log(
         f"wrote {rows} synthetic rows, {size / 2**20:.1f} MiB, "

@@ -9,13 +9,16 @@ value that disagrees is refused. Where they do not, the analyst's stored field s
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from hashlist.frameworks.facts import FACT_NAMES, NEW_FACTS, validate_facts
+from hashlist.frameworks.facts import FACT_NAMES, NEW_FACTS, UNKNOWN, validate_facts
+from hashlist.frameworks.impact import Impact, looked_at, regraded
 from hashlist.frameworks.legacy import LEGACY_FIELDS, disagreements, field_value
 from hashlist.frameworks.rules import UNASSESSED, Definition, classify
 from hashlist.grading import GRADING_FIELDS, validate_grading, validate_shared_field
@@ -212,3 +215,73 @@ def unassessed_entries(*, slug: str, limit: int = 100) -> list[int]:
         if classify(definition, facts) == UNASSESSED:
             ids.extend(_sample_ids(row, limit))
     return sorted(ids)[:limit]
+
+
+# --- A rule change's impact, and the analysts' list of unassessed entries --------------------
+
+
+def rule_change_impact(*, old: Definition, new: Definition) -> Impact:
+    """How many active entries' class the change from ``old`` to ``new`` moves: one GROUP BY
+    over the facts either definition looks at, the rules once per combination."""
+    names = looked_at(old, new)
+    active = Entry.objects.filter(status=EntryStatus.ACTIVE)
+    if not names:  # rules without conditions: every entry is one combination
+        total = active.count()
+        return regraded([({}, total)] if total else [], old, new)
+    rows = active.values(*names).annotate(count=Count("id")).order_by()
+    return regraded((({n: row[n] for n in names}, row["count"]) for row in rows), old, new)
+
+
+def _unassessed_filter(definition: Definition) -> Q | None:
+    """Active entries the definition leaves unassessed, as a filter on the facts it looks at
+    (None: no entry is unassessed). Built from the distinct combinations present."""
+    names = definition.used_facts
+    active = Entry.objects.filter(status=EntryStatus.ACTIVE)
+    if not names:
+        facts = {name: UNKNOWN for name in FACT_NAMES} | {"content_type": "image"}
+        return Q() if classify(definition, facts) == UNASSESSED else None
+    combos = []
+    for row in active.values(*names).distinct().order_by():
+        facts = {name: UNKNOWN for name in FACT_NAMES} | {"content_type": "image"} | row
+        if classify(definition, facts) == UNASSESSED:
+            combos.append(Q(**row))
+    if not combos:
+        return None
+    return functools.reduce(operator.or_, combos)
+
+
+@dataclass(frozen=True, slots=True)
+class UnassessedRow:
+    entry_id: int
+    unknown: tuple[str, ...]  # the facts the framework looks at that are unknown
+    facts: dict[str, str]
+
+
+def unassessed_page(
+    *, slug: str, after: int = 0, limit: int = 50
+) -> tuple[list[UnassessedRow], int | None] | None:
+    """A page of the active entries framework ``slug`` leaves unassessed, by entry id after
+    ``after`` (keyset), and the id to continue after (None: the last page). None: no such
+    framework."""
+    current = next((c for c in frameworks_current() if c.slug == slug), None)
+    if current is None:
+        return None
+    where = _unassessed_filter(current.definition)
+    if where is None:
+        return [], None
+    names = current.definition.used_facts
+    entries = list(
+        Entry.objects.filter(where, status=EntryStatus.ACTIVE, id__gt=after)
+        .order_by("id")
+        .values("id", *FACT_NAMES)[: limit + 1]
+    )
+    rows = [
+        UnassessedRow(
+            entry_id=e["id"],
+            unknown=tuple(n for n in names if e[n] == UNKNOWN),
+            facts={n: e[n] for n in FACT_NAMES},
+        )
+        for e in entries[:limit]
+    ]
+    more = len(entries) > limit
+    return rows, (rows[-1].entry_id if more and rows else None)

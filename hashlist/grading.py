@@ -70,10 +70,14 @@ def validate_shared_field(field: str, value: Any) -> str:
 
 
 def validate_grading(
-    data: Mapping[str, Any], *, partial_of: Mapping[str, Any] | None = None
+    data: Mapping[str, Any],
+    *,
+    partial_of: Mapping[str, Any] | None = None,
+    category_optional: bool = False,
 ) -> dict[str, Any]:
     """Return a complete, normalised grading. With ``partial_of``, missing fields keep the
-    values of that existing grading (for regrades that change one field)."""
+    values of that existing grading (for regrades that change one field). With
+    ``category_optional`` a missing category is "" (the facts may determine it later)."""
     base = dict(partial_of or {})
     unknown = set(data) - set(GRADING_FIELDS)
     if unknown:
@@ -83,7 +87,9 @@ def validate_grading(
         )
     merged = {**base, **data}
     return {
-        "category": _choice("category", merged.get("category"), CATEGORIES),
+        "category": _choice(
+            "category", merged.get("category"), CATEGORIES, required=not category_optional
+        ),
         "age_group": _choice("age_group", merged.get("age_group"), AGE_GROUPS),
         "baseline": parse_baseline(merged.get("baseline")),
         "industry_class": _choice(

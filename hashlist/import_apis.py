@@ -134,6 +134,10 @@ class StagedRowOutput(serializers.Serializer):
     content_type = serializers.CharField()
     source = serializers.CharField()  # type: ignore[assignment]  # as in EntryOutput
     notes = serializers.CharField(help_text="Internal analyst notes; never distributed.")
+    pubertal_stage = serializers.CharField()
+    activity = serializers.CharField()
+    origin = serializers.CharField()
+    self_generated = serializers.CharField()
     hashes = serializers.SerializerMethodField()
 
     def get_hashes(self, row: StagedRow) -> list[dict[str, str]]:
@@ -170,6 +174,10 @@ class ImportSummaryApi(APIView):
         by_content_type = serializers.DictField(child=serializers.IntegerField())
         by_baseline = serializers.DictField(child=serializers.IntegerField())
         by_industry_class = serializers.DictField(child=serializers.IntegerField())
+        by_pubertal_stage = serializers.DictField(child=serializers.IntegerField())
+        by_activity = serializers.DictField(child=serializers.IntegerField())
+        by_origin = serializers.DictField(child=serializers.IntegerField())
+        by_self_generated = serializers.DictField(child=serializers.IntegerField())
         on_list = inline_serializer(
             name="ImportOnList",
             fields={

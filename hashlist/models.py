@@ -422,6 +422,15 @@ class StagedRow(models.Model):
     source = models.CharField(max_length=MAX_LABEL, blank=True, default="")
     notes = models.TextField(blank=True, default="")
     hashes = models.TextField()
+    # The row's facts that are not grading fields (docs/import-format.md, "Facts").
+    pubertal_stage = models.CharField(
+        max_length=16, choices=_fact_choices("pubertal_stage"), default=UNKNOWN
+    )
+    activity = models.CharField(max_length=24, choices=_fact_choices("activity"), default=UNKNOWN)
+    origin = models.CharField(max_length=20, choices=_fact_choices("origin"), default=UNKNOWN)
+    self_generated = models.CharField(
+        max_length=8, choices=_fact_choices("self_generated"), default=UNKNOWN
+    )
 
     class Meta:
         indexes = [models.Index(fields=["batch", "line"], name="staged_row_batch_line_idx")]

@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q, QuerySet
 
+from hashlist.frameworks.facts import NEW_FACTS
 from hashlist.grading import GRADING_FIELDS, parse_hash
 from hashlist.models import (
     Change,
@@ -304,6 +305,7 @@ def import_summary(*, batch: ImportBatch) -> dict[str, Any]:
         "by_content_type": _counts(rows, "content_type"),
         "by_baseline": _counts(rows, "baseline"),
         "by_industry_class": _counts(rows, "industry_class"),
+        **{f"by_{name}": _counts(rows, name) for name in NEW_FACTS},
         "on_list": {"count": len(on_list), "lines": on_list[:SAMPLE_MAX]},
     }
 

@@ -24,6 +24,9 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Propose", "web-propose", ("hashlist.propose_change",)),
     NavItem("Review", "web-review-queue", ("hashlist.review_proposal",)),
     NavItem("Imports", "web-imports", ("hashlist.view_importbatch",)),
+    # Analysts and reviewers; auditors reach the frameworks from the audit pages (their bar
+    # must stay one line).
+    NavItem("Grading", "web-frameworks", ("hashlist.propose_change", "hashlist.review_proposal")),
     NavItem("Disputes", "web-disputes", ("members.view_feedback",)),
     NavItem("Members", "web-members", ("members.view_member",)),
     NavItem("Fleet", "web-fleet", ("members.view_member",)),

@@ -11,6 +11,7 @@ from web.views import (
     entries,
     feeds,
     fleet,
+    frameworks,
     home,
     import_review,
     imports,
@@ -141,6 +142,17 @@ urlpatterns = [
     path("reports/member-lag/", reports.member_lag, name="web-report-member-lag"),
     path("reports/releases/", reports.releases, name="web-report-releases"),
     path("reports/<slug:slug>.csv", reports.report_csv, name="web-report-csv"),
+    # Grading frameworks (web/views/frameworks.py): rules, versions, proposing a change, and
+    # the entries a framework leaves unassessed.
+    path("frameworks/", frameworks.framework_list, name="web-frameworks"),
+    path("frameworks/<slug:slug>/", frameworks.framework_page, name="web-framework"),
+    path(
+        "frameworks/<slug:slug>/propose/",
+        frameworks.framework_propose,
+        name="web-framework-propose",
+    ),
+    path("unassessed/", frameworks.unassessed_index, name="web-unassessed"),
+    path("unassessed/<slug:slug>/", frameworks.unassessed_list, name="web-unassessed-list"),
     # The transparency log, for auditors (web/views/transparency.py).
     path("transparency/", transparency.log_page, name="web-transparency"),
 ]

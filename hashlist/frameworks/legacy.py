@@ -53,28 +53,37 @@ def _stated(grading: Mapping[str, Any], definitions: Mapping[str, Definition]) -
 
 
 def facts_from_grading(
-    grading: Mapping[str, Any], definitions: Mapping[str, Definition]
+    grading: Mapping[str, Any],
+    definitions: Mapping[str, Definition],
+    *,
+    known: Facts | None = None,
 ) -> dict[str, str] | None:
     """The facts a stored grading determines: each new fact is set where every set of facts
     that gives all the stored classes agrees on it, and unknown otherwise; the age group and
     content type are the grading's own. None when no set of facts gives them all — the stored
-    fields contradict each other."""
+    fields contradict each other.
+
+    With ``known`` (facts an analyst recorded beside the stored fields, as a bulk import's
+    fact columns), those facts are fixed too: None then also means the stored fields
+    contradict the recorded facts."""
     stated = _stated(grading, definitions)
+    fixed = dict.fromkeys(NEW_FACTS, UNKNOWN)
+    if known is not None:
+        fixed.update({name: known[name] for name in NEW_FACTS})
+    fixed.update(age_group=grading["age_group"], content_type=grading["content_type"])
     return _facts_from(
-        grading["age_group"],
-        grading["content_type"],
+        tuple(fixed[name] for name in FACT_NAMES),
         tuple((definitions[slug], klass) for slug, klass in stated),
     )
 
 
 @functools.lru_cache(maxsize=4096)
 def _facts_from(
-    age_group: str, content_type: str, stated: tuple[tuple[Definition, str], ...]
+    fixed: tuple[str, ...], stated: tuple[tuple[Definition, str], ...]
 ) -> dict[str, str] | None:
-    fixed = {"age_group": age_group, "content_type": content_type}
     choices = [
-        FACTS[name] if fixed.get(name, UNKNOWN) == UNKNOWN else (fixed[name],)
-        for name in FACT_NAMES
+        FACTS[name] if value == UNKNOWN else (value,)
+        for name, value in zip(FACT_NAMES, fixed, strict=True)
     ]
     seen: dict[str, set[str]] = {name: set() for name in NEW_FACTS}
     for key in itertools.product(*choices):
@@ -83,8 +92,9 @@ def _facts_from(
                 seen[name].add(key[FACT_NAMES.index(name)])
     if not seen[NEW_FACTS[0]]:
         return None
-    facts = {name: next(iter(v)) if len(v) == 1 else UNKNOWN for name, v in seen.items()}
-    return {**fixed, **facts}
+    facts = dict(zip(FACT_NAMES, fixed, strict=True))
+    facts.update({name: next(iter(v)) if len(v) == 1 else UNKNOWN for name, v in seen.items()})
+    return facts
 
 
 def disagreements(

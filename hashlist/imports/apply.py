@@ -236,6 +236,10 @@ def _apply_chunk(proposal: Proposal, chunk: list[StagedRow], approved_at: Any) -
                 source=r.source,
                 notes=r.notes,
                 status=EntryStatus.ACTIVE,
+                pubertal_stage=r.pubertal_stage,
+                activity=r.activity,
+                origin=r.origin,
+                self_generated=r.self_generated,
             )
             for r in chunk
         ]

@@ -11,14 +11,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from hashlist.grading import GRADING_FIELDS, validate_grading
+from hashlist.grading import GRADING_FIELDS
+from hashlist.imports.grade import FACT_COLUMNS, GradeError, Grader
 from hashsync.errors import InvalidInput
 from hashsync.validation import MAX_LABEL, MAX_TEXT, clean_text
 from hashsync_client.algorithms import ALGORITHMS, HashParseError, get_algorithm
 
 CHUNK_ROWS = 2000
 TEXT_COLUMNS = ("source", "notes")
-KNOWN_COLUMNS = frozenset((*GRADING_FIELDS, *TEXT_COLUMNS, *ALGORITHMS))
+KNOWN_COLUMNS = frozenset((*GRADING_FIELDS, *FACT_COLUMNS, *TEXT_COLUMNS, *ALGORITHMS))
+# The grading and fact columns, in the order a row's grading is read.
+GRADE_COLUMNS = (*GRADING_FIELDS, *FACT_COLUMNS)
 csv.field_size_limit(64 * 1024)
 
 
@@ -30,6 +33,7 @@ class RowError(Exception):
 class Row:
     line: int
     grading: dict[str, Any]
+    facts: dict[str, str]  # the facts that are not grading fields (FACT_COLUMNS)
     source: str
     notes: str
     pairs: list[tuple[str, bytes]]
@@ -126,11 +130,11 @@ def _pairs_from(items: Iterable[tuple[str, Any]]) -> list[tuple[str, bytes]]:
 _NO_HASH = f"no hash: give at least one of {', '.join(ALGORITHMS)}"
 
 
-def _grading(fields: dict[str, Any]) -> dict[str, Any]:
+def _grading(grader: Grader, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     try:
-        return validate_grading(fields)
-    except InvalidInput as exc:
-        raise RowError(exc.message) from None
+        return grader.grade(fields)
+    except GradeError as exc:
+        raise RowError(str(exc)) from None
 
 
 def _texts(source: Any, notes: Any) -> tuple[str, str]:
@@ -144,13 +148,15 @@ def _texts(source: Any, notes: Any) -> tuple[str, str]:
         raise RowError(exc.message) from None
 
 
-def _row_from(line: int, fields: dict[str, Any], hashes: Iterable[tuple[str, Any]]) -> Row:
-    grading = _grading({k: fields.get(k) for k in GRADING_FIELDS})
+def _row_from(
+    grader: Grader, line: int, fields: dict[str, Any], hashes: Iterable[tuple[str, Any]]
+) -> Row:
+    grading, facts = _grading(grader, {k: fields[k] for k in GRADE_COLUMNS if k in fields})
     source, notes = _texts(fields.get("source"), fields.get("notes"))
-    return Row(line, grading, source, notes, _pairs_from(hashes))
+    return Row(line, grading, facts, source, notes, _pairs_from(hashes))
 
 
-def csv_rows(lines: Iterator[str], progress: Progress) -> Iterator[Row | None]:
+def csv_rows(lines: Iterator[str], progress: Progress, grader: Grader) -> Iterator[Row | None]:
     reader = csv.reader(lines)
     try:
         header = next(reader)
@@ -161,7 +167,10 @@ def csv_rows(lines: Iterator[str], progress: Progress) -> Iterator[Row | None]:
         return
     columns = [c.strip().lower() for c in header]
     unknown = [c for c in columns if c not in KNOWN_COLUMNS]
-    missing = [c for c in ("category", "age_group") if c not in columns]
+    # A category column is required unless the file records facts, which may determine it.
+    records_facts = any(c in FACT_COLUMNS for c in columns)
+    required: tuple[str, ...] = ("age_group",) if records_facts else ("category", "age_group")
+    missing = [c for c in required if c not in columns]
     if (
         unknown
         or missing
@@ -188,12 +197,13 @@ def csv_rows(lines: Iterator[str], progress: Progress) -> Iterator[Row | None]:
     # runs a million times per P6 file. Checks and their order (grading, texts, hashes) are
     # the same; a grading is validated once per distinct spelling and then looked up.
     at = {c: i for i, c in enumerate(columns)}
-    # category and age_group are required columns, so this getter always returns a tuple.
-    grading_names = [c for c in GRADING_FIELDS if c in at]
+    # Two or more columns (age_group and category or a fact column are required), so this
+    # getter always returns a tuple.
+    grading_names = [c for c in GRADE_COLUMNS if c in at]
     grading_of = operator.itemgetter(*[at[c] for c in grading_names])
     source_at, notes_at = at.get("source"), at.get("notes")
     hash_at = [(i, ALGORITHMS[c]) for i, c in enumerate(columns) if c in ALGORITHMS]
-    gradings: dict[tuple[str, ...], dict[str, Any]] = {}
+    gradings: dict[tuple[str, ...], tuple[dict[str, Any], dict[str, str]]] = {}
     width = len(columns)
     while True:
         try:
@@ -214,11 +224,12 @@ def csv_rows(lines: Iterator[str], progress: Progress) -> Iterator[Row | None]:
             continue
         try:
             key = grading_of(values)
-            grading = gradings.get(key)
-            if grading is None:
-                grading = _grading(dict(zip(grading_names, key, strict=True)))
+            found = gradings.get(key)
+            if found is None:
+                found = _grading(grader, dict(zip(grading_names, key, strict=True)))
                 if len(gradings) < 10_000:  # bounds memory against a file of odd spellings
-                    gradings[key] = grading
+                    gradings[key] = found
+            grading, facts = found
             source, notes = _texts(
                 values[source_at] if source_at is not None else "",
                 values[notes_at] if notes_at is not None else "",
@@ -230,10 +241,10 @@ def csv_rows(lines: Iterator[str], progress: Progress) -> Iterator[Row | None]:
             progress.error(line, str(exc))
             yield None
             continue
-        yield Row(line, grading, source, notes, pairs)
+        yield Row(line, grading, facts, source, notes, pairs)
 
 
-def jsonl_rows(lines: Iterator[str], progress: Progress) -> Iterator[Row | None]:
+def jsonl_rows(lines: Iterator[str], progress: Progress, grader: Grader) -> Iterator[Row | None]:
     for line, text in enumerate(lines, start=1):
         if not text.strip():
             continue
@@ -254,7 +265,7 @@ def jsonl_rows(lines: Iterator[str], progress: Progress) -> Iterator[Row | None]
             progress.error(line, "expected a JSON object")
             yield None
             continue
-        unknown = set(record) - set(GRADING_FIELDS) - set(TEXT_COLUMNS) - {"hashes"}
+        unknown = set(record) - set(GRADE_COLUMNS) - set(TEXT_COLUMNS) - {"hashes"}
         hashes = record.get("hashes")
         try:
             if unknown:
@@ -271,7 +282,7 @@ def jsonl_rows(lines: Iterator[str], progress: Progress) -> Iterator[Row | None]
                 pairs = list(hashes.items())
             else:
                 raise RowError("hashes must be an object {algorithm: value} or a list")
-            yield _row_from(line, record, pairs)
+            yield _row_from(grader, line, record, pairs)
         except RowError as exc:
             progress.error(line, str(exc))
             yield None

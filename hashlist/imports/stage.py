@@ -10,6 +10,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from hashlist.framework_store import definitions
+from hashlist.imports.grade import FACT_COLUMNS, Grader
 from hashlist.imports.parse import (
     CHUNK_ROWS,
     Progress,
@@ -54,11 +56,10 @@ class _Stager:
         table = StagedRow._meta.db_table
         columns = (
             "batch_id, line, category, age_group, baseline, industry_class, content_type, "
-            "source, notes, hashes"
+            "source, notes, hashes, " + ", ".join(FACT_COLUMNS)
         )
-        self.insert_sql = (
-            f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"  # noqa: S608
-        )
+        marks = ", ".join(["%s"] * (10 + len(FACT_COLUMNS)))
+        self.insert_sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
         self.copy_sql = f"COPY {table} ({columns}) FROM STDIN"
 
     def add(self, row: Row) -> None:
@@ -111,6 +112,7 @@ class _Stager:
                 r.source,
                 r.notes,
                 _staged_hashes(r.pairs),
+                *[r.facts[name] for name in FACT_COLUMNS],
             )
             for r in clean
         ]
@@ -216,13 +218,16 @@ def import_validate(*, batch_id: int) -> ImportBatch | None:
 
 def _validate_file(batch: ImportBatch, progress: Progress) -> None:
     stager = _Stager(batch, progress)
+    # The rules as they stand when the file is read; approval applies the facts and the
+    # stored fields checked here (a rule change in between is its own reviewed change).
+    grader = Grader(definitions())
     max_rows = settings.HASHSYNC_IMPORT_MAX_ROWS
     with batch.file.open("rb") as handle:
         lines = decoded_lines(handle, progress, settings.HASHSYNC_IMPORT_MAX_LINE_BYTES)
         rows = (
-            csv_rows(lines, progress)
+            csv_rows(lines, progress, grader)
             if batch.format == ImportFormat.CSV
-            else jsonl_rows(lines, progress)
+            else jsonl_rows(lines, progress, grader)
         )
         for row in rows:
             if progress.rows > max_rows:

@@ -164,3 +164,32 @@ def test_applying_shows_rows_applied(open_page):
 
     expect(page.get_by_text("1 of 4 rows applied.")).to_be_visible()
     shoot(page, "import-applying")
+
+
+def test_a_file_of_facts_is_reviewed_with_its_facts_and_a_contradiction_named(
+    open_page, browser_problems
+):
+    from tests.conftest import synthetic
+
+    analyst = staff_user(ANALYST)
+    header = "age_group,pubertal_stage,activity,origin,self_generated,category,md5\n"
+    good = "".join(
+        f"3-6,prepubescent,{activity},real,no,,{synthetic('md5')}\n"
+        for activity in ("penetrative", "sadism", "lascivious_exhibition", "nudity_posing")
+    )
+    batch = checked_batch(analyst, header + good, name="facts.csv")
+    bad = checked_batch(
+        analyst,
+        header + f"7-10,,nudity_posing,,,A,{synthetic('md5')}\n",
+        name="contradiction.csv",
+    )
+    page = open_page(staff_user(REVIEWER))
+    page.goto(f"/imports/{batch.pk}/")
+    expect(page.get_by_role("main")).to_contain_text("Most serious activity")
+    expect(page.get_by_role("main")).to_contain_text("Real child")
+    shoot(page, "import-facts-review")
+    page.goto(f"/imports/{bad.pk}/")
+    expect(page.get_by_role("main")).to_contain_text(
+        "category 'A' contradicts the facts (activity 'nudity_posing')"
+    )
+    shoot(page, "import-facts-contradiction")

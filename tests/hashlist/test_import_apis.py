@@ -73,6 +73,11 @@ def test_reviewer_pages_through_the_staged_rows_in_line_order(analyst, reviewer,
         "baseline": None,
         "industry_class": "",
         "content_type": "image",
+        # Category A alone determines no fact (the activity is one of three).
+        "pubertal_stage": "unknown",
+        "activity": "unknown",
+        "origin": "unknown",
+        "self_generated": "unknown",
         "source": "synthetic",
         "notes": "note 0",
         "hashes": [
@@ -106,6 +111,13 @@ def test_summary_counts_the_rows_and_names_lines_whose_hash_reached_the_list(
         "by_content_type": {"image": 3, "video": 1},
         "by_baseline": {"no": 1, "unknown": 1, "yes": 2},
         "by_industry_class": {"": 4},
+        # The facts the old columns determine (docs/grading.md): B is non-penetrative, C with
+        # baseline yes a lascivious exhibition of a real child, A not baseline under 13 is
+        # computer-generated.
+        "by_pubertal_stage": {"unknown": 4},
+        "by_activity": {"lascivious_exhibition": 1, "non_penetrative": 1, "unknown": 2},
+        "by_origin": {"computer_generated": 1, "real": 2, "unknown": 1},
+        "by_self_generated": {"unknown": 4},
         "on_list": {"count": 1, "lines": [4]},
     }
 

@@ -451,7 +451,7 @@ def test_bad_header_is_reported_on_line_one(case, imported, errors_of):
     [(line, message)] = errors_of(batch["id"])
     assert line == 1
     assert reason in message
-    assert "Known columns: age_group, baseline, category" in message
+    assert "Known columns: activity, age_group, baseline, category" in message
     assert_refused_and_nothing_staged(batch)
 
 

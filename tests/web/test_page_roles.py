@@ -180,6 +180,13 @@ PAGES: dict[str, Row] = {
     # The transparency log (transparency.view_log); its inclusion check is a POST to the same
     # page (tests/web/test_transparency_page.py).
     "web-transparency": Row(AUDITORS),
+    # Grading frameworks: readers of entries see rules, versions and unassessed entries;
+    # analysts and reviewers propose rule changes.
+    "web-frameworks": Row(READERS),
+    "web-framework": Row(READERS, args=lambda things: ("uk",)),
+    "web-framework-propose": Row(CURATORS, args=lambda things: ("uk",)),
+    "web-unassessed": Row(READERS),
+    "web-unassessed-list": Row(READERS, args=lambda things: ("industry",)),
     # What is published: every staff role reads it (distribution.view_release / view_feed).
     "web-releases": Row(STAFF),
     "web-release": Row(STAFF, args=_release),

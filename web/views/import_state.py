@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from hashlist import selectors
+from hashlist.frameworks.facts import FACTS, LABELS, NEW_FACTS, UNKNOWN
 from hashlist.models import (
     AGE_GROUP_CHOICES,
     CATEGORY_CHOICES,
@@ -307,6 +308,15 @@ def _summary_tables(summary: dict[str, Any]) -> list[dict[str, Any]]:
             "title": "Industry class",
             "rows": _labelled(summary["by_industry_class"], INDUSTRY_CLASS_CHOICES),
         },
+        *(
+            {
+                "title": LABELS[name],
+                "rows": _labelled(
+                    summary[f"by_{name}"], [(v, LABELS[v]) for v in (*FACTS[name], UNKNOWN)]
+                ),
+            }
+            for name in NEW_FACTS
+        ),
         {"title": "Hashes", "rows": _labelled(summary["by_algorithm"], _ALGORITHM_NAMES)},
     ]
 

@@ -19,6 +19,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from hashlist import framework_store, selectors, services
 from hashlist.changelog import EntryState
+from hashlist.frameworks.facts import LABELS, NEW_FACTS
+from hashlist.frameworks.impact import rule_diff
+from hashlist.frameworks.rules import Definition
 from hashlist.models import Proposal, ProposalKind, ProposalStatus
 from hashsync.errors import DomainError, InvalidInput
 from hashsync.pagination import keyset_page
@@ -62,6 +65,45 @@ def is_stale(proposal: Proposal) -> bool:
 
 
 # --- The proposal page -------------------------------------------------------------------------
+
+
+def _framework_context(proposal: Proposal) -> dict[str, Any]:
+    """A rule-change proposal: the rule diff (the version it was made against → proposed) and
+    how many entries it regrades, counted now (docs/grading.md)."""
+    if proposal.kind != ProposalKind.FRAMEWORK:
+        return {}
+    from web.views.frameworks import diff_rows
+
+    payload = proposal.payload or {}
+    slug = payload.get("framework", "")
+    versions = {v.version: v for v in framework_store.framework_versions(slug=slug)}
+    base = versions.get(int(payload.get("base_version") or 0))
+    if base is None:
+        return {}
+    old = Definition.parse(base.definition)
+    new = Definition.parse(payload["definition"])
+    found = rule_diff(old, new)
+    newest = max(versions)
+    made = getattr(proposal, "framework_version", None)
+    return {
+        "framework_change": {
+            "slug": slug,
+            "name": base.framework.name,
+            "base_version": base.version,
+            "newest_version": newest,
+            "made_version": made.version if made else None,
+            # Pending, and another change was approved since: approval is refused.
+            "stale": proposal.status == ProposalStatus.PENDING and newest != base.version,
+            "diff_rows": diff_rows(found),
+            "classes_added": found.classes_added,
+            "classes_removed": found.classes_removed,
+            "impact": framework_store.rule_change_impact(old=old, new=new),
+        },
+        # FEEDS COUNT, added by the lead at merge: "in M feeds" from frame's
+        # regrade_impact(...) for this framework and rule change. The template
+        # (web/frameworks/_impact.html) shows it when this is not None.
+        "impact_feeds": None,
+    }
 
 
 def _entry_states(proposal: Proposal) -> dict[str, Any]:
@@ -145,6 +187,7 @@ def _import_context(proposal: Proposal) -> dict[str, Any]:
                 "Industry class",
                 {k or "not classified": n for k, n in counts["by_industry_class"].items()},
             ),
+            *((LABELS[name], counts[f"by_{name}"]) for name in NEW_FACTS),
         ],
     }
 
@@ -167,6 +210,7 @@ _HEADINGS: dict[str, str] = {
     ProposalKind.REMOVE_HASH: "remove a hash from entry",
     ProposalKind.RETRACT: "retract entry",
     ProposalKind.IMPORT: "bulk import",
+    ProposalKind.FRAMEWORK: "change a framework's rules",
 }
 
 
@@ -201,6 +245,7 @@ def _render(
         "now_listed": _hashes_now_listed(proposal),
         **_entry_states(proposal),
         **_import_context(proposal),
+        **_framework_context(proposal),
     }
     # An import is decided on its import page when that page exists.
     context["may_review"] = pending and reviewer and not is_author and not context.get("import_url")
