@@ -12,10 +12,11 @@ process, timed inside it:
   check, the inserts in one SQLite transaction, the LtHash16 digest compared with the signed
   one, the commit — and the persisted PDQ index written beside the store
   (``hashsync_client.feedindex``). Not included: the HTTP download (P5 measures the whole
-  sync over HTTP). Peak RSS is ``ru_maxrss`` of that process, and of its digest process
-  (reported apart: each is a separate process).
+  sync over HTTP). Peak RSS is that process's VmHWM (its own, since its exec), and
+  ``ru_maxrss`` of its digest process (reported apart: each is a separate process; the
+  latter may include the apply process's RSS at the moment it forked the digest process).
 - **lookup**: ``Lookup.values`` of Q query texts in one call (what ``hashsync-client lookup
-  --value … --value …`` does), the persisted index loaded first (load time reported apart);
+  --values …`` does), the persisted index loaded first (load time reported apart);
   ``--near`` of the queries are held values with 0..31 random bits flipped, the rest random.
   Recall against a brute-force scan of the bundle's values over ``--recall-sample`` of them.
 
@@ -135,6 +136,17 @@ def build(entries: int, seed: int, cache: Path) -> dict[str, Any]:
     return meta
 
 
+def peak_rss_mib() -> float:
+    """This process's peak RSS since its exec (VmHWM). Not ``ru_maxrss``: Linux carries that
+    over from the forked parent's memory at exec, so a child of a parent holding 10M test
+    values would report the parent's size."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover
+
+
 def run_child_apply(bundle: str, store_path: str, step_json: str) -> None:
     from hashsync_client.store import Store
 
@@ -143,7 +155,6 @@ def run_child_apply(bundle: str, store_path: str, step_json: str) -> None:
     with Store(store_path) as store:
         apply_step(store, store.ensure_feed(FEED), step, Path(bundle))
     elapsed = time.perf_counter() - started
-    self_usage = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(
         json.dumps(
@@ -151,7 +162,7 @@ def run_child_apply(bundle: str, store_path: str, step_json: str) -> None:
                 "seconds": elapsed,
                 "cpu_self": time.process_time() - cpu,
                 "cpu_children": children.ru_utime + children.ru_stime,
-                "rss_mib": self_usage.ru_maxrss / 1024,
+                "rss_mib": peak_rss_mib(),
                 "children_rss_mib": children.ru_maxrss / 1024,
             }
         )
@@ -185,7 +196,7 @@ def run_child_lookup(store_path: str, queries_path: str) -> None:
                 "rebuilt": lookup.pdq_rebuilt,
                 "seconds": seconds,
                 "cpu": query_cpu,
-                "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_mib": peak_rss_mib(),
                 "found": found,
             }
         )

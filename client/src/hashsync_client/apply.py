@@ -239,7 +239,7 @@ def _update_index(
                 (step.to_version, digest),
                 changes,
             )
-    except OSError as exc:
+    except Exception as exc:  # the store is committed; the index is only a cache of it
         logger.warning("%s: the PDQ index was not updated (%s); lookup rebuilds it", feed.name, exc)
         if sink is not None:
             sink.abort()
