@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from hashsync_client import feedindex
 from hashsync_client.errors import DigestMismatch, Interrupted, VerificationError
 from hashsync_client.format import ALGORITHM_IDS, Block, BundleFormatError, read_bundle_blocks
 from hashsync_client.lthash import HelperFailed, LtHash16, LtHashSum
@@ -149,15 +150,22 @@ def apply_step(
         digester = (
             LtHashSum(helper=header.record_count >= threshold) if step.kind == "snapshot" else None
         )
+        # The feed's PDQ index beside the store (hashsync_client.feedindex): a snapshot's PDQ
+        # blocks stream into a new one, a delta's PDQ changes are collected; either is made
+        # the feed's index only after COMMIT.
+        sink = feedindex.SnapshotSink(store.path, feed.name) if step.kind == "snapshot" else None
+        changes = feedindex.DeltaChanges()
         conn.execute("BEGIN IMMEDIATE")
         try:
             if digester is not None:
-                count = _apply_snapshot(store, feed.id, blocks, digester, stop, progress)
+                count = _apply_snapshot(store, feed.id, blocks, digester, stop, progress, sink)
                 records = count
                 state = _snapshot_state(digester, bundle, step.max_records)
             else:
                 state = LtHash16(feed.lthash)
-                change, records = _apply_delta(store, feed.id, blocks, state, stop, progress)
+                change, records = _apply_delta(
+                    store, feed.id, blocks, state, stop, progress, changes
+                )
                 count = feed.entry_count + change
             digest = state.hexdigest()
             if digest != step.state_digest or count != step.entry_count:
@@ -182,17 +190,51 @@ def apply_step(
             conn.execute("COMMIT")
         except BundleFormatError as exc:
             conn.execute("ROLLBACK")
+            if sink is not None:
+                sink.abort()
             raise VerificationError(
                 f"{feed.name}: bad bundle: {exc}", code="bundle_format"
             ) from None
         except BaseException:
             conn.execute("ROLLBACK")
+            if sink is not None:
+                sink.abort()
             raise
         finally:
             progress.close()
             if digester is not None:
                 digester.close()
+    _update_index(store, feed, step, digest, sink, changes)
     return Applied(step.to_version, digest, count, records)
+
+
+def _update_index(
+    store: Store,
+    feed: FeedState,
+    step: VerifiedStep,
+    digest: str,
+    sink: feedindex.SnapshotSink | None,
+    changes: feedindex.DeltaChanges,
+) -> None:
+    """After COMMIT: make the feed's PDQ index that of the version now held. The store is
+    already right; if this fails the index stays at the previous version's pointer, which
+    ``lookup`` detects as stale and rebuilds, so a failure here is logged, not raised."""
+    try:
+        if sink is not None:
+            sink.commit(step.to_version, digest)
+        else:
+            feedindex.update_after_delta(
+                store.path,
+                store.conn,
+                feed.name,
+                (feed.version, feed.state_digest),
+                (step.to_version, digest),
+                changes,
+            )
+    except Exception as exc:  # the store is committed; the index is only a cache of it
+        logger.warning("%s: the PDQ index was not updated (%s); lookup rebuilds it", feed.name, exc)
+        if sink is not None:
+            sink.abort()
 
 
 def _snapshot_state(digester: LtHashSum, bundle: Path, max_records: int) -> LtHash16:
@@ -221,6 +263,7 @@ def _apply_snapshot(
     state: LtHashSum,
     stop: threading.Event | None,
     progress: ProgressSink,
+    sink: feedindex.SnapshotSink | None = None,
 ) -> int:
     conn = store.conn
     conn.execute("DELETE FROM entries WHERE feed_id = ?", (feed_id,))
@@ -260,6 +303,8 @@ def _apply_snapshot(
             if failures:
                 break
             work.put((number, values, gradings))
+            if sink is not None and number == feedindex.PDQ:
+                sink.add(values, gradings)
             state.add_records(number, values, gradings)
             count += len(values)
             progress.update(len(values))
@@ -295,6 +340,7 @@ def _apply_delta(
     state: LtHash16,
     stop: threading.Event | None,
     progress: ProgressSink,
+    changes: feedindex.DeltaChanges | None = None,
 ) -> tuple[int, int]:
     """Apply the records; return (change in entry count, records read)."""
     conn = store.conn
@@ -311,6 +357,8 @@ def _apply_delta(
         deletes = [v for v, op in zip(values, ops, strict=True) if op != 0 and v in existing]
         conn.executemany(_UPSERT, ((feed_id, number, v, g) for v, g in upserts))
         conn.executemany(_DELETE, ((feed_id, number, v) for v in deletes))
+        if changes is not None and number == feedindex.PDQ:
+            changes.record(existing, upserts, deletes)
         state.remove(removed)
         state.add(_elements(number, (v for v, _ in upserts), (g for _, g in upserts)))
         change += sum(1 for v, _ in upserts if v not in existing) - len(deletes)

@@ -3,7 +3,10 @@
 Exact matches for every algorithm (MD5, SHA-1 and SHA-256 of files are computed here in one
 pass). PDQ is perceptual: a PDQ value matches list entries within a Hamming distance (31 of
 256 bits by default, Meta's recommended threshold), found by the exact multi-index hashing
-index of ``hashsync_client.pdqindex`` (the server's matcher uses the same one). Computing
+index of ``hashsync_client.pdqindex`` (the server's matcher uses the same one), one per feed,
+persisted beside the store by each sync (``hashsync_client.feedindex``) and mapped from there:
+a lookup rebuilds it from SQLite only when it is missing or not the index of the version held.
+All PDQ values of one lookup are searched in one batch. Computing
 the PDQ of an image file needs the optional ``pdq`` extra
 (``pdqhash`` and Pillow); PDQ *values* can be looked up without it. PhotoDNA values can be
 looked up exactly; PhotoDNA of files cannot be computed here (it is licensed separately).
@@ -18,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from hashsync_client.algorithms import ALGORITHMS, parse_any
+from hashsync_client.feedindex import FeedIndex, open_feed_index, query_words
 from hashsync_client.format import ALGORITHM_IDS, Grading, decode_grading
 from hashsync_client.pdqindex import PdqIndex
 from hashsync_client.store import Store
@@ -132,14 +135,25 @@ class Lookup:
         self._feeds = store.feed_ids(feeds)
         self._pdq_distance = pdq_distance
         self._pdq_min_quality = pdq_min_quality
-        self._pdq: tuple[PdqIndex, npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+        self._pdq: dict[int, FeedIndex] | None = None
+        # Feeds whose persisted PDQ index was missing or stale, so rebuilt from SQLite.
+        self.pdq_rebuilt: list[str] = []
 
-    def _pdq_index(self) -> tuple[PdqIndex, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def pdq_indexes(self) -> dict[int, FeedIndex]:
+        """feed id → its PDQ index (opened once per lookup; see the module's doc)."""
         if self._pdq is None:
-            matrix, feeds, gradings = self._store.algorithm_matrix(
-                list(self._feeds), ALGORITHM_IDS["pdq"], ALGORITHMS["pdq"].length
-            )
-            self._pdq = (PdqIndex(matrix), feeds, gradings)
+            indexes: dict[int, FeedIndex] = {}
+            for feed_id, name in self._feeds.items():
+                state = self._store.feed(name)
+                if state is None:  # deleted since: nothing to match against
+                    continue
+                index, persisted = open_feed_index(
+                    self._store, name, (state.version, state.state_digest)
+                )
+                if not persisted:
+                    self.pdq_rebuilt.append(name)
+                indexes[feed_id] = index
+            self._pdq = indexes
         return self._pdq
 
     def _exact(self, algorithm: str, value: bytes) -> list[Match]:
@@ -150,51 +164,59 @@ class Lookup:
             for feed, found, grading in rows
         ]
 
-    def _near_pdq(self, value: bytes) -> list[Match]:
-        index, feeds, gradings = self._pdq_index()
-        rows, distances = index.within(value, self._pdq_distance)  # nearest first
-        return [
-            Match(
-                self._feeds[int(feeds[row])],
-                "pdq",
-                index.value(int(row)).hex(),
-                int(distance),
-                decode_grading(int(gradings[row])),
-            )
-            for row, distance in zip(rows, distances, strict=True)
-        ]
+    def _near_pdq(self, values: Sequence[bytes]) -> list[list[Match]]:
+        """The matches of each PDQ value, nearest first (ties: feed by name, then value)."""
+        found: list[list[tuple[int, int, bytes, Match]]] = [[] for _ in values]
+        if not values:
+            return []
+        words = query_words(values)
+        for position, (feed_id, index) in enumerate(self.pdq_indexes().items()):
+            queries, rows, distances = index.index.within_many(words, self._pdq_distance)
+            name = self._feeds[feed_id]
+            for q, row, distance in zip(
+                queries.tolist(), rows.tolist(), distances.tolist(), strict=True
+            ):
+                value = index.value(row)
+                match = Match(
+                    name, "pdq", value.hex(), distance, decode_grading(index.grading(row))
+                )
+                found[q].append((distance, position, value, match))
+        return [[m for *_, m in sorted(each, key=lambda t: t[:3])] for each in found]
 
-    def _search(self, query: Query, readings: Sequence[tuple[str, bytes]]) -> None:
-        for algorithm, value in readings:
-            query.hashes[algorithm] = ALGORITHMS[algorithm].canonical(value)
-            if algorithm == "pdq":
-                query.matches.extend(self._near_pdq(value))
-            else:
-                query.matches.extend(self._exact(algorithm, value))
+    def _search(self, searches: Sequence[tuple[Query, Sequence[tuple[str, bytes]]]]) -> None:
+        pdq_values = [v for _, readings in searches for a, v in readings if a == "pdq"]
+        near = iter(self._near_pdq(pdq_values))
+        for query, readings in searches:
+            for algorithm, value in readings:
+                query.hashes[algorithm] = ALGORITHMS[algorithm].canonical(value)
+                if algorithm == "pdq":
+                    query.matches.extend(next(near))
+                else:
+                    query.matches.extend(self._exact(algorithm, value))
 
     def values(self, texts: Iterable[str]) -> list[Query]:
         """Each text read as every algorithm it can be (64 hex digits are both SHA-256 and
         PDQ), and looked up as each."""
-        results = []
+        searches = []
         for text in texts:
             query = Query(label=text.strip(), kind="value")
             readings = [(algorithm.name, value) for algorithm, value in parse_any(text)]
             if not readings:
                 query.error = "not a hash value of any known algorithm"
-            self._search(query, readings)
-            results.append(query)
-        return results
+            searches.append((query, readings))
+        self._search(searches)
+        return [query for query, _ in searches]
 
     def files(self, paths: Iterable[Path]) -> list[Query]:
         with_pdq = pdq_available()
-        results = []
+        searches: list[tuple[Query, Sequence[tuple[str, bytes]]]] = []
         for path in paths:
             query = Query(label=str(path), kind="file")
             try:
                 readings = list(file_digests(path).items())
             except OSError as exc:
                 query.error = f"cannot read: {exc.strerror}"
-                results.append(query)
+                searches.append((query, ()))
                 continue
             if with_pdq:
                 computed = pdq_of_image(path)
@@ -211,6 +233,6 @@ class Lookup:
                         )
             else:
                 query.notes.append("PDQ not computed: install hashsync-client[pdq]")
-            self._search(query, readings)
-            results.append(query)
-        return results
+            searches.append((query, readings))
+        self._search(searches)
+        return [query for query, _ in searches]
