@@ -67,6 +67,39 @@ def test_the_plan_carries_a_signed_checkpoint_and_proves_every_manifest(world, a
     assert log["consistency"] is None
 
 
+def test_after_a_release_of_both_feeds_each_plan_is_covered_by_its_one_checkpoint(
+    world, analyst, reviewer
+):
+    """One release publishes both feeds (two leaves) under one new checkpoint; the plan of
+    each feed, read after it committed, is served that checkpoint and its manifest verifies
+    as included in it — no plan sees a leaf its checkpoint does not cover."""
+    from transparency.models import Checkpoint, LogLeaf
+
+    before = Checkpoint.objects.count()
+    _listed(analyst, reviewer, "md5")
+    _listed(analyst, reviewer, "sha1")
+    releases.release_cut()
+    assert Checkpoint.objects.count() == before + 1
+    latest = log_selectors.checkpoint_latest()
+    assert latest.size == LogLeaf.objects.count()
+    for feed, token in ((world.feed_a, world.token_a), (world.feed_b, world.token_b)):
+        body = _send("get", _plan_path(feed.name, 0), token=token).json()
+        log = body["log"]
+        note = parse_note(log["checkpoint"])
+        verify_log_signature(note, _signing_keys())
+        assert note.checkpoint.size == latest.size
+        entry = log["manifest"]
+        assert entry["log_index"] < latest.size
+        leaf = leaf_hash(manifest_leaf(_payload(body["manifest"])))
+        verify_inclusion(
+            leaf,
+            entry["log_index"],
+            latest.size,
+            _hashes(entry["inclusion"]),
+            note.checkpoint.root_hash,
+        )
+
+
 def test_the_plan_proves_consistency_from_the_size_the_client_holds(world, analyst, reviewer):
     held = log_selectors.checkpoint_latest()
     assert held is not None
