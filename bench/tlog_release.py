@@ -19,6 +19,14 @@ all F feeds per mode, modes interleaved, one untimed warm-up each. No hash value
 Prints, per F: ``TLOG release_<F>_feeds_cpu_ms_<mode> <v> ms`` (this process's CPU time per
 release, median; the database server's CPU is not in it), ``…_queries_<mode>`` (SQL statements
 per release) and ``…_checkpoints_<mode>`` (checkpoints signed per release).
+
+Then the plan's size with the log (``--plan-steps``, e.g. 1,10,50): a feed "plan-size" gets
+that many releases of one synthetic change each (after the F feeds' leaves, so the tree is not
+trivially small), and a member's plan from its first version — one delta step per release — is
+fetched through the sync API with ``log_size`` set (consistency proof included):
+``TLOG plan_<N>_behind_<S>_steps_bytes`` (the whole JSON body; S steps: the server offers a
+snapshot once the deltas outweigh it), ``…_log_bytes`` (its ``log`` object) and ``…_log_share``
+(percent).
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ def main() -> int:
     parser.add_argument("--feeds", default="1,8,32", help="feed counts, comma-separated")
     parser.add_argument("--releases", type=int, default=15, help="timed releases per mode (15)")
     parser.add_argument("--database", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--plan-steps", default="1,10,50", help="plan sizes to measure")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hashsync-bench-tlog-"))
     admin = args.database if args.database.startswith(("postgres://", "postgresql://")) else ""
@@ -120,6 +129,7 @@ def main() -> int:
                 print(f"TLOG {name}_queries_{mode} {statistics.median(row['q']):.0f} statements")
                 print(f"TLOG {name}_checkpoints_{mode} {statistics.median(row['cp']):.0f}")
             print(f"# after F={feeds}: {load()}", file=sys.stderr)
+        plan_sizes([int(n) for n in args.plan_steps.split(",") if n])
     finally:
         connection.close()
         if admin:
@@ -131,6 +141,54 @@ def main() -> int:
 
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def plan_sizes(steps: list[int]) -> None:
+    import json
+    import secrets
+
+    from django.conf import settings
+    from django.test import Client
+
+    from distribution import releases
+    from distribution.models import Feed
+    from hashsync.roles import ANALYST, MEMBER_ADMIN, REVIEWER
+    from tests.factories import approved_entry, member_with_token, staff_user
+    from transparency.models import LogState
+
+    if not steps:
+        return
+    settings.HASHSYNC_PLAN_MAX_DELTAS = max(steps) + 1
+    settings.HASHSYNC_POLL_INTERVAL_SECONDS = 0
+    settings.HASHSYNC_MEMBER_REQUESTS_PER_MINUTE = 0
+    feed = Feed.objects.create(name="plan-size", algorithms=["md5"])
+    releases.release_cut()
+    start = Feed.objects.get(pk=feed.pk).version
+    analyst, reviewer = staff_user(ANALYST), staff_user(REVIEWER)
+    _, token = member_with_token(staff_user(MEMBER_ADMIN), name="bench", feeds=(feed.name,))
+    for _ in range(max(steps)):
+        value = secrets.token_hex(16)  # a synthetic md5: random bytes
+        approved_entry(analyst, reviewer, hashes=[{"algorithm": "md5", "value": value}])
+        releases.release_cut()  # unless the approval's own cut already ran
+    newest = Feed.objects.get(pk=feed.pk).version
+    log_size = LogState.objects.get(pk=1).size
+    print(f"# plan sizes: log of {log_size} leaves, feed at version {newest}", file=sys.stderr)
+    client = Client(HTTP_HOST="localhost")
+    for n in steps:
+        held = max(start, newest - n)
+        answer = client.get(
+            f"/api/v1/sync/feeds/{feed.name}/plan/",
+            {"from_version": held, "log_size": max(1, log_size // 2)},
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+        assert answer.status_code == 200, answer.content[:300]
+        body = json.loads(answer.content)
+        # The server may offer a snapshot instead of many small deltas: name the real count.
+        name = f"plan_{n}_behind_{len(body['steps'])}_steps"
+        log_bytes = len(json.dumps(body["log"], separators=(",", ":")))
+        print(f"TLOG {name}_bytes {len(answer.content)} bytes")
+        print(f"TLOG {name}_log_bytes {log_bytes} bytes")
+        print(f"TLOG {name}_log_share {100 * log_bytes / len(answer.content):.0f} %")
 
 
 if __name__ == "__main__":

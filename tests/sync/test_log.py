@@ -138,6 +138,20 @@ def test_the_up_to_date_poll_ignores_log_size(world):
     assert again.status_code == 304
 
 
+def test_the_up_to_date_poll_reads_no_table_of_the_log(world):
+    """P4's path: a 304 touches nothing of the transparency app, however big the log."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    path = _plan_path(world.feed_a.name, world.feed_a.version)
+    etag = _send("get", path, token=world.token_a)["ETag"]
+    with CaptureQueriesContext(connection) as queries:
+        again = _send("get", path + "&log_size=1", token=world.token_a, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304
+    assert queries.captured_queries  # the poll did query (token, entitlement, manifest)
+    assert not [q["sql"] for q in queries.captured_queries if "transparency_" in q["sql"]]
+
+
 def test_checkpoint_endpoint_serves_the_newest_signed_note(world):
     response = _send("get", reverse("sync-log-checkpoint"), token=world.token_b)
     assert response.status_code == 200
