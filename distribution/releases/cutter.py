@@ -36,6 +36,7 @@ from hashlist.models import Change, Entry, EntryStatus
 from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_NAMES, Op, Record
 from hashsync_client.lthash import LtHash16, element
 from hashsync_client.signing import SigningKey
+from transparency.services import one_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -251,7 +252,8 @@ def release_cut(*, max_changes: int | None = None) -> Release | None:
     workers never hand out the same version, and changes that commit while a cut runs are
     simply taken by the next one."""
     limit = max_changes or settings.HASHSYNC_RELEASE_MAX_CHANGES
-    with transaction.atomic():
+    # One log checkpoint for all the release's manifests, signed before it commits.
+    with transaction.atomic(), one_checkpoint():
         state = lock_release_state()
         started = time.monotonic()
         _withhold_unapproved()

@@ -20,7 +20,7 @@ from hashsync_client.signing import (
     sign_manifest,
 )
 from hashsync_client.signing import manifest_payload as core_manifest_payload
-from transparency.services import log_append
+from transparency.services import log_append, one_checkpoint
 
 
 def manifest_payload(feed: Feed, *, now: dt.datetime, previous: Manifest | None) -> dict:
@@ -110,7 +110,7 @@ def manifest_resign(*, now: dt.datetime | None = None) -> list[str]:
     """Re-sign every feed whose newest manifest expires soon, so clients never see a frozen
     feed go stale merely because nothing changed. Returns the feeds re-signed."""
     resigned = []
-    with transaction.atomic():
+    with transaction.atomic(), one_checkpoint():  # one log checkpoint for all the feeds
         lock_release_state()
         # Read the clock once the lock is held: a cut that held it meanwhile published later.
         now = now or timezone.now()

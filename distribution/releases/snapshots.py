@@ -19,6 +19,7 @@ from distribution.releases.bundles import index_bundle, store_bundle
 from distribution.releases.lock import lock_release_state
 from distribution.releases.manifests import manifest_publish
 from hashsync_client.format import ALGORITHM_NAMES, Op, Record
+from transparency.services import one_checkpoint
 
 
 def feed_rows(feed_id: int) -> Generator[Record, None, None]:
@@ -92,7 +93,7 @@ def snapshot_build(*, feed_id: int) -> FeedVersion | None:
                 f"snapshot of {feed.name}@{target.version} has {info.record_count} records; "
                 f"the feed version says {target.entry_count}"
             )
-    with transaction.atomic():
+    with transaction.atomic(), one_checkpoint():
         lock_release_state()
         index_bundle(info, "snapshot")
         updated = FeedVersion.objects.filter(pk=target.pk, snapshot_sha256="").update(

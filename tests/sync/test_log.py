@@ -67,6 +67,39 @@ def test_the_plan_carries_a_signed_checkpoint_and_proves_every_manifest(world, a
     assert log["consistency"] is None
 
 
+def test_after_a_release_of_both_feeds_each_plan_is_covered_by_its_one_checkpoint(
+    world, analyst, reviewer
+):
+    """One release publishes both feeds (two leaves) under one new checkpoint; the plan of
+    each feed, read after it committed, is served that checkpoint and its manifest verifies
+    as included in it — no plan sees a leaf its checkpoint does not cover."""
+    from transparency.models import Checkpoint, LogLeaf
+
+    before = Checkpoint.objects.count()
+    _listed(analyst, reviewer, "md5")
+    _listed(analyst, reviewer, "sha1")
+    releases.release_cut()
+    assert Checkpoint.objects.count() == before + 1
+    latest = log_selectors.checkpoint_latest()
+    assert latest.size == LogLeaf.objects.count()
+    for feed, token in ((world.feed_a, world.token_a), (world.feed_b, world.token_b)):
+        body = _send("get", _plan_path(feed.name, 0), token=token).json()
+        log = body["log"]
+        note = parse_note(log["checkpoint"])
+        verify_log_signature(note, _signing_keys())
+        assert note.checkpoint.size == latest.size
+        entry = log["manifest"]
+        assert entry["log_index"] < latest.size
+        leaf = leaf_hash(manifest_leaf(_payload(body["manifest"])))
+        verify_inclusion(
+            leaf,
+            entry["log_index"],
+            latest.size,
+            _hashes(entry["inclusion"]),
+            note.checkpoint.root_hash,
+        )
+
+
 def test_the_plan_proves_consistency_from_the_size_the_client_holds(world, analyst, reviewer):
     held = log_selectors.checkpoint_latest()
     assert held is not None
@@ -103,6 +136,20 @@ def test_the_up_to_date_poll_ignores_log_size(world):
     etag = _send("get", path, token=world.token_a)["ETag"]
     again = _send("get", path + "&log_size=1", token=world.token_a, HTTP_IF_NONE_MATCH=etag)
     assert again.status_code == 304
+
+
+def test_the_up_to_date_poll_reads_no_table_of_the_log(world):
+    """P4's path: a 304 touches nothing of the transparency app, however big the log."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    path = _plan_path(world.feed_a.name, world.feed_a.version)
+    etag = _send("get", path, token=world.token_a)["ETag"]
+    with CaptureQueriesContext(connection) as queries:
+        again = _send("get", path + "&log_size=1", token=world.token_a, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304
+    assert queries.captured_queries  # the poll did query (token, entitlement, manifest)
+    assert not [q for q in queries.captured_queries if "transparency_" in (q["sql"] or "")]
 
 
 def test_checkpoint_endpoint_serves_the_newest_signed_note(world):

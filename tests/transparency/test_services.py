@@ -8,10 +8,11 @@ import datetime as dt
 
 import pytest
 from django.db import transaction
+from django.test import TestCase
 from django.utils import timezone
 
 from distribution import keys, releases
-from distribution.models import Manifest
+from distribution.models import Feed, Manifest
 from hashsync_client.tlog import (
     leaf_bytes,
     leaf_hash,
@@ -116,3 +117,87 @@ def test_appends_continue_the_tree_after_many_leaves():
         )
         if i + 1 in (1, 2, 3, 4, 5, 8, 9, 16, 17, 33, 64, 70):
             assert bytes(checkpoint.root_hash) == rfc9162.mth(leaves), i
+
+
+def _feeds(n: int) -> None:
+    for i in range(n):
+        Feed.objects.create(name=f"feed-{i}", algorithms=["md5"])
+
+
+def test_a_release_of_many_feeds_signs_one_checkpoint(analyst, reviewer):
+    """Four feeds, one release: four leaves, one new checkpoint (over all four), and the
+    witnesses are asked once."""
+    _feeds(4)
+    releases.release_cut()  # the feeds' first publication: one release, four manifests
+    assert (LogLeaf.objects.count(), Checkpoint.objects.count()) == (4, 1)
+    approved_entry(analyst, reviewer)
+    before = Checkpoint.objects.count()
+    with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
+        releases.release_cut()
+    assert LogLeaf.objects.count() == 8
+    assert Checkpoint.objects.count() == before + 1
+    assert selectors.checkpoint_latest().size == 8
+    assert bytes(selectors.checkpoint_latest().root_hash) == rfc9162.mth(_leaves())
+    assert len(callbacks) <= 1  # at most one cosigning task (none without witnesses)
+
+
+def test_the_witnesses_are_asked_once_per_release(analyst, reviewer, settings):
+    settings.HASHSYNC_TLOG_WITNESSES = ["http://127.0.0.1:9/add-checkpoint w+00000000+AA=="]
+    _feeds(3)
+    with TestCase.captureOnCommitCallbacks(execute=False) as callbacks:
+        releases.release_cut()
+    from transparency.tasks import _enqueue
+
+    assert [c for c in callbacks if c is _enqueue] == [_enqueue]
+
+
+def test_a_resigning_of_many_feeds_signs_one_checkpoint(settings):
+    _feeds(3)
+    releases.release_cut()
+    later = timezone.now() + dt.timedelta(hours=settings.HASHSYNC_MANIFEST_TTL_HOURS - 1)
+    assert len(releases.manifest_resign(now=later)) == 3
+    assert list(Checkpoint.objects.values_list("size", flat=True)) == [3, 6]
+
+
+def test_a_release_with_nothing_to_publish_signs_nothing():
+    _feeds(2)
+    releases.release_cut()
+    assert releases.release_cut() is None
+    assert Checkpoint.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_checkpoint_outside_a_transaction_is_refused():
+    # Outside the publishing transaction the checkpoint could commit apart from its leaves.
+    with (
+        pytest.raises(RuntimeError, match="inside the publishing transaction"),
+        services.one_checkpoint(),
+    ):
+        pass  # pragma: no cover
+
+
+def test_appends_rolled_back_inside_the_release_leave_no_checkpoint_for_them():
+    """A savepoint that rolls back its append inside one_checkpoint(): the checkpoint signed at
+    the end is of the log as it is, never of a leaf that is gone."""
+    signer = keys.online_signing_key()
+    with transaction.atomic(), services.one_checkpoint():
+        services.log_append(
+            feed="f", version=1, manifest_sha256="a" * 64, previous_sha256="", signer=signer
+        )
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.log_append(
+                feed="f", version=2, manifest_sha256="b" * 64, previous_sha256="", signer=signer
+            )
+            raise RuntimeError("the second feed failed")
+    assert list(Checkpoint.objects.values_list("size", flat=True)) == [1]
+    with (
+        transaction.atomic(),
+        services.one_checkpoint(),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        services.log_append(
+            feed="f", version=2, manifest_sha256="c" * 64, previous_sha256="", signer=signer
+        )
+        raise RuntimeError("the only feed failed")
+    assert list(Checkpoint.objects.values_list("size", flat=True)) == [1]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.conf import settings as django_settings
+from django.conf import settings as _settings
 
 from audit.models import AuditEvent
 from distribution import keys
@@ -31,16 +31,12 @@ from transparency import selectors
 from transparency.models import Witness as WitnessRow
 from transparency.witnesses import cosign_latest
 
-# The client talks to the application in-process (httpx's WSGI transport), inside the test's
-# transaction: the embedded pass only, since PostgreSQL aborts that shared transaction on any
-# error a request catches. The services pass covers the log through tests/sync/test_log.py.
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        "postgresql" in django_settings.DATABASES["default"]["ENGINE"],
-        reason="in-process client: embedded pass only",
-    ),
-]
+# The client talks to the application in-process (httpx's WSGI transport). On PostgreSQL the
+# tests are transactional: each request commits or rolls back on its own, as under gunicorn, so
+# an error a request catches aborts that request's transaction, never the test's. SQLite (whose
+# append-only audit trigger refuses a transactional test's flush) keeps the test transaction.
+ON_POSTGRES = "postgresql" in _settings.DATABASES["default"]["ENGINE"]
+pytestmark = [pytest.mark.django_db(transaction=ON_POSTGRES)]
 __all__ = ["feed"]  # the fixture, shared
 
 
