@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "hashsync_bench_p4_profile"
+DB_NAME = os.environ.get("HASHSYNC_BENCH_DB_NAME", "hashsync_bench_p4_profile")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -59,6 +59,12 @@ def main() -> int:
     parser.add_argument("--cache", default="redis://127.0.0.1:6379/11", help="Redis URL")
     parser.add_argument("--tokens", type=int, default=4000, help="sync clients (4000)")
     parser.add_argument("--passes", type=int, default=5, help="timed passes (5)")
+    parser.add_argument(
+        "--app",
+        choices=("application", "django_application"),
+        default="application",
+        help="hashsync.wsgi's application (the poll front, as served) or Django's alone",
+    )
     parser.add_argument("--profile", metavar="FILE", help="cProfile one more pass into FILE")
     args = parser.parse_args()
 
@@ -124,10 +130,12 @@ def measure(world: dict[str, Any], db_url: str, workdir: Path, args: argparse.Na
     warnings.simplefilter("ignore")  # whitenoise: no static directory here
     import psycopg
     import redis
-    from django.core.wsgi import get_wsgi_application
     from django.db import connection
 
-    app = get_wsgi_application()
+    import hashsync.wsgi
+
+    # What gunicorn serves (the poll front before Django), or Django's handler alone.
+    app = getattr(hashsync.wsgi, args.app)
     tokens = Path(world["tokens_file"]).read_text().split()
     path = f"/api/v1/sync/feeds/all/plan/?from_version={world['version']}"
     rds = redis.Redis.from_url(args.cache)
