@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "hashsync_bench_p4_profile"
+DB_NAME = os.environ.get("HASHSYNC_BENCH_DB_NAME", "hashsync_bench_p4_profile")
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -59,6 +59,13 @@ def main() -> int:
     parser.add_argument("--cache", default="redis://127.0.0.1:6379/11", help="Redis URL")
     parser.add_argument("--tokens", type=int, default=4000, help="sync clients (4000)")
     parser.add_argument("--passes", type=int, default=5, help="timed passes (5)")
+    parser.add_argument(
+        "--app",
+        choices=("application", "django_application"),
+        action="append",
+        help="hashsync.wsgi's application (the poll front, as served; the default) or "
+        "Django's alone; repeat to compare, the passes alternating between them",
+    )
     parser.add_argument("--profile", metavar="FILE", help="cProfile one more pass into FILE")
     args = parser.parse_args()
 
@@ -124,10 +131,14 @@ def measure(world: dict[str, Any], db_url: str, workdir: Path, args: argparse.Na
     warnings.simplefilter("ignore")  # whitenoise: no static directory here
     import psycopg
     import redis
-    from django.core.wsgi import get_wsgi_application
     from django.db import connection
 
-    app = get_wsgi_application()
+    import hashsync.wsgi
+
+    # What gunicorn serves (the poll front before Django), or Django's handler alone.
+    names = args.app or ["application"]
+    apps = {name: getattr(hashsync.wsgi, name) for name in names}
+    app = apps[names[0]]
     tokens = Path(world["tokens_file"]).read_text().split()
     path = f"/api/v1/sync/feeds/all/plan/?from_version={world['version']}"
     rds = redis.Redis.from_url(args.cache)
@@ -142,7 +153,7 @@ def measure(world: dict[str, Any], db_url: str, workdir: Path, args: argparse.Na
         statuses[status] = statuses.get(status, 0) + 1
         return lambda data: None
 
-    def poll(token: str) -> None:
+    def poll(token: str, app: Any = app) -> None:
         environ = {
             "REQUEST_METHOD": "GET",
             "PATH_INFO": path.split("?")[0],
@@ -178,36 +189,41 @@ def measure(world: dict[str, Any], db_url: str, workdir: Path, args: argparse.Na
         return int(row[0]) if row else 0
 
     prime()
-    for token in tokens[:200]:  # warm up: connection, prepared statement, imports
-        poll(token)
-    backend = connection.connection.info.backend_pid
-    results = []
-    for n in range(args.passes):
+    for name in names:  # warm up: connection, prepared statement, imports
+        for token in tokens[:200]:
+            poll(token, apps[name])
         prime()
-        statuses.clear()
-        writes0 = token_writes()
-        py0, pg0, rd0 = time.process_time(), proc_cpu(backend), used_redis()
-        for token in tokens:
-            poll(token)
-        py, pg, rd = time.process_time() - py0, proc_cpu(backend) - pg0, used_redis() - rd0
-        if connection.connection.info.backend_pid != backend:
-            log("the database connection changed during the pass: its PostgreSQL CPU is lost")
-        count = len(tokens)
-        results.append((py + pg + rd, py, pg, rd))
-        log(
-            f"pass {n + 1}: {statuses}; ms of CPU per poll: python {1000 * py / count:.3f}, "
-            f"postgres {1000 * pg / count:.3f}, redis {1000 * rd / count:.3f}, "
-            f"together {1000 * (py + pg + rd) / count:.3f}; last_used_at writes "
-            f"{token_writes() - writes0}; load {os.getloadavg()[0]:.2f}"
-        )
-        if set(statuses) != {"304 Not Modified"}:
-            log("FAILED: an answer other than 304")
-            return 1
-    best = min(results)
-    print(f"P4 poll_304_cpu_ms_in_process {1000 * best[0] / len(tokens):.3f} ms")
-    print(f"P4 poll_304_cpu_ms_in_process_python {1000 * best[1] / len(tokens):.3f} ms")
-    print(f"P4 poll_304_cpu_ms_in_process_postgres {1000 * best[2] / len(tokens):.3f} ms")
-    print(f"P4 poll_304_cpu_ms_in_process_redis {1000 * best[3] / len(tokens):.3f} ms")
+    backend = connection.connection.info.backend_pid
+    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in names}
+    for n in range(args.passes):
+        for name in names:
+            prime()
+            statuses.clear()
+            writes0 = token_writes()
+            py0, pg0, rd0 = time.process_time(), proc_cpu(backend), used_redis()
+            for token in tokens:
+                poll(token, apps[name])
+            py, pg, rd = time.process_time() - py0, proc_cpu(backend) - pg0, used_redis() - rd0
+            if connection.connection.info.backend_pid != backend:
+                log("the database connection changed during the pass: its PostgreSQL CPU is lost")
+            count = len(tokens)
+            results[name].append((py + pg + rd, py, pg, rd))
+            log(
+                f"pass {n + 1} {name}: {statuses}; ms of CPU per poll: python "
+                f"{1000 * py / count:.3f}, postgres {1000 * pg / count:.3f}, redis "
+                f"{1000 * rd / count:.3f}, together {1000 * (py + pg + rd) / count:.3f}; "
+                f"last_used_at writes {token_writes() - writes0}; load {os.getloadavg()[0]:.2f}"
+            )
+            if set(statuses) != {"304 Not Modified"}:
+                log("FAILED: an answer other than 304")
+                return 1
+    for index, name in enumerate(names):
+        suffix = "" if index == 0 else f"_{name}"
+        best = min(results[name])
+        for part, value in zip(("", "_python", "_postgres", "_redis"), best, strict=True):
+            print(
+                f"P4 poll_304_cpu_ms_in_process{part}{suffix} {1000 * value / len(tokens):.3f} ms"
+            )
     if args.profile:
         import cProfile
 

@@ -27,17 +27,22 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.conf import settings
+from django.core import signals
 from django.core.cache import cache
+from django.core.handlers.wsgi import WSGIRequest
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import InterfaceError as DatabaseInterfaceError
 from django.db import OperationalError as DatabaseOperationalError
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, ResolverMatch, resolve, reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -57,6 +62,8 @@ from sync.auth import (
     token_touch,
 )
 
+log = logging.getLogger(__name__)
+
 # Headers the full path's 304 carries that the lean one leaves out (tests/sync/test_poll.py
 # compares the two answers header by header): Content-Security-Policy and X-Frame-Options
 # protect documents a browser renders, and a 304 has no body; Allow is DRF's list of the
@@ -73,6 +80,11 @@ def _plan_path_shape() -> tuple[str, str]:
     marker = "feedname0marker"
     before, after = reverse("sync-plan", kwargs={"name": marker}).split(marker)
     return before, after
+
+
+def _could_be_a_plan(path: str) -> bool:
+    before, after = _plan_path_shape()
+    return path.startswith(before) and path.endswith(after)
 
 
 @functools.lru_cache(maxsize=256)
@@ -92,9 +104,8 @@ def up_to_date_poll(request: HttpRequest) -> HttpResponse | None:
     meta = request.META
     if request.method != "GET" or not meta.get("HTTP_IF_NONE_MATCH"):
         return None
-    before, after = _plan_path_shape()
     path = request.path_info
-    if not (path.startswith(before) and path.endswith(after)):
+    if not _could_be_a_plan(path):
         return None
     match = _plan_route(path)
     if match is None:
@@ -169,12 +180,80 @@ def _paced(request: HttpRequest, client_id: int, what: str) -> bool:
     return added and not authfailures.is_throttled(failures)
 
 
+# Set in the WSGI environ of a request that ``PollFront`` offered to ``up_to_date_poll`` and
+# handed on to Django: the middleware then knows the answer is None and does not ask again.
+DECLINED = "hashsync.poll_declined"
+
+
 class UpToDatePollMiddleware:
     """Answers up-to-date polls (``up_to_date_poll``) before the middleware they do not
-    need; every other request goes on down the stack."""
+    need; every other request goes on down the stack. Under gunicorn ``PollFront`` has
+    already answered them; this serves the test client, ``runserver`` and ASGI."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if DECLINED in request.META:
+            return self.get_response(request)
         return up_to_date_poll(request) or self.get_response(request)
+
+
+class _Declined(Exception):
+    """``up_to_date_poll`` returned None: Django answers the request from the start."""
+
+
+def _answer_or_decline(request: HttpRequest) -> HttpResponse:
+    response = up_to_date_poll(request)
+    if response is None:
+        raise _Declined
+    return response
+
+
+_WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class PollFront:
+    """A WSGI application in front of Django's (``hashsync.wsgi``): an up-to-date poll is
+    answered by ``up_to_date_poll`` inside the middleware listed before
+    ``UpToDatePollMiddleware`` (request id, metrics, security headers: the same instances'
+    classes, so the same headers and counters), without Django's handler around it; any other
+    request, and any the poll function declines, goes to Django unchanged."""
+
+    def __init__(self, django: _WSGIApp) -> None:
+        self.django = django
+        names = list(settings.MIDDLEWARE)
+        lean = f"{UpToDatePollMiddleware.__module__}.{UpToDatePollMiddleware.__qualname__}"
+        self.enabled = lean in names
+        chain: Callable[[HttpRequest], HttpResponse] = _answer_or_decline
+        for name in reversed(names[: names.index(lean)] if self.enabled else []):
+            chain = import_string(name)(chain)
+        self.chain = chain
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if not (
+            self.enabled
+            and environ.get("REQUEST_METHOD") == "GET"
+            and environ.get("HTTP_IF_NONE_MATCH")
+            and _could_be_a_plan(environ.get("PATH_INFO", ""))
+        ):
+            return self.django(environ, start_response)
+        # Django's request signals, as its handler sends them: their receivers reset the
+        # queries log and close a connection that is past DB_CONN_MAX_AGE or broken (before
+        # it is used, and after).
+        signals.request_started.send(sender=self.__class__, environ=environ)
+        try:
+            response = self.chain(WSGIRequest(environ))
+        except _Declined:
+            environ[DECLINED] = True
+            return self.django(environ, start_response)
+        except Exception:
+            # Nothing here should raise; if something does, Django answers the request (its
+            # error handling turns a failure into the JSON error), rather than the server's
+            # bare 500.
+            log.exception("up-to-date poll front failed; the request goes to Django")
+            environ[DECLINED] = True
+            return self.django(environ, start_response)
+        signals.request_finished.send(sender=self.__class__)
+        start_response(f"{response.status_code} {response.reason_phrase}", list(response.items()))
+        return ()

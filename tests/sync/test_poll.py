@@ -8,14 +8,17 @@ Synthetic data only: every hash value is random bytes (``tests.conftest.syntheti
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.core import signals
 from django.core.cache import cache
-from django.db import OperationalError
+from django.core.handlers.wsgi import WSGIHandler
+from django.db import OperationalError, close_old_connections
 from django.test import RequestFactory, override_settings
 from prometheus_client import REGISTRY
 
@@ -23,7 +26,7 @@ import sync.auth
 import sync.poll
 from hashsync.authfailures import failure_key
 from members import services as member_services
-from sync.poll import LEFT_OUT_HEADERS, up_to_date_poll
+from sync.poll import LEFT_OUT_HEADERS, PollFront, up_to_date_poll
 from tests.sync.helpers import World, _issue, _plan_path, _send, _token_row
 from tests.sync.test_auth import FEED_KINDS, TOKEN_KINDS, _credential, _feed_asked
 from tests.utils import assert_error
@@ -367,3 +370,187 @@ def test_with_redis_a_poll_is_paced_and_a_throttled_address_refused(
     assert_error(_poll(path, other, etag), 429, "too_many_failures")
     client_id = _token_row(other).client_id
     assert cache.get(f"hashsync:pace:{client_id}:plan:{world.feed_a.pk}") is None
+
+
+# --- the WSGI front (hashsync.wsgi: what gunicorn serves) ----------------------------------
+
+
+class _Answer:
+    """A WSGI answer, read like a test client's response."""
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status_code = int(status.split(" ", 1)[0])
+        self.reason = status
+        self.headers = dict(headers)
+        self.content = body
+
+    def __getitem__(self, name: str) -> str:
+        return self.headers[name]
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _front(path: str, token: str | None, etag: str | None, **extra: Any) -> _Answer:
+    """``GET path`` through ``PollFront`` before Django's WSGI handler, as gunicorn calls
+    ``hashsync.wsgi.application``. The request signals' database receiver is held off, as
+    Django's test client does, so the test's transaction survives."""
+    headers: dict[str, Any] = dict(extra)
+    if token is not None:
+        headers["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    if etag is not None:
+        headers["HTTP_IF_NONE_MATCH"] = etag
+    environ = dict(RequestFactory().get(path, **headers).environ)
+    seen: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen.append((status, headers))
+        return lambda data: None
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        body = PollFront(WSGIHandler())(environ, start_response)
+        try:
+            content = b"".join(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    ((status, headers_sent),) = seen
+    return _Answer(status, headers_sent, content)
+
+
+def test_the_front_answers_an_up_to_date_poll_without_django(world: World, paced, monkeypatch):
+    path = _plan_path(world.feed_a.name, 1)
+    etag = _etag(path, world.token_a)
+    before = _requests("3xx")
+    monkeypatch.setattr(sync.apis.SyncPlanApi, "get", None)  # a TypeError if ever reached
+    monkeypatch.setattr(WSGIHandler, "get_response", None)  # and Django's handler too
+
+    answer = _front(path, world.token_a, etag)
+
+    assert answer.reason == "304 Not Modified"
+    assert answer["ETag"] == etag and answer.content == b""
+    assert len(answer["X-Request-ID"]) >= 8
+    assert _requests("3xx") == before + 1  # /metrics: by route and status class
+
+
+def test_the_fronts_304_has_the_middlewares_headers(world: World, paced):
+    path = _plan_path(world.feed_a.name, 1)
+    etag = _etag(path, world.token_a)
+    front = _front(path, world.token_a, etag, HTTP_X_REQUEST_ID="synthetic-poll-0002")
+    cache.clear()
+    lean = _poll(path, world.token_a, etag, HTTP_X_REQUEST_ID="synthetic-poll-0002")
+
+    assert front.status_code == lean.status_code == 304
+    assert front.headers == dict(lean.headers.items())
+
+
+def test_the_front_writes_last_used_at_once_a_minute(world: World, settings):
+    settings.HASHSYNC_POLL_INTERVAL_SECONDS = 0
+    path = _plan_path(world.feed_a.name, 1)
+    etag = _etag(path, world.token_a)
+    row = _token_row(world.token_a)
+    row.last_used_at = None
+    row.save(update_fields=["last_used_at"])
+
+    assert _front(path, world.token_a, etag).status_code == 304
+    first = _token_row(world.token_a).last_used_at
+    assert first is not None
+    assert _front(path, world.token_a, etag).status_code == 304
+    assert _token_row(world.token_a).last_used_at == first
+
+
+@pytest.mark.parametrize("feed_kind", list(FEED_KINDS))
+@pytest.mark.parametrize("token_kind", TOKEN_KINDS)
+def test_the_front_answers_as_the_full_path_for_every_token_and_feed(
+    token_kind, feed_kind, world, photodna, django_user_model, settings
+):
+    """The verdicts of ``test_the_polls_token_and_feed_head_row_is_what_the_orm_returns``
+    (tests/sync/test_auth.py), through the front: the same status, and the same JSON error."""
+    settings.HASHSYNC_POLL_INTERVAL_SECONDS = 0
+    valid = _new_token(world, "edge-etag")
+    _, secret = _credential(token_kind, world, "sync", django_user_model)
+    name = _feed_asked(feed_kind, world, photodna)
+    path = _plan_path(name, 0)
+    held = _send("get", path, token=valid)
+    etag = held.get("ETag", '"0000000000000000000000000000000000000000"')
+
+    front = _front(path, secret, etag)
+    with _full_path_only():
+        full = _poll(path, secret, etag)
+
+    assert front.status_code == full.status_code
+    if full.status_code == 304:
+        assert front["ETag"] == full["ETag"]
+    else:
+        assert front.json()["error"]["code"] == full.json()["error"]["code"]
+    assert (front.status_code == 304) == (token_kind == "valid" and FEED_KINDS[feed_kind])
+
+
+@pytest.mark.parametrize("kind", list(REFUSALS))
+def test_the_front_leaves_a_refusal_to_the_full_path(kind, world: World, paced):
+    path = _plan_path(world.feed_a.name, 1)
+    etag = _etag(path, world.token_a)
+    secret, _ = _refusal(kind, world)
+
+    assert_error(_front(path, secret, etag), *REFUSALS[kind])
+    assert cache.get(f"hashsync:pace:{_token_row(secret).client_id}:plan:{world.feed_a.pk}") is None
+
+
+def test_the_front_answers_an_early_poll_429_with_retry_after(world: World, paced):
+    path = _plan_path(world.feed_a.name, 1)
+    etag = _etag(path, world.token_a)
+    assert _front(path, world.token_a, etag).status_code == 304
+
+    early = _front(path, world.token_a, etag)
+
+    assert_error(early, 429, "poll_too_soon")
+    assert 1 <= int(early["Retry-After"]) <= 30
+
+
+@pytest.mark.parametrize(
+    ("header", "etag", "status"),
+    [
+        ("Bearer {t}x", None, 401),  # a token that fails its checksum
+        ("Bearer hsk_" + "A" * 40, None, 401),
+        ("Bearer " + "x" * 9000, None, 401),  # huge
+        ("Bearer {t}", "W/", 200),  # malformed If-None-Match: the plan
+        ("Bearer {t}", '"' + "0" * 9000, 200),
+        ("Bearer {t}", "\x00\x01", 200),
+    ],
+)
+def test_bad_input_through_the_front_is_a_json_answer_never_a_500(
+    header, etag, status, world: World, paced
+):
+    path = _plan_path(world.feed_a.name, 1)
+    held = _etag(path, world.token_a)
+    answer = _front(
+        path,
+        None,
+        held if etag is None else etag,
+        HTTP_AUTHORIZATION=header.format(t=world.token_a),
+    )
+
+    assert answer.status_code == status, answer.content[:300]
+    if status >= 400:
+        assert_error(answer, status)
+    elif status == 200:
+        assert answer.json()["status"] == "up_to_date"
+
+
+def test_the_front_hands_other_requests_to_django_unchanged(world: World, paced):
+    path = _plan_path(world.feed_a.name, 1)
+    etag = _etag(path, world.token_a)
+
+    assert _front(path, world.token_a, None).status_code == 200  # no If-None-Match
+    assert _front("/api/v1/sync/feeds/", world.token_a, etag).status_code == 200
+    assert (
+        _front(
+            "/api/v1/sync/feeds/nonexistent/plan/?from_version=1", world.token_a, etag
+        ).status_code
+        == 404
+    )
