@@ -379,6 +379,17 @@ class PdqIndex:
         self._live -= len(removed)
         return removed
 
+    def find(self, value: bytes) -> list[int]:
+        """Row numbers holding exactly ``value`` (one bucket per segment: cheaper than
+        ``within(value, 0)``)."""
+        if len(value) != VALUE_BYTES:
+            raise ValueError("a PDQ value is 32 bytes")
+        found = [int(self._buffer_ids[p]) for p in self._buffer_rows.get(value, [])]
+        query = as_words(value)
+        for tables in self._segments():
+            found.extend(int(r) for r in tables.ids[tables.equal(query)])
+        return sorted(found)
+
     def _fold(self) -> None:
         """The buffer into the recent segment; the recent segment into the main one once it
         outgrows an eighth of it. Row numbers are kept; removed rows are dropped."""
@@ -463,12 +474,18 @@ class PdqIndex:
 
     # --- persistence ----------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        extra: dict[str, npt.NDArray[Any]] | None = None,
+    ) -> None:
         """Write the index to the directory ``path`` (created, or replaced whole): numpy files
-        that ``load`` can map, and ``pdq-index.json``. Row numbers are kept, so per-row data a
-        caller saves beside it (its own file names, not starting with ``pdq-``) stays valid.
-        The directory is written under a temporary name and renamed into place, so a reader
-        sees the old index or the new one, never half of one."""
+        that ``load`` can map, and ``pdq-index.json``. Row numbers are kept, so per-row data
+        stays valid: pass it as ``extra`` (name → array, written as ``<name>.npy`` in the same
+        directory, read back with ``np.load(path / f"{name}.npy", mmap_mode="r")``; names must
+        not start with ``pdq-``). The directory is written under a temporary name and renamed
+        into place, so a reader sees the old index or the new one, never half of one."""
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -490,15 +507,22 @@ class PdqIndex:
             "next_id": self._next_id,
             "live": self._live,
         }
+        for name, array in (extra or {}).items():
+            if name.startswith("pdq-") or not name.replace("-", "_").isidentifier():
+                raise ValueError(f"extra array name {name!r}")
+            np.save(temporary / f"{name}.npy", np.ascontiguousarray(array))
         (temporary / _META).write_text(json.dumps(meta))
         for file in temporary.iterdir():  # on disk before the rename makes them visible
             with open(file, "rb") as handle:
                 os.fsync(handle.fileno())
         previous = target.with_name(f".{target.name}.{os.getpid()}.old")
-        if target.exists():
-            target.rename(previous)
-        temporary.rename(target)
-        shutil.rmtree(previous, ignore_errors=True)
+        try:
+            if target.exists():
+                target.rename(previous)
+            temporary.rename(target)
+        finally:
+            shutil.rmtree(temporary, ignore_errors=True)
+            shutil.rmtree(previous, ignore_errors=True)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> PdqIndex:
