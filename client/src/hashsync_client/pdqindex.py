@@ -560,7 +560,7 @@ class PdqIndex:
             alive = np.load(folder / "pdq-buffer-alive.npy", allow_pickle=False)
             index._next_id = int(meta["next_id"])
             index._live = int(meta["live"])
-        except (OSError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a complete PDQ index: {exc}") from exc
         if len(rows):
             index._buffer = np.array(rows, dtype=np.uint64).reshape(-1, 4)
