@@ -5,16 +5,20 @@ A feed's index is loaded from its newest snapshot bundle and then kept current b
 delta bundles, in O(changes) — the same bundles members receive, read from bundle storage and
 checked by the client's own code (``parse_plan``/``verify_plan``: the keyring chain from this
 server's first keyring, each manifest's signature and history, and each bundle's SHA-256 and size
-against what its signed manifest names). So the server matches exactly what it publishes, and a
-restart reads the snapshot bundle, never every row of the database.
+against what its signed manifest names). So the server matches exactly what it publishes, and
+never reads every row of the database.
 
 Freshness costs nothing extra: the entitlement query every request makes returns each feed's
 published version (``Feed.version``, set in the release's own transaction), and the index
 catches up before answering when it is behind. An approval is therefore matchable as soon as
 its release is cut (P7), and a retraction stops matching at the same moment.
 
-Each process holds its own indexes (96 bytes a PDQ value: docs/matching.md), so run the match
-endpoint in few processes with threads (gunicorn ``gthread``) rather than many processes.
+The index is saved on the node (``HASHSYNC_MATCH_INDEX_DIR/<feed>/<version>/``) by the first
+process that loads it from the bundles, and memory-mapped by every process of the node: one copy
+in the page cache, and a restarted or recycled process maps it in well under a second and applies
+only the deltas after it (docs/matching.md). ``manage.py matcher_warm`` builds it before the web
+service starts, so no request has to.
+
 Non-PDQ algorithms are matched exactly against the feed rows the release cutter maintains
 (``members.selectors.feed_entries_for``, an index lookup), as ``sync/lookup/`` does.
 """
