@@ -6,6 +6,7 @@ All values are synthetic (random bytes), never real hashes."""
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
 from distribution import releases
@@ -347,6 +349,26 @@ def test_a_damaged_saved_index_is_rebuilt_from_the_bundles(pdq_world, settings):
 
     assert match(token, ("pdq", flip(pdq_world["pdq"], 5))).json()["results"][0]["matched"]
     assert isinstance(matcher.matcher_for(feed)._index._main.rows, np.memmap)  # saved anew
+
+
+def test_matcher_warm_builds_and_saves_the_index_before_any_request(pdq_world, settings):
+    out = io.StringIO()
+    call_command("matcher_warm", stdout=out)
+
+    feed = pdq_world["feed"]
+    assert f"pdq-md5@{_current(feed).version}: 1 PDQ values" in out.getvalue()
+    assert (Path(settings.HASHSYNC_MATCH_INDEX_DIR) / feed.name / f"{feed.version:012d}").is_dir()
+    matcher.matchers_forget()  # a web process starting after it maps the saved files
+    assert match(pdq_world["token"], ("pdq", pdq_world["pdq"])).json()["results"][0]["matched"]
+    assert isinstance(matcher.matcher_for(feed)._index._main.rows, np.memmap)
+
+
+def test_matcher_warm_names_an_unknown_feed_and_needs_a_directory(pdq_world, settings):
+    with pytest.raises(CommandError, match="No published, active feed named nope"):
+        call_command("matcher_warm", "nope", stdout=io.StringIO())
+    settings.HASHSYNC_MATCH_INDEX_DIR = ""
+    with pytest.raises(CommandError, match="HASHSYNC_MATCH_INDEX_DIR is empty"):
+        call_command("matcher_warm", stdout=io.StringIO())
 
 
 def test_a_regrade_changes_the_grading_a_match_reports(pdq_world, analyst, reviewer):
