@@ -198,6 +198,41 @@ def brute_force(values: Any, asked: Any) -> list[set[str]]:
     return found
 
 
+def server_pids(master: int) -> list[int]:
+    """gunicorn's master and its workers."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [master, *map(int, children)]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (dead ones count 0)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def memory_mib(pids: list[int]) -> tuple[float, float]:
+    """(sum of RSS, sum of PSS) of these processes: PSS counts pages shared by several
+    processes (the mapped index) once in all."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:
+            continue
+    return rss / 1024, pss / 1024
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
@@ -210,6 +245,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--near", type=float, default=0.1)
     parser.add_argument("--recall-queries", type=int, default=300)
+    parser.add_argument("--db-name", default=DB_NAME)
     parser.add_argument("--stage", choices=("prepare", "release"), help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -225,10 +261,10 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="hashsync-match-"))
     parts = urlsplit(args.database)
     admin_url = urlunsplit(parts._replace(path="/postgres"))
-    db_url = urlunsplit(parts._replace(path=f"/{DB_NAME}"))
+    db_url = urlunsplit(parts._replace(path=f"/{args.db_name}"))
     with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {DB_NAME}")
+        admin.execute(f"DROP DATABASE IF EXISTS {args.db_name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {args.db_name}")
     common = {
         "DATABASE_URL": db_url,
         "HASHSYNC_VAR_DIR": str(workdir / "var"),
@@ -280,30 +316,33 @@ def main() -> int:
         stderr=errors,
     )
     try:
-        return run(args, port, world["token"], values, workdir, setup_env)
+        return run(args, port, world["token"], values, workdir, setup_env, server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
         with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+            admin.execute(f"DROP DATABASE IF EXISTS {args.db_name} WITH (FORCE)")
 
 
-def run(args: Any, port: int, token: str, values: Any, workdir: Path, setup_env: Any) -> int:
+def run(
+    args: Any, port: int, token: str, values: Any, workdir: Path, setup_env: Any, master: int
+) -> int:
     n = args.entries
     rng = np.random.default_rng(15)
     one = {"hashes": [{"algorithm": "pdq", "value": values[0].tobytes().hex()}]}
     deadline = time.monotonic() + 120
-    while True:  # gunicorn up
+    while True:  # gunicorn listening (not a match: the first one may take long to build)
         try:
-            post(port, token, one, timeout=2)
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
             break
         except OSError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-    # Index load: every worker's first match loads the snapshot; ask as many at once as there
-    # are threads in all, and time the slowest (the restart case).
-    started = time.perf_counter()
+    # Index load: every worker's first match loads the index; ask as many at once as there
+    # are threads in all, and time the slowest. The very first time, one worker builds it from
+    # the snapshot bundle and saves it (the others wait, then map it); after a restart (SIGHUP:
+    # gunicorn replaces every worker, as max_requests recycling replaces one) they map it.
     results: list[float] = []
 
     def first() -> None:
@@ -312,13 +351,30 @@ def run(args: Any, port: int, token: str, values: Any, workdir: Path, setup_env:
         assert status == 200, status
         results.append(time.perf_counter() - t)
 
-    warm = [threading.Thread(target=first) for _ in range(args.workers * args.threads * 2)]
-    for t in warm:
-        t.start()
-    for t in warm:
-        t.join()
-    log(f"first answers after {max(results):.2f} s ({load()})")
-    print(f"P8 match_api_{n}_index_load_seconds {max(results):.2f} s", flush=True)
+    def first_answers() -> float:
+        results.clear()
+        warm = [threading.Thread(target=first) for _ in range(args.workers * args.threads * 2)]
+        for t in warm:
+            t.start()
+        for t in warm:
+            t.join()
+        return max(results)
+
+    built = first_answers()
+    log(f"first answers (index built from the snapshot) after {built:.2f} s ({load()})")
+    print(
+        f"P8 match_api_{n}_index_build_seconds {built:.2f} s (first start: workers booting, "
+        "one builds the index from the snapshot and saves it, the other maps it)",
+        flush=True,
+    )
+    old_workers = set(server_pids(master)[1:])
+    os.kill(master, signal.SIGHUP)
+    started = time.perf_counter()
+    while set(server_pids(master)[1:]) & old_workers or len(server_pids(master)) < 2:
+        time.sleep(0.1)
+    restarted = first_answers() + (time.perf_counter() - started)
+    log(f"after a restart, first answers after {restarted:.2f} s ({load()})")
+    print(f"P8 match_api_{n}_index_load_seconds {restarted:.2f} s (restart, mapped)", flush=True)
 
     # Recall against brute force, through the API.
     asked = queries(values, args.recall_queries, 0.5, rng)
@@ -352,6 +408,8 @@ def run(args: Any, port: int, token: str, values: Any, workdir: Path, setup_env:
             i += args.clients
 
     before = load()
+    pids = server_pids(master)
+    cpu_before, own_before = cpu_seconds(pids), time.process_time()
     started = time.perf_counter()
     threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
     for t in threads:
@@ -360,8 +418,24 @@ def run(args: Any, port: int, token: str, values: Any, workdir: Path, setup_env:
         t.join()
     elapsed = time.perf_counter() - started
     log(f"{sum(done):,} hashes in {elapsed:.1f} s; before: {before}; after: {load()}")
+    server_cpu = cpu_seconds(pids) - cpu_before
+    client_cpu = time.process_time() - own_before
     rate = sum(done) / elapsed
     print(f"P8 match_api_{n}_hashes_per_second {rate:.0f} hashes/s (batches of {args.batch})")
+    per_thousand = server_cpu / sum(done) * 1000
+    print(
+        f"P8 match_api_{n}_server_cpu_seconds_per_1000_hashes {per_thousand:.3f} s "
+        f"(gunicorn master and workers; {2 / per_thousand * 1000:.0f} hashes/s on 2 idle cores)"
+    )
+    print(
+        f"P8 match_api_{n}_bench_client_cpu_seconds_per_1000_hashes "
+        f"{client_cpu / sum(done) * 1000:.3f} s"
+    )
+    rss, pss = memory_mib(pids)
+    print(
+        f"P8 match_api_{n}_server_memory_mib rss {rss:.0f} pss {pss:.0f} MiB "
+        f"({args.workers} workers, the mapped index counted once in PSS)"
+    )
 
     # A release reaching a running matcher: approval + cut in a child, then the first answer
     # that finds it (the catch-up, a delta applied inside that request).

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""P8/P9 (the index alone): the exact PDQ index at N entries — build time, memory, queries/s at
-Hamming distance 31 — with recall checked against a brute-force scan in the same run; and,
-with ``--faiss``, faiss-cpu's IndexBinaryMultiHash with the same layout (16 x 16 bits, one
-flipped bit) for comparison (docs/matching.md says which was chosen and why).
+"""P8/P9 (the index alone): the exact PDQ index at N entries — build, save and (memory-mapped)
+load time, memory, queries/s and CPU time a query at Hamming distance 31, the queries answered
+by the index as loaded from its files — with recall checked against a brute-force scan in the
+same run; and, with ``--faiss``, faiss-cpu's IndexBinaryMultiHash (16 x 16 bits, one flipped
+bit) for comparison (docs/matching.md says which was chosen and why).
 
 Data is synthetic: uniformly random 32-byte values (never real PDQ hashes). Queries: a
 ``--near`` share are copies of held values with 0..31 random bits flipped (each must be
@@ -20,8 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -66,24 +69,39 @@ def brute_force(values: Any, asked: Any) -> set[tuple[int, int]]:
 
 def run_numpy(values: Any, asked: Any, batch: int, out: Any) -> None:
     started = time.perf_counter()
-    index = PdqIndex(values)
+    built_index = PdqIndex(values)
     built = time.perf_counter() - started
-    found: set[tuple[int, int]] = set()
-    words = as_words(asked)
-    started = time.perf_counter()
-    for begin in range(0, len(words), batch):
-        q, rows, _ = index.within_many(words[begin : begin + batch], THRESHOLD)
-        found.update(zip((q + begin).tolist(), rows.tolist(), strict=True))
-    elapsed = time.perf_counter() - started
-    out.put(
-        {
-            "build_seconds": built,
-            "queries_per_second": len(words) / elapsed,
-            "index_mib": index.nbytes / 2**20,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "found": sorted(found),
-        }
-    )
+    widths = built_index.widths
+    # Saved and mapped back, as a restarted server process or member client finds it.
+    with tempfile.TemporaryDirectory(dir=os.environ.get("HASHSYNC_BENCH_TMP")) as folder:
+        started = time.perf_counter()
+        built_index.save(Path(folder) / "index")
+        saved = time.perf_counter() - started
+        del built_index
+        started = time.perf_counter()
+        index = PdqIndex.load(Path(folder) / "index", mmap=True)
+        loaded = time.perf_counter() - started
+        found: set[tuple[int, int]] = set()
+        words = as_words(asked)
+        index.within_many(words[:batch], THRESHOLD)  # fault the mapped pages in (first touch)
+        started, cpu = time.perf_counter(), time.process_time()
+        for begin in range(0, len(words), batch):
+            q, rows, _ = index.within_many(words[begin : begin + batch], THRESHOLD)
+            found.update(zip((q + begin).tolist(), rows.tolist(), strict=True))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        out.put(
+            {
+                "build_seconds": built,
+                "save_seconds": saved,
+                "load_seconds": loaded,
+                "widths": widths,
+                "queries_per_second": len(words) / elapsed,
+                "cpu_us_per_query": cpu / len(words) * 1e6,
+                "index_mib": index.nbytes / 2**20,
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "found": sorted(found),
+            }
+        )
 
 
 def run_faiss(values: Any, asked: Any, batch: int, out: Any) -> None:
@@ -157,6 +175,11 @@ def main() -> None:
         n = args.entries
         print(f"P8 index_{name}_{n}_build_seconds {result['build_seconds']:.2f} s")
         print(f"P8 index_{name}_{n}_queries_per_second {result['queries_per_second']:.0f} q/s")
+        if "cpu_us_per_query" in result:
+            print(f"P8 index_{name}_{n}_cpu_per_query {result['cpu_us_per_query']:.0f} us")
+            print(f"P8 index_{name}_{n}_save_seconds {result['save_seconds']:.2f} s")
+            print(f"P8 index_{name}_{n}_load_seconds {result['load_seconds']:.3f} s (mapped)")
+            print(f"P8 index_{name}_{n}_widths {result['widths']}")
         if result["index_mib"] is not None:
             print(f"P8 index_{name}_{n}_arrays_mib {result['index_mib']:.0f} MiB")
         print(f"P8 index_{name}_{n}_peak_rss_mib {result['peak_rss_mib']:.0f} MiB")

@@ -330,10 +330,14 @@ if PRODUCTION and not HASHSYNC_CLIENT_IP_HEADER:
     )
 HASHSYNC_LOOKUP_MAX_HASHES = env_int("HASHSYNC_LOOKUP_MAX_HASHES", 1000, minimum=1, maximum=10000)
 # sync/match/: the PDQ Hamming distance a request gets unless it asks (Meta's recommended 31),
-# and the most it may ask. Up to 31 the exact index answers from 272 buckets; above, by a full
-# scan of the feed (exact too, but about N/4,000 times the work: docs/matching.md).
+# and the most it may ask. Up to 32 the exact index answers from about 3,000 buckets; above, by
+# a full scan of the feed (exact too, but about N/3,000 times the work: docs/matching.md).
 HASHSYNC_MATCH_DEFAULT_THRESHOLD = 31
 HASHSYNC_MATCH_MAX_THRESHOLD = env_int("HASHSYNC_MATCH_MAX_THRESHOLD", 31, minimum=0, maximum=256)
+# Node-local directory of the matcher's index files (one per feed snapshot, memory-mapped by
+# every web process of the node, so they share one copy and a restart maps it in seconds;
+# docs/matching.md). Empty: each process builds its index in its own memory.
+HASHSYNC_MATCH_INDEX_DIR = env_str("HASHSYNC_MATCH_INDEX_DIR", str(VAR_DIR / "match-index"))
 # Per sync client and minute (0: no limit): acks, lookups and feedback together; and bundle
 # downloads with StopNCII pages (a replayed page token too). Each may write an audit event; a
 # member must not be able to flood the chain.

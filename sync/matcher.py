@@ -5,33 +5,43 @@ A feed's index is loaded from its newest snapshot bundle and then kept current b
 delta bundles, in O(changes) — the same bundles members receive, read from bundle storage and
 checked by the client's own code (``parse_plan``/``verify_plan``: the keyring chain from this
 server's first keyring, each manifest's signature and history, and each bundle's SHA-256 and size
-against what its signed manifest names). So the server matches exactly what it publishes, and a
-restart reads the snapshot bundle, never every row of the database.
+against what its signed manifest names). So the server matches exactly what it publishes, and
+never reads every row of the database.
 
 Freshness costs nothing extra: the entitlement query every request makes returns each feed's
 published version (``Feed.version``, set in the release's own transaction), and the index
 catches up before answering when it is behind. An approval is therefore matchable as soon as
 its release is cut (P7), and a retraction stops matching at the same moment.
 
-Each process holds its own indexes (96 bytes a PDQ value: docs/matching.md), so run the match
-endpoint in few processes with threads (gunicorn ``gthread``) rather than many processes.
+The index is saved on the node (``HASHSYNC_MATCH_INDEX_DIR/<feed>/<version>/``) by the first
+process that loads it from the bundles, and memory-mapped by every process of the node: one copy
+in the page cache, and a restarted or recycled process maps it in well under a second and applies
+only the deltas after it (docs/matching.md). ``manage.py matcher_warm`` builds it before the web
+service starts, so no request has to.
+
 Non-PDQ algorithms are matched exactly against the feed rows the release cutter maintains
 (``members.selectors.feed_entries_for``, an index lookup), as ``sync/lookup/`` does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import json
 import logging
+import shutil
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
+from django.conf import settings
 from django.utils import timezone
 
 from distribution import keys, plans
@@ -148,6 +158,22 @@ class FeedMatcher:
         with self._lock:
             if self.version == feed.version:
                 return
+            with _node_lock(self.name) if self.version == 0 else contextlib.nullcontext():
+                self._follow(feed)
+
+    def _follow(self, feed: Feed) -> None:
+        if self.version == 0:
+            self._restore(feed)
+            if self.version and self.version != feed.version:
+                try:
+                    self._catch_up(feed)
+                except (MatcherUnavailable, Conflict):
+                    # What this node saved does not lead to what is published (a restored
+                    # database, a restarted history): start again from the bundles.
+                    logger.warning("Matcher of %s: saved index refused, rebuilding", self.name)
+                    self._reset()
+                    _forget_saved(self.name, keep=None)
+        if self.version != feed.version:
             try:
                 self._catch_up(feed)
             except Conflict as exc:
@@ -158,6 +184,7 @@ class FeedMatcher:
                     "Matcher of %s: version %s unknown, reloading", self.name, self.version
                 )
                 self._reset()
+                _forget_saved(self.name, keep=None)
                 self._catch_up(feed)
 
     def _reset(self) -> None:
@@ -166,8 +193,44 @@ class FeedMatcher:
         self._gradings = np.zeros(0, dtype=np.int64)
         self._manifest = None
 
+    def _restore(self, feed: Feed) -> None:
+        """Map the newest index this node saved for the feed (at a version it has published),
+        so only the deltas after it are read: a restarted process is matching in seconds."""
+        for version, folder in _saved(self.name):
+            if version > feed.version:
+                continue
+            loaded = _load_saved(folder)
+            if loaded is None:
+                shutil.rmtree(folder, ignore_errors=True)  # rebuilt and saved anew below
+                continue
+            self._index, self._gradings, self._manifest = loaded
+            self.version = version
+            logger.info("Matcher of %s mapped its index at version %s", self.name, version)
+            return
+
+    def _save(self) -> None:
+        """Write the index just loaded from the bundles where the node's other processes (and
+        this one's successors) map it, then map it here too, sharing the node's copy."""
+        root = settings.HASHSYNC_MATCH_INDEX_DIR
+        if not root or self._manifest is None:
+            return
+        folder = Path(root) / self.name / f"{self.version:012d}"
+        manifest = np.frombuffer(json.dumps(self._manifest).encode(), dtype=np.uint8)
+        loaded = _load_saved(folder) if folder.is_dir() else None  # another process's
+        if loaded is None:
+            try:
+                self._index.save(folder, extra={"gradings": self._gradings, "manifest": manifest})
+            except OSError as exc:  # another process saved it meanwhile, or the disk is full
+                logger.warning("Matcher of %s could not save its index: %s", self.name, exc)
+                return
+            loaded = _load_saved(folder)
+        _forget_saved(self.name, keep=folder)
+        if loaded is not None and loaded[2] == self._manifest:
+            self._index, self._gradings, _ = loaded
+
     def _catch_up(self, feed: Feed) -> None:
         started = time.monotonic()
+        full_load = self.version == 0
         first = keys.first_keyring()
         if first is None:
             raise MatcherUnavailable("No keyring is published yet.")
@@ -186,7 +249,9 @@ class FeedMatcher:
                 held_manifest=self._manifest,
             )
             for step in verified.steps:
-                if step.kind == "snapshot":
+                if step.kind == "snapshot" and step.to_version == self.version != 0:
+                    pass  # the plan restarts from the version held (small feeds): keep it
+                elif step.kind == "snapshot":
                     self._load_snapshot(step)
                 else:
                     self._apply_delta(step)
@@ -200,6 +265,8 @@ class FeedMatcher:
         if verified.manifest is not None:
             self.version = verified.version
             self._manifest = verified.manifest
+        if full_load and self.version:
+            self._save()
         self.loaded_at = time.time()
         logger.info(
             "Matcher of %s at version %s: %s PDQ values (%.2f s)",
@@ -259,12 +326,14 @@ class FeedMatcher:
             if op != Op.UPSERT:
                 self._index.remove(value)
                 continue
-            rows, _ = self._index.within(value, 0)
-            if len(rows):  # regraded
+            rows = self._index.find(value)
+            if rows:  # regraded
+                if not self._gradings.flags.writeable:  # mapped: copy on the first write
+                    self._gradings = np.array(self._gradings)
                 self._gradings[rows] = grading
                 continue
             row = self._index.add(value)
-            if row >= len(self._gradings):
+            if row >= len(self._gradings) or not self._gradings.flags.writeable:
                 grown = np.zeros(max(16, 2 * len(self._gradings), row + 1), dtype=np.int64)
                 grown[: len(self._gradings)] = self._gradings
                 self._gradings = grown
@@ -276,10 +345,66 @@ class FeedMatcher:
             return []
         with self._lock:
             numbers, rows, distances = self._index.within_many(as_words(queries), threshold)
-            return [
-                PdqHit(int(q), self._index.value(int(r)), int(d), int(self._gradings[r]))
-                for q, r, d in zip(numbers.tolist(), rows.tolist(), distances.tolist(), strict=True)
-            ]
+            values = self._index.values(rows)
+            gradings = self._gradings[rows].tolist()
+        return [
+            PdqHit(int(q), values[i].tobytes(), int(d), int(gradings[i]))
+            for i, (q, d) in enumerate(zip(numbers.tolist(), distances.tolist(), strict=True))
+        ]
+
+
+@contextlib.contextmanager
+def _node_lock(feed: str) -> Iterator[None]:
+    """While one process of the node loads a feed from its bundles (and saves the index), the
+    others wait, then map what it saved, rather than each building its own copy."""
+    root = settings.HASHSYNC_MATCH_INDEX_DIR
+    if not root:
+        yield
+        return
+    folder = Path(root) / feed
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _saved(feed: str) -> list[tuple[int, Path]]:
+    """(version, folder) of the feed's saved indexes on this node, newest first."""
+    root = settings.HASHSYNC_MATCH_INDEX_DIR
+    folder = Path(root) / feed if root else None
+    if folder is None or not folder.is_dir():
+        return []
+    found = [(int(f.name), f) for f in folder.iterdir() if f.name.isdigit()]
+    return sorted(found, reverse=True)
+
+
+def _load_saved(
+    folder: Path,
+) -> tuple[PdqIndex, npt.NDArray[np.int64], dict[str, Any]] | None:
+    """A saved index, its gradings and the manifest of its version, mapped; None when the
+    folder is incomplete or damaged (it is then rebuilt from the bundles)."""
+    try:
+        index = PdqIndex.load(folder, mmap=True)
+        gradings = np.load(folder / "gradings.npy", mmap_mode="r", allow_pickle=False)
+        raw = np.load(folder / "manifest.npy", allow_pickle=False)
+        manifest = json.loads(raw.tobytes())
+    except (ValueError, OSError) as exc:
+        logger.warning("Matcher index at %s unusable (%s): rebuilding", folder, exc)
+        return None
+    if gradings.ndim != 1 or not isinstance(manifest, dict):
+        return None
+    return index, gradings, manifest
+
+
+def _forget_saved(feed: str, *, keep: Path | None) -> None:
+    """Remove the feed's other saved indexes (a process still mapping one keeps its pages until
+    it lets go: unlinking a mapped file does not unmap it)."""
+    for _, folder in _saved(feed):
+        if folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 _matchers: dict[int, FeedMatcher] = {}

@@ -1,14 +1,21 @@
 """The PDQ index answers exactly what a brute-force scan answers, at every threshold, on
-random and adversarial synthetic values (never real PDQ hashes)."""
+random and adversarial synthetic values (never real PDQ hashes): for the default layout (11
+blocks, two flipped bits), the layout used at 10M, other block layouts (the exactness argument
+must hold for any), batches split into many small steps, after additions and removals that fold
+into new tables, and after a save and a memory-mapped load."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hashsync_client.pdqindex import MIH_MAX_DISTANCE, PdqIndex, as_words
+from hashsync_client import pdqindex
+from hashsync_client.pdqindex import MIH_MAX_DISTANCE, PdqIndex, as_words, widths_for
 
 ZERO = bytes(32)
 ONES = b"\xff" * 32
@@ -64,30 +71,46 @@ def neighbourhoods(draw: st.DrawFn) -> tuple[list[bytes], list[bytes]]:
 thresholds = st.sampled_from([0, 1, 2, 16, 30, 31, 32, 33, 48, 64, 128, 256])
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=neighbourhoods(), max_distance=thresholds)
-def test_every_answer_equals_a_brute_force_scan(case, max_distance):
-    held, queries = case
-    index = PdqIndex(held)
-
-    for query in queries:
-        assert answer(index, query, max_distance) == brute(
-            dict(enumerate(held)), query, max_distance
-        )
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    case=neighbourhoods(),
-    changes=st.lists(st.tuples(st.booleans(), st.integers(0, 1000), bit_positions), max_size=30),
-    max_distance=thresholds,
+# (widths, flips): the default for small indexes, the old 16 x 16 one-flip layout, few wide
+# blocks, and few narrow blocks with no flips (exact only to 3 bits: the rest by scan).
+layouts = st.sampled_from(
+    [
+        (None, 2),
+        ((16,) * 16, 1),
+        ((8,) * 11, 2),
+        ((5, 7, 9, 11), 2),
+        ((6,) * 4, 0),
+    ]
 )
-def test_answers_after_adds_and_removes_equal_a_brute_force_scan(case, changes, max_distance):
-    held_values, queries = case
-    index = PdqIndex(held_values)
-    held = dict(enumerate(held_values))
+# Tiny steps and buffers, so one small case takes every path a large index takes.
+tiny = {"_PROBES_PER_STEP": 7, "_CANDIDATES_PER_STEP": 3, "_BUFFER_MAX": 3, "_MIN_MERGE": 5}
+
+
+def make(held: list[bytes], layout: tuple[tuple[int, ...] | None, int]) -> PdqIndex:
+    widths, flips = layout
+    return PdqIndex(held, widths=widths, flips=flips)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=neighbourhoods(), max_distance=thresholds, layout=layouts, small_steps=st.booleans())
+def test_every_answer_equals_a_brute_force_scan(case, max_distance, layout, small_steps):
+    held, queries = case
+    index = make(held, layout)
+
+    steps = tiny if small_steps else {"_PROBES_PER_STEP": pdqindex._PROBES_PER_STEP}
+    with mock.patch.multiple(pdqindex, **steps):
+        q, rows, distances = index.within_many(as_words(queries), max_distance)
+    together: list[list[tuple[int, int]]] = [[] for _ in queries]
+    for number, row, d in zip(q.tolist(), rows.tolist(), distances.tolist(), strict=True):
+        together[number].append((row, d))
+    assert together == [brute(dict(enumerate(held)), query, max_distance) for query in queries]
+
+
+def apply_changes(
+    index: PdqIndex, held: dict[int, bytes], bases: list[bytes], changes: list
+) -> None:
     for adding, pick, bits in changes:
-        base = held_values[pick % len(held_values)]
+        base = bases[pick % len(bases)]
         if adding:
             value = flip(base, bits)
             held[index.add(value)] = value
@@ -96,10 +119,107 @@ def test_answers_after_adds_and_removes_equal_a_brute_force_scan(case, changes, 
             assert sorted(removed) == sorted(r for r, v in held.items() if v == base)
             for row in removed:
                 del held[row]
-
     assert len(index) == len(held)
-    for query in queries:
-        assert answer(index, query, max_distance) == brute(held, query, max_distance)
+
+
+changes_lists = st.lists(st.tuples(st.booleans(), st.integers(0, 1000), bit_positions), max_size=30)
+
+
+@settings(max_examples=100, deadline=None)
+@given(case=neighbourhoods(), changes=changes_lists, max_distance=thresholds, layout=layouts)
+def test_answers_after_adds_and_removes_equal_a_brute_force_scan(
+    case, changes, max_distance, layout
+):
+    held_values, queries = case
+    with mock.patch.multiple(pdqindex, **tiny):  # the buffer folds, and so do the tables
+        index = make(held_values, layout)
+        held = dict(enumerate(held_values))
+        apply_changes(index, held, held_values, changes)
+
+        for query in queries:
+            assert answer(index, query, max_distance) == brute(held, query, max_distance)
+            assert index.find(query) == sorted(r for r, v in held.items() if v == query)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    case=neighbourhoods(),
+    before=changes_lists,
+    after=changes_lists,
+    max_distance=thresholds,
+    mapped=st.booleans(),
+)
+def test_a_saved_and_loaded_index_answers_as_before_and_keeps_changing(
+    tmp_path_factory, case, before, after, max_distance, mapped
+):
+    held_values, queries = case
+    folder = tmp_path_factory.mktemp("index") / "saved"
+    with mock.patch.multiple(pdqindex, **tiny):
+        index = PdqIndex(held_values)
+        held = dict(enumerate(held_values))
+        apply_changes(index, held, held_values, before)  # main, recent and buffer all in use
+        index.save(folder, extra={"per_row": np.arange(5)})
+        files = {f.name: f.read_bytes() for f in folder.iterdir()}
+
+        loaded = PdqIndex.load(folder, mmap=mapped)
+        for query in queries:
+            assert answer(loaded, query, max_distance) == brute(held, query, max_distance)
+        apply_changes(loaded, held, held_values, after)
+        for query in queries:
+            assert answer(loaded, query, max_distance) == brute(held, query, max_distance)
+
+    # Changes after loading never reach the files (other processes map them).
+    assert {f.name: f.read_bytes() for f in folder.iterdir()} == files
+    assert np.load(folder / "per_row.npy").tolist() == [0, 1, 2, 3, 4]
+
+
+def test_the_layout_used_at_10m_is_exact_at_31_and_32_bits():
+    """The widths chosen for 10M values (3 x 24 + 8 x 23 bits), on few values: the same code
+    paths, with queries exactly 31, 32 and 33 bits away, and 3 bits in each of the 11 blocks
+    (33 bits: the nearest value no probe can reach, so found by the scan above 32)."""
+    rng = np.random.default_rng(10)
+    held = [rng.bytes(32) for _ in range(2000)]
+    index = PdqIndex(held, widths=widths_for(10_000_000))
+    assert index.widths == (24, 24, 24, 23, 23, 23, 23, 23, 23, 23, 23)
+    assert index.exact_up_to == 32
+    offsets = np.cumsum([0, *index.widths])
+    spread = flip(held[0], [int(o) + i for o in offsets[:-1] for i in (0, 5, 9)])
+    queries = [
+        flip(held[1], list(rng.choice(256, 31, replace=False))),
+        flip(held[2], list(rng.choice(256, 32, replace=False))),
+        flip(held[3], list(rng.choice(256, 33, replace=False))),
+        spread,
+    ]
+    for max_distance in (31, 32, 33):
+        for query in queries:
+            assert answer(index, query, max_distance) == brute(
+                dict(enumerate(held)), query, max_distance
+            )
+    assert answer(index, spread, 32) == []
+    assert answer(index, spread, 33) == [(0, 33)]
+
+
+def test_a_directory_that_is_not_a_complete_index_is_refused(tmp_path):
+    index = PdqIndex([bytes(32)])
+    index.save(tmp_path / "index")
+    (tmp_path / "index" / "pdq-main-starts.npy").write_bytes(b"damaged")
+
+    with pytest.raises(ValueError, match="not a complete PDQ index"):
+        PdqIndex.load(tmp_path / "index")
+    with pytest.raises(ValueError, match="not a complete PDQ index"):
+        PdqIndex.load(tmp_path / "missing")
+
+
+def test_saving_over_an_index_replaces_it_whole(tmp_path: Path):
+    PdqIndex([bytes(32)]).save(tmp_path / "index")
+    PdqIndex([ONES, ONES]).save(tmp_path / "index")
+
+    assert len(PdqIndex.load(tmp_path / "index")) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
 
 
 def test_a_value_exactly_at_the_threshold_matches_and_one_bit_further_does_not():
@@ -113,13 +233,14 @@ def test_a_value_exactly_at_the_threshold_matches_and_one_bit_further_does_not()
     assert answer(index, query, 32) == [(0, 31), (1, 32)]
 
 
-def test_two_bits_in_every_block_is_found_by_the_scan_above_31():
-    """32 bits spread two per 16-bit block defeat the one-flip probes: only the scan finds it,
-    which is why thresholds above 31 scan."""
+def test_two_bits_in_every_block_is_found_by_the_scan_above_what_the_probes_reach():
+    """32 bits spread two per 16-bit block defeat 16 one-flip probes (exact to 31): only the
+    scan finds it, which is why thresholds above a layout's reach scan."""
     query = bytes(32)
     spread = flip(query, [b * 16 + i for b in range(16) for i in (0, 9)])
-    index = PdqIndex([spread])
+    index = PdqIndex([spread], widths=(16,) * 16, flips=1)
 
+    assert index.exact_up_to == 31
     assert answer(index, query, 31) == []
     assert answer(index, query, 32) == [(0, 32)]
 
@@ -141,6 +262,7 @@ def test_many_queries_at_once_answer_as_each_alone():
 
 def test_adds_fold_into_the_tables_and_keep_their_row_numbers(monkeypatch):
     monkeypatch.setattr("hashsync_client.pdqindex._MIN_MERGE", 8)
+    monkeypatch.setattr("hashsync_client.pdqindex._BUFFER_MAX", 3)
     rng = np.random.default_rng(3)
     index = PdqIndex([rng.bytes(32) for _ in range(4)])
     index.remove(index.value(1))

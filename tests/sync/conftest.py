@@ -13,6 +13,12 @@ from tests.factories import member_with_token
 from tests.sync.helpers import World, _current, _listed
 
 
+@pytest.fixture(autouse=True)
+def _match_index_dir(settings: Any, tmp_path: Any) -> None:
+    """Each test's matcher saves and maps its indexes in a folder of its own."""
+    settings.HASHSYNC_MATCH_INDEX_DIR = str(tmp_path / "match-index")
+
+
 @pytest.fixture
 def no_pacing(settings: Any) -> None:
     """Tests poll repeatedly; the pacing tests set their own interval."""

@@ -6,11 +6,15 @@ All values are synthetic (random bytes), never real hashes."""
 
 from __future__ import annotations
 
+import io
 import json
 import secrets
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
 from distribution import releases
@@ -311,6 +315,60 @@ def test_a_restart_loads_the_newest_snapshot_and_the_deltas_after_it(pdq_world, 
     results = match(pdq_world["token"], ("pdq", first), ("pdq", second)).json()["results"]
 
     assert [r["matched"] for r in results] == [False, True]
+
+
+def test_a_restarted_process_maps_the_saved_index_and_reads_only_the_deltas_after_it(
+    pdq_world, analyst, reviewer, monkeypatch, settings
+):
+    token, feed = pdq_world["token"], pdq_world["feed"]
+    assert match(token, ("pdq", pdq_world["pdq"])).json()["results"][0]["matched"]
+    saved = Path(settings.HASHSYNC_MATCH_INDEX_DIR) / feed.name
+    assert [f.name for f in saved.glob("0*")] == [f"{_current(feed).version:012d}"]
+    retract(analyst, reviewer, pdq_world["entry"])
+    _, added = pdq_entry(analyst, reviewer, category="C")
+    assert releases.release_cut() is not None
+    matcher.matchers_forget()  # a new process (a restart, or gunicorn recycling a worker)
+    read = []
+    monkeypatch.setattr(matcher.FeedMatcher, "_load_snapshot", lambda self, step: read.append(step))
+
+    results = match(token, ("pdq", pdq_world["pdq"]), ("pdq", flip(added, 3))).json()["results"]
+
+    assert [r["matched"] for r in results] == [False, True]
+    assert [m["category"] for m in results[1]["matches"]] == ["C"]
+    assert read == []  # mapped, then the delta: no snapshot read
+    index = matcher.matcher_for(feed)._index
+    assert isinstance(index._main.rows, np.memmap)  # shared with the node's other processes
+
+
+def test_a_damaged_saved_index_is_rebuilt_from_the_bundles(pdq_world, settings):
+    token, feed = pdq_world["token"], pdq_world["feed"]
+    assert match(token, ("pdq", pdq_world["pdq"])).json()["results"][0]["matched"]
+    (folder,) = (Path(settings.HASHSYNC_MATCH_INDEX_DIR) / feed.name).glob("0*")
+    (folder / "pdq-main-order.npy").write_bytes(b"not numpy")
+    matcher.matchers_forget()
+
+    assert match(token, ("pdq", flip(pdq_world["pdq"], 5))).json()["results"][0]["matched"]
+    assert isinstance(matcher.matcher_for(feed)._index._main.rows, np.memmap)  # saved anew
+
+
+def test_matcher_warm_builds_and_saves_the_index_before_any_request(pdq_world, settings):
+    out = io.StringIO()
+    call_command("matcher_warm", stdout=out)
+
+    feed = pdq_world["feed"]
+    assert f"pdq-md5@{_current(feed).version}: 1 PDQ values" in out.getvalue()
+    assert (Path(settings.HASHSYNC_MATCH_INDEX_DIR) / feed.name / f"{feed.version:012d}").is_dir()
+    matcher.matchers_forget()  # a web process starting after it maps the saved files
+    assert match(pdq_world["token"], ("pdq", pdq_world["pdq"])).json()["results"][0]["matched"]
+    assert isinstance(matcher.matcher_for(feed)._index._main.rows, np.memmap)
+
+
+def test_matcher_warm_names_an_unknown_feed_and_needs_a_directory(pdq_world, settings):
+    with pytest.raises(CommandError, match="No published, active feed named nope"):
+        call_command("matcher_warm", "nope", stdout=io.StringIO())
+    settings.HASHSYNC_MATCH_INDEX_DIR = ""
+    with pytest.raises(CommandError, match="HASHSYNC_MATCH_INDEX_DIR is empty"):
+        call_command("matcher_warm", stdout=io.StringIO())
 
 
 def test_a_regrade_changes_the_grading_a_match_reports(pdq_world, analyst, reviewer):
