@@ -472,22 +472,20 @@ def test_lookup_reads_the_persisted_files_never_sqlite(tmp_path, store, monkeypa
     current = pointer(store)
     assert current is not None
     tables = FeedIndexDir(index_root(store.path), FEED).generation_dir(current.generation)
-    saves = hasattr(feedindex.PdqIndex, "save")
-    # Where PdqIndex can save its tables, the sync saved them and a lookup maps them without
-    # building anything; otherwise a lookup builds them from values.bin. Never from SQLite.
-    assert (tables / "tables").is_dir() == saves
+    # The sync built the tables to disk and a lookup maps them without building anything,
+    # and never reads SQLite.
+    assert (tables / "tables").is_dir()
 
     def no_sqlite(*args: object) -> None:
         raise AssertionError("the PDQ index was read from SQLite")
 
     monkeypatch.setattr(feedindex, "_stream", no_sqlite)
-    if saves:
 
-        class NoBuild(feedindex.PdqIndex):
-            def __init__(self, *args: object, **kwargs: object) -> None:
-                raise AssertionError("the PDQ tables were built, not loaded")
+    class NoBuild(feedindex.PdqIndex):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("the PDQ tables were built, not loaded")
 
-        monkeypatch.setattr(feedindex, "PdqIndex", NoBuild)
+    monkeypatch.setattr(feedindex, "PdqIndex", NoBuild)
     index, persisted = open_feed_index(store, FEED, held(store))
 
     pdq = pdq_of(entries)

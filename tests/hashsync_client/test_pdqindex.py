@@ -286,3 +286,35 @@ def test_a_value_of_the_wrong_length_is_refused(bad):
 def test_an_empty_index_finds_nothing():
     assert answer(PdqIndex(), ZERO, 31) == []
     assert answer(PdqIndex(), ZERO, 256) == []
+
+
+@pytest.mark.parametrize("count", [0, 1, 999, 1000, 1001, 5000])
+def test_an_index_built_to_disk_is_the_one_saved_from_memory(tmp_path: Path, count: int) -> None:
+    # Synthetic random values, with duplicates so that equal keys meet in the sort.
+    rng = np.random.default_rng(count)
+    values = rng.integers(0, 256, size=(count, 32), dtype=np.uint8)
+    if count > 10:
+        values[count // 2 :: 7] = values[0]
+    PdqIndex(values).save(tmp_path / "memory")
+    # A chunk smaller than the list, and not dividing it, so the chunk edges are exercised.
+    PdqIndex.build_to(tmp_path / "disk", values, chunk=333)
+
+    files = sorted(p.name for p in (tmp_path / "memory").iterdir())
+    assert files == sorted(p.name for p in (tmp_path / "disk").iterdir())
+    for name in files:
+        if name.endswith(".npy"):
+            expected = np.load(tmp_path / "memory" / name)
+            found = np.load(tmp_path / "disk" / name)
+            assert found.dtype == expected.dtype, name
+            assert np.array_equal(found, expected), name
+        else:
+            assert (tmp_path / "disk" / name).read_text() == (
+                tmp_path / "memory" / name
+            ).read_text()
+    loaded = PdqIndex.load(tmp_path / "disk")
+    if count:
+        query = values[count - 1 : count]
+        assert (
+            loaded.within_many(as_words(query), 31)[0].tolist()
+            == PdqIndex(values).within_many(as_words(query), 31)[0].tolist()
+        )

@@ -9,9 +9,9 @@ where a lookup can map them: ``<store>.pdqindex/<feed>.json`` (the *pointer*) na
 - ``gradings.bin``: the grading code of each row, u16 LE, append-only;
 - ``changes.bin``: 33 bytes a change since the generation was written (a byte, 0 add / 1
   remove, then the value), append-only; row numbers of adds continue after the base rows;
-- ``tables/`` (optional): the ``PdqIndex`` tables over the base rows, when ``PdqIndex`` can
-  ``save``/``load`` them (until then ``open`` builds them from ``values.bin`` — from the
-  mapped file, never from SQLite).
+- ``tables/``: the ``PdqIndex`` tables over the base rows, built to disk by the sync
+  (``PdqIndex.build_to``) and mapped by ``lookup``; missing or unreadable, ``open`` builds
+  them from ``values.bin`` — from the mapped file, never from SQLite.
 
 The pointer says which feed version and state digest the files are for, how many rows of each
 file count, and the format. ``open`` uses an index only if all of that matches the store's
@@ -418,30 +418,22 @@ def _stream(conn: sqlite3.Connection, feed_id: int) -> Iterator[tuple[list[bytes
 
 def _save_tables(path: Path, rows: int) -> None:
     """Build the ``PdqIndex`` tables over the generation's rows (read from the mapped
-    ``values.bin``) and save them in ``tables/``, so that ``lookup`` maps them instead of
-    building them. Skipped where ``PdqIndex`` cannot save (``lookup`` then builds them from
-    ``values.bin``)."""
-    save = getattr(PdqIndex, "save", None)  # PdqIndex.save(self, path) where it exists
-    if save is None or not rows:
+    ``values.bin``) straight to ``tables/``, one block at a time (``PdqIndex.build_to``:
+    ~40 bytes a row at its peak where a build in memory holds ~170), so that ``lookup`` maps
+    them instead of building them."""
+    if not rows:
         return
     values = np.memmap(path / "values.bin", dtype=np.uint8, mode="r", shape=(rows, VALUE_BYTES))
-    # A build straight to disk, one block at a time, where PdqIndex offers one (asked for:
-    # the in-memory build below holds ~170 bytes a row at its peak, 1.7 GiB at 10M).
-    build_to = getattr(PdqIndex, "build_to", None)
-    if build_to is not None:
-        build_to(path / "tables", values)
-        return
-    save(PdqIndex(values), path / "tables")
+    PdqIndex.build_to(path / "tables", values)
 
 
 def _load_tables(path: Path, values: npt.NDArray[np.uint8]) -> PdqIndex:
     """The saved tables over the base rows (mapped), or, if there are none that fit, tables
     built here from ``values``."""
-    load = getattr(PdqIndex, "load", None)
     tables = path / "tables"
-    if load is not None and tables.exists():
+    if tables.exists():
         try:
-            index = load(tables, mmap=True)
+            index = PdqIndex.load(tables, mmap=True)
         except ValueError as exc:
             logger.warning("PDQ index tables in %s unreadable (%s); building them", path, exc)
         else:

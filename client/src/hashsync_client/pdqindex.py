@@ -512,17 +512,82 @@ class PdqIndex:
                 raise ValueError(f"extra array name {name!r}")
             np.save(temporary / f"{name}.npy", np.ascontiguousarray(array))
         (temporary / _META).write_text(json.dumps(meta))
-        for file in temporary.iterdir():  # on disk before the rename makes them visible
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-        previous = target.with_name(f".{target.name}.{os.getpid()}.old")
-        try:
-            if target.exists():
-                target.rename(previous)
-            temporary.rename(target)
-        finally:
-            shutil.rmtree(temporary, ignore_errors=True)
-            shutil.rmtree(previous, ignore_errors=True)
+        _publish(temporary, target)
+
+    @classmethod
+    def build_to(
+        cls, path: str | os.PathLike[str], values: npt.NDArray[Any], *, chunk: int = 1 << 20
+    ) -> None:
+        """Write the files ``PdqIndex(values).save(path)`` writes, without the index ever being
+        in memory: ``values`` (an (N, 32) uint8 matrix, typically mapped from disk) is read
+        ``chunk`` rows at a time, each block's table is sorted and written on its own, and
+        every part goes to its file by plain writes (a mapped output file would count against
+        the process's memory until unmapped). Peak memory is about 40 bytes a value (one
+        block's keys, positions and sort) plus one table of ``starts``, against ~170 bytes a
+        value for a build in memory: at 10M values, ~0.45 GiB instead of 1.7 GiB."""
+        n = len(values)
+        widths = widths_for(n)
+        if len(widths) * n >= 1 << 32:
+            raise ValueError("too many PDQ values for one index")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.rmtree(temporary, ignore_errors=True)
+        temporary.mkdir()
+        empty_words = np.zeros((0, 4), dtype=np.uint64)
+        empty_ids = np.zeros(0, dtype=np.int64)
+        empty_order = np.zeros(0, dtype=np.uint32)
+        spec = _Tables(
+            widths, FLIPS, empty_words, empty_ids, np.zeros(0, dtype=bool), empty_order, empty_order
+        )
+        spans = [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
+
+        def words(start: int, end: int) -> U64:
+            return np.array(as_words(values[start:end]), dtype=np.uint64)
+
+        with _NpyFile(temporary / "pdq-main-rows.npy", np.uint64, (n, 4)) as out:
+            for start, end in spans:
+                out.write(words(start, end))
+        with _NpyFile(temporary / "pdq-main-ids.npy", np.int64, (n,)) as out:
+            for start, end in spans:
+                out.write(np.arange(start, end, dtype=np.int64))
+        with _NpyFile(temporary / "pdq-main-alive.npy", np.bool_, (n,)) as out:
+            for start, end in spans:
+                out.write(np.ones(end - start, dtype=bool))
+        total = sum((1 << w) + 1 for w in widths)
+        with (
+            _NpyFile(temporary / "pdq-main-order.npy", np.uint32, (len(widths) * n,)) as order,
+            _NpyFile(temporary / "pdq-main-starts.npy", np.uint32, (total,)) as starts,
+        ):
+            for block, width in enumerate(widths):
+                keys = np.empty(n, dtype=np.uint64)
+                for start, end in spans:
+                    keys[start:end] = spec.keys(words(start, end), block)
+                bounds = np.zeros((1 << width) + 1, dtype=np.uint32)
+                np.cumsum(np.bincount(keys.astype(np.intp), minlength=1 << width), out=bounds[1:])
+                bounds += np.uint32(block * n)
+                starts.write(bounds)
+                del bounds
+                # As in _Tables.build: (key, position) packed in one uint64, one sort.
+                keys <<= np.uint64(32)
+                keys |= np.arange(n, dtype=np.uint64)
+                keys.sort()
+                keys &= np.uint64(0xFFFFFFFF)
+                order.write(keys.astype(np.uint32))
+                del keys
+        np.save(temporary / "pdq-buffer-rows.npy", empty_words)
+        np.save(temporary / "pdq-buffer-ids.npy", empty_ids)
+        np.save(temporary / "pdq-buffer-alive.npy", np.zeros(0, dtype=bool))
+        meta = {
+            "format": FORMAT,
+            "flips": FLIPS,
+            "fixed_widths": None,
+            "segments": {"main": list(widths)},
+            "next_id": n,
+            "live": n,
+        }
+        (temporary / _META).write_text(json.dumps(meta))
+        _publish(temporary, target)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, mmap: bool = True) -> PdqIndex:
@@ -572,6 +637,50 @@ class PdqIndex:
                     int(position)
                 )
         return index
+
+
+class _NpyFile:
+    """A ``.npy`` file of a known dtype and shape, filled in order by plain writes."""
+
+    def __init__(self, path: Path, dtype: Any, shape: tuple[int, ...]) -> None:
+        self._dtype = np.dtype(dtype)
+        self._handle = open(path, "wb")  # noqa: SIM115 - closed by __exit__
+        header = {"descr": np.lib.format.dtype_to_descr(self._dtype), "fortran_order": False}
+        np.lib.format.write_array_header_1_0(self._handle, {**header, "shape": shape})
+        self._left = int(np.prod(shape, dtype=np.int64))
+
+    def write(self, array: npt.NDArray[Any]) -> None:
+        data = np.ascontiguousarray(array, dtype=self._dtype)
+        self._left -= data.size
+        if self._left < 0:
+            raise ValueError("more data than the file's shape holds")
+        self._handle.write(data.tobytes())
+
+    def __enter__(self) -> _NpyFile:
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        try:
+            if kind is None and self._left:
+                raise ValueError(f"{self._left} elements short of the file's shape")
+        finally:
+            self._handle.close()
+
+
+def _publish(temporary: Path, target: Path) -> None:
+    """Make the directory ``temporary`` the directory ``target``: its files on disk first,
+    then renamed into place, so a reader sees the old index or the new one, never half."""
+    for file in temporary.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+    previous = target.with_name(f".{target.name}.{os.getpid()}.old")
+    try:
+        if target.exists():
+            target.rename(previous)
+        temporary.rename(target)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 def _check_shapes(tables: _Tables) -> None:
