@@ -32,6 +32,8 @@ def feed_list(member: Member) -> list[dict[str, Any]]:
                 "industry_classes": feed.industry_classes or [],
                 "content_types": feed.content_types or [],
                 "baseline_only": feed.baseline_only,
+                "framework": feed.framework,
+                "classes": feed.classes or [],
                 "filter": FeedFilter.of(feed).describe(),
                 "version": manifest.version if manifest else 0,
                 "entry_count": feed.entry_count if published else 0,
