@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from hashsync_client.algorithms import ALGORITHMS, parse_any
-from hashsync_client.format import ALGORITHM_IDS, Grading, decode_grading
+from hashsync_client.classes import FeedFramework, feed_frameworks
+from hashsync_client.format import ALGORITHM_IDS, Grading
 from hashsync_client.pdqindex import PdqIndex
 from hashsync_client.store import Store
 
@@ -40,6 +41,10 @@ class Match:
     value: str  # the list entry, canonical text
     distance: int  # 0 for exact matches
     grading: Grading
+    # The feed's grading framework (classes.FeedFramework) and the entry's class in it.
+    framework: str = "uk"
+    framework_version: int | None = None
+    klass: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +53,9 @@ class Match:
             "value": self.value,
             "distance": self.distance,
             **self.grading._asdict(),
+            "framework": self.framework,
+            "framework_version": self.framework_version,
+            "class": self.klass,
         }
 
 
@@ -130,6 +138,7 @@ class Lookup:
             raise ValueError("the PDQ distance is 0..256 bits")
         self._store = store
         self._feeds = store.feed_ids(feeds)
+        self._frameworks = feed_frameworks(store.feeds())
         self._pdq_distance = pdq_distance
         self._pdq_min_quality = pdq_min_quality
         self._pdq: tuple[PdqIndex, npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
@@ -146,20 +155,27 @@ class Lookup:
         rows = self._store.find_exact(list(self._feeds), ALGORITHM_IDS[algorithm], [value])
         canonical = ALGORITHMS[algorithm].canonical
         return [
-            Match(self._feeds[feed], algorithm, canonical(found), 0, decode_grading(grading))
+            self._match(self._feeds[feed], algorithm, canonical(found), 0, grading)
             for feed, found, grading in rows
         ]
+
+    def _match(self, feed: str, algorithm: str, value: str, distance: int, code: int) -> Match:
+        framework = self._frameworks.get(feed) or FeedFramework.of_manifest(None)
+        grading, klass = framework.read(int(code))
+        return Match(
+            feed, algorithm, value, distance, grading, framework.slug, framework.version, klass
+        )
 
     def _near_pdq(self, value: bytes) -> list[Match]:
         index, feeds, gradings = self._pdq_index()
         rows, distances = index.within(value, self._pdq_distance)  # nearest first
         return [
-            Match(
+            self._match(
                 self._feeds[int(feeds[row])],
                 "pdq",
                 index.value(int(row)).hex(),
                 int(distance),
-                decode_grading(int(gradings[row])),
+                int(gradings[row]),
             )
             for row, distance in zip(rows, distances, strict=True)
         ]
