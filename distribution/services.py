@@ -60,7 +60,7 @@ def _framework_of(data: dict[str, Any]) -> dict[str, Any]:
         classes = []
     allowed = grader(slug).definition.classes
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise InvalidInput("classes must be a list of strings (empty for any).", code="invalid")
+        raise InvalidInput("classes must be a list of strings (empty for any).")
     unknown = sorted(set(classes) - set(allowed))
     if unknown:
         shown = ", ".join(v if len(v) <= 16 else f"<{len(v)} characters>" for v in unknown[:5])
