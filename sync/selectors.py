@@ -106,7 +106,7 @@ def match_results(
         match = {"feed": feed, "value": listed, "distance": distance}
         grading, index = split_code(code)
         framework = frameworks[feed]
-        classed = (
+        classed: dict[str, Any] = (
             {
                 "framework": "uk",
                 "framework_version": None,

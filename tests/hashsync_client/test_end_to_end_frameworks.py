@@ -74,7 +74,9 @@ class Member:
             "HASHSYNC_CLIENT_CONFIG": str(home / "client.json"),
         }
         init = [CLIENT, "init", "--server", server, "--store", str(home / "store.sqlite3")]
-        for keyid in sorted(keys.current_keyring().root_keyids):
+        keyring = keys.current_keyring()
+        assert keyring is not None
+        for keyid in sorted(keyring.root_keyids):
             init += ["--root-keyid", keyid]
         subprocess.run(init, env=self.env, check=True, capture_output=True, timeout=60)
 
