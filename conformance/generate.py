@@ -206,17 +206,26 @@ def compress(body: bytes, *, content_size: bool = False, checksum: bool = True) 
     return compressor.compress(body)
 
 
-def header(kind: str, feed: str, start: int, end: int, count: int) -> bytes:
-    return canonical(
-        {
-            "feed": feed,
-            "format": 1,
-            "from_version": start,
-            "kind": kind,
-            "record_count": count,
-            "to_version": end,
-        }
-    )
+def header(
+    kind: str, feed: str, start: int, end: int, count: int, framework: dict | None = None
+) -> bytes:
+    """Format 1, or format 2 naming ``framework`` ({"slug", "version", "classes"}, §3.1)."""
+    doc: dict[str, Any] = {
+        "feed": feed,
+        "format": 1,
+        "from_version": start,
+        "kind": kind,
+        "record_count": count,
+        "to_version": end,
+    }
+    if framework is not None:
+        doc.update(
+            format=2,
+            framework=framework["slug"],
+            framework_version=framework["version"],
+            classes=framework["classes"],
+        )
+    return canonical(doc)
 
 
 def bundle(head: bytes, frame: bytes) -> bytes:
@@ -257,12 +266,17 @@ class History:
     signer: TestKey = ONLINE_1
     releases: list[Release] = field(default_factory=list)
     body_hook: BodyHook | None = None
+    # Format 2 (bundle-format.md §3.1): the framework the next release's bundles and manifest
+    # name; ``header_framework`` (when not ``SAME``) makes the bundle headers name another.
+    framework: dict[str, Any] | None = None
+    header_framework: Any = "SAME"
 
     def _bundle(self, kind: str, start: int, end: int, recs: list[Rec]) -> bytes:
         body = self.body_hook(kind, end, recs) if self.body_hook else None
         if body is None:
             body = compress(encode_body(recs))
-        return bundle(header(kind, self.feed, start, end, len(recs)), body)
+        named = self.framework if self.header_framework == "SAME" else self.header_framework
+        return bundle(header(kind, self.feed, start, end, len(recs), named), body)
 
     def release(
         self,
@@ -328,6 +342,8 @@ class History:
                 "size": len(newest_snapshot.snapshot),
             },
         }
+        if self.framework is not None:
+            manifest["framework"] = dict(self.framework)
         if edit:
             edit(manifest)
         signed = envelope(canonical(manifest), MANIFEST_TYPE, [signer or self.signer])
@@ -1444,6 +1460,89 @@ def unused_palette(rng: random.Random) -> Case:
         "refuse:bundle_format",
         "An md5 block whose palette [5, 6] leaves 6 unused.",
         rng,
+    )
+
+
+# --- format 2: a grading framework and each entry's class (bundle-format.md §3.1) ---------------
+
+BASELINE = {"slug": "interpol-baseline", "classes": ["yes", "no", "unassessed"]}
+
+
+def framework_history(rng: random.Random) -> tuple[History, Entries]:
+    """Version 1 in the framework's rules of version 1 (codes: class index * 630 + grading),
+    then version 2 under its rules of version 2, which move two entries to another class and
+    no grading."""
+    history = History("conformance-framework", framework={**BASELINE, "version": 1})
+    entries = {key: rng.randrange(3) * 630 + code for key, code in synthetic(rng, 12).items()}
+    history.release(entries)
+    history.framework = {**BASELINE, "version": 2}
+    moved = dict(entries)
+    for key in sorted(moved)[:2]:
+        moved[key] = (moved[key] + 630) % 1890
+    return history, moved
+
+
+@case
+def framework_regrade(rng: random.Random) -> Case:
+    history, moved = framework_history(rng)
+    history.release(moved)
+    return two_syncs(
+        "accept-format-2-class-only-regrade",
+        "accept",
+        "Format 2: a snapshot naming interpol-baseline version 1, then a delta under version 2 "
+        "whose two records keep their grading and change only their class.",
+        history,
+        1,
+    )
+
+
+@case
+def framework_mismatch(rng: random.Random) -> Case:
+    history, moved = framework_history(rng)
+    history.header_framework = {**BASELINE, "version": 1}
+    history.release(moved)
+    return two_syncs(
+        "refuse-format-2-header-names-another-rule-version",
+        "refuse:bundle_header",
+        "Format 2: the delta's header names the framework's rules of version 1 while its signed "
+        "manifest names version 2.",
+        history,
+        1,
+    )
+
+
+@case
+def framework_code_past_classes(rng: random.Random) -> Case:
+    def hook(kind: str, version: int, recs: list[Rec]) -> bytes | None:
+        first, *rest = sorted(recs, key=lambda r: (r.alg, r.value))
+        return compress(encode_body([Rec(first.alg, first.value, 0, 2 * 630), *rest]))
+
+    history = History(
+        "conformance-framework",
+        framework={"slug": "industry", "version": 1, "classes": ["A1", "unassessed"]},
+        body_hook=hook,
+    )
+    history.release({key: code % 1260 for key, code in synthetic(rng, 6).items()})
+    return one_sync(
+        "refuse-format-2-code-past-its-classes",
+        "refuse:bundle_format",
+        "Format 2 with two classes: a record's code 1260 names a third class.",
+        history,
+    )
+
+
+@case
+def framework_malformed(rng: random.Random) -> Case:
+    history = History(
+        "conformance-framework",
+        framework={"slug": "interpol-baseline", "version": 1, "classes": ["yes", "no"]},
+    )
+    history.release({key: code for key, code in synthetic(rng, 6).items()})
+    return one_sync(
+        "refuse-format-2-classes-without-unassessed",
+        "refuse:manifest_malformed",
+        "Format 2 whose framework's classes do not end with unassessed (manifest and header).",
+        history,
     )
 
 

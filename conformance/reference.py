@@ -38,6 +38,9 @@ LENGTHS = {1: 16, 2: 20, 3: 32, 4: 32, 5: 144}
 BLOCK = 65_536
 MAX_WINDOW = 8 << 20
 GRADINGS = 630
+# Format 2 (bundle-format.md §3.1): the framework a feed's classes are in.
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+CLASS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,15}")
 HEX64 = re.compile(r"[0-9a-f]{64}")
 FEED_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
@@ -256,6 +259,25 @@ MANIFEST_FIELDS = (
 )
 
 
+def framework_ok(slug: Any, version: Any, classes: Any) -> bool:
+    """A format-2 framework: slug, rule version, and 2-17 distinct classes, "unassessed" last."""
+    return (
+        isinstance(slug, str)
+        and bool(SLUG_RE.fullmatch(slug))
+        and is_int(version, 1)
+        and isinstance(classes, list)
+        and 2 <= len(classes) <= 17
+        and all(isinstance(c, str) and CLASS_RE.fullmatch(c) for c in classes)
+        and len(set(classes)) == len(classes)
+        and classes[-1] == "unassessed"
+    )
+
+
+def manifest_framework(m: dict[str, Any]) -> tuple[str, int, tuple[str, ...]] | None:
+    found = m.get("framework")
+    return None if found is None else (found["slug"], found["version"], tuple(found["classes"]))
+
+
 def check_fields(m: dict[str, Any]) -> None:
     if any(name not in m for name in MANIFEST_FIELDS) or m["type"] != "hashsync/manifest":
         raise ValueError("fields")
@@ -281,6 +303,12 @@ def check_fields(m: dict[str, Any]) -> None:
             raise ValueError(name)
         if ref[extra] > m["version"] or (bound == "<" and ref[extra] == m["version"]):
             raise ValueError(name)
+    if "framework" in m:
+        found = m["framework"]
+        if not isinstance(found, dict) or set(found) != {"slug", "version", "classes"}:
+            raise ValueError("framework")
+        if not framework_ok(found["slug"], found["version"], found["classes"]):
+            raise ValueError("framework")
 
 
 def signed_manifest(raw: bytes, keyring: Keyring) -> dict[str, Any]:
@@ -369,8 +397,13 @@ def max_body(count: int) -> int:
     return 1 + (-(-count // BLOCK) + 5) * 520 + count * 149
 
 
-def read_header(data: bytes, expected: tuple[str, str, int, int, int]) -> int:
-    """Check the header and its match with the step; return where the zstd frame starts."""
+def read_header(
+    data: bytes,
+    expected: tuple[str, str, int, int, int],
+    framework: tuple[str, int, tuple[str, ...]] | None,
+) -> tuple[int, int]:
+    """Check the header and its match with the step and with the framework its signed manifest
+    names; return where the zstd frame starts and how many codes a record may carry."""
     if len(data) < 8 or data[:4] != b"HSB1":
         raise Refused("bundle_format")
     size = int.from_bytes(data[4:8], "little")
@@ -382,19 +415,28 @@ def read_header(data: bytes, expected: tuple[str, str, int, int, int]) -> int:
     except ValueError:
         raise Refused("bundle_format") from None
     keys = {"format", "kind", "feed", "from_version", "to_version", "record_count"}
+    if isinstance(doc, dict) and doc.get("format") == 2 and type(doc["format"]) is int:
+        keys |= {"framework", "framework_version", "classes"}
     if not isinstance(doc, dict) or set(doc) != keys or canonical(doc) != text:
         raise Refused("bundle_format")
     numbers = (doc["from_version"], doc["to_version"], doc["record_count"])
-    if type(doc["format"]) is not int or doc["format"] != 1 or not all(map(is_int, numbers)):
+    if type(doc["format"]) is not int or doc["format"] not in (1, 2):
         raise Refused("bundle_format")
+    if not all(map(is_int, numbers)):
+        raise Refused("bundle_format")
+    named = None
+    if doc["format"] == 2:
+        if not framework_ok(doc["framework"], doc["framework_version"], doc["classes"]):
+            raise Refused("bundle_format")
+        named = (doc["framework"], doc["framework_version"], tuple(doc["classes"]))
     if not isinstance(doc["feed"], str) or not FEED_RE.fullmatch(doc["feed"]):
         raise Refused("bundle_format")
     kind, start, end = doc["kind"], doc["from_version"], doc["to_version"]
     if not ((kind == "snapshot" and start == 0) or (kind == "delta" and start < end)):
         raise Refused("bundle_format")
-    if (doc["feed"], kind, start, end, doc["record_count"]) != expected:
+    if (doc["feed"], kind, start, end, doc["record_count"]) != expected or named != framework:
         raise Refused("bundle_header")
-    return 8 + size
+    return 8 + size, GRADINGS * (len(named[2]) if named else 1)
 
 
 def window_size(frame: bytes) -> int:
@@ -464,8 +506,11 @@ def varints(column: bytes, n: int) -> list[int]:
     return values
 
 
-def records(body: bytes, kind: str, count: int) -> list[tuple[int, bytes, int, int]]:
-    """(algorithm id, value, op, grading) of every record, every check of §9 done."""
+def records(
+    body: bytes, kind: str, count: int, codes: int = GRADINGS
+) -> list[tuple[int, bytes, int, int]]:
+    """(algorithm id, value, op, code) of every record, every check of §9 done; a code is
+    below ``codes`` (630 in format 1, 630 per class in format 2)."""
     out: list[tuple[int, bytes, int, int]] = []
     reader = Body(body)
     previous: tuple[int, bytes] | None = None
@@ -484,7 +529,7 @@ def records(body: bytes, kind: str, count: int) -> list[tuple[int, bytes, int, i
         if not 1 <= k <= min(n, 255):
             raise Refused("bundle_format")
         palette = reader.u16s(k)
-        if max(palette) >= GRADINGS or len(set(palette)) != k:
+        if max(palette) >= codes or len(set(palette)) != k:
             raise Refused("bundle_format")
         ops = reader.take(n)
         if max(ops) > 3 or (kind == "snapshot" and any(ops)):
@@ -497,7 +542,7 @@ def records(body: bytes, kind: str, count: int) -> list[tuple[int, bytes, int, i
             raise Refused("bundle_format")  # an unused palette entry
         escapes = iter(reader.u16s(escaped))
         gradings = [palette[i] if i < k else next(escapes) for i in index]
-        if max(gradings) >= GRADINGS or any(op and g for op, g in zip(ops, gradings, strict=True)):
+        if max(gradings) >= codes or any(op and g for op, g in zip(ops, gradings, strict=True)):
             raise Refused("bundle_format")
         prefix = 0
         tail_size = LENGTHS[alg] - 4
@@ -613,7 +658,7 @@ def sync(case: Path, plan: dict[str, Any], now: datetime, held: Held, pins: dict
         if len(data) != step["size"] or hashlib.sha256(data).hexdigest() != step["sha256"]:
             raise Refused("bundle_mismatch")
         expected = (feed, step["kind"], step["from_version"], step["to_version"], count)
-        start = read_header(data, expected)
+        start, codes = read_header(data, expected, manifest_framework(m))
         body = decompress(data[start:], max_body(count))
         if step["kind"] == "snapshot":
             entries: dict[tuple[int, bytes], int] = {}
@@ -621,7 +666,7 @@ def sync(case: Path, plan: dict[str, Any], now: datetime, held: Held, pins: dict
         else:
             entries, lthash = dict(held.entries), LtHash()
             lthash.added, lthash.removed = held.lthash.added, held.lthash.removed
-        for alg, value, op, grading in records(body, step["kind"], count):
+        for alg, value, op, grading in records(body, step["kind"], count, codes):
             old = entries.pop((alg, value), None)
             if old is not None:
                 lthash.remove(alg, value, old)

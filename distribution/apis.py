@@ -41,10 +41,13 @@ class FeedFilterFields(serializers.Serializer):
     industry_classes = serializers.ListField(child=serializers.CharField())
     content_types = serializers.ListField(child=serializers.CharField())
     baseline_only = serializers.BooleanField()
+    framework = serializers.CharField()
+    classes = serializers.ListField(child=serializers.CharField())
 
 
 class FeedOutput(FeedFilterFields):
     active = serializers.BooleanField()
+    framework_version = serializers.IntegerField()
     version = serializers.IntegerField()
     entry_count = serializers.IntegerField()
     published = serializers.SerializerMethodField()
@@ -96,6 +99,10 @@ class FeedListApi(APIView):
             child=serializers.CharField(max_length=32), required=False, max_length=16
         )
         baseline_only = serializers.BooleanField(required=False, default=False)
+        framework = serializers.CharField(max_length=32, required=False)
+        classes = serializers.ListField(
+            child=serializers.CharField(max_length=32), required=False, max_length=16
+        )
 
     @extend_schema(
         operation_id="feeds_list",

@@ -72,6 +72,14 @@ class Feed(models.Model):
     industry_classes = models.JSONField(default=list, blank=True)
     content_types = models.JSONField(default=list, blank=True)
     baseline_only = models.BooleanField(default=False)
+    # The grading framework (hashlist.Framework slug) the feed delivers classes in, and the
+    # classes of it the feed admits (empty: any). uk feeds are bundle format 1, every other
+    # framework's format 2 (distribution.framework_grading).
+    framework = models.SlugField(max_length=32, default="uk")
+    classes = models.JSONField(default=list, blank=True)
+    # The framework rule version the feed's published state reflects (0: not yet published).
+    # A release regrades the feed when the framework has a newer one (distribution.regrade).
+    framework_version = models.PositiveIntegerField(default=0)
     # Decided by the filter above when the feed is created (FeedManager.create); True unless
     # the feed's algorithms exclude PhotoDNA, so a feed created otherwise asks for the licence.
     carries_photodna = models.BooleanField(default=True)

@@ -10,8 +10,10 @@ from django.db import IntegrityError, transaction
 
 from audit.services import audit_record
 from distribution import selectors
+from distribution.framework_grading import FORMAT_1_FRAMEWORK, grader
 from distribution.models import BundleObject, Feed
 from distribution.tasks import schedule_release_cut
+from hashlist.models import Framework
 from hashlist.services import User, require_permission
 from hashsync.errors import Conflict, InvalidInput, NotFound
 from hashsync.validation import clean_name, clean_text
@@ -40,8 +42,39 @@ def _subset(field: str, values: Any, allowed: Iterable[str]) -> list[str]:
     return sorted(set(values), key=list(allowed).index)
 
 
+def _framework_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The feed's framework (default uk) and the classes of it the feed admits, checked
+    against the framework's newest rules."""
+    slug = data.get("framework")
+    if slug in (None, ""):
+        slug = FORMAT_1_FRAMEWORK
+    if not isinstance(slug, str) or not Framework.objects.filter(slug=slug[:64]).exists():
+        known = ", ".join(Framework.objects.order_by("slug").values_list("slug", flat=True))
+        shown = repr(slug) if isinstance(slug, str) and len(slug) <= 32 else "that value"
+        raise InvalidInput(
+            f"framework: {shown} is not a grading framework; expected one of {known}.",
+            code="unknown_framework",
+        )
+    classes = data.get("classes")
+    if classes is None:
+        classes = []
+    allowed = grader(slug).definition.classes
+    if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+        raise InvalidInput("classes must be a list of strings (empty for any).")
+    unknown = sorted(set(classes) - set(allowed))
+    if unknown:
+        shown = ", ".join(v if len(v) <= 16 else f"<{len(v)} characters>" for v in unknown[:5])
+        raise InvalidInput(
+            f"classes: {shown} not a class of {slug}; expected any of {', '.join(allowed)}.",
+            code="unknown_class",
+            details={"framework": slug, "classes": list(allowed)},
+        )
+    return {"framework": slug, "classes": sorted(set(classes), key=list(allowed).index)}
+
+
 def feed_filter_of(data: dict[str, Any]) -> dict[str, Any]:
     return {
+        **_framework_of(data),
         "algorithms": _subset("algorithms", data.get("algorithms"), ALGORITHMS),
         "categories": _subset("categories", data.get("categories"), CATEGORIES),
         "age_groups": _subset("age_groups", data.get("age_groups"), AGE_GROUPS),

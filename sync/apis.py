@@ -436,6 +436,11 @@ class SyncMatchApi(MemberApi):
                                         "value": serializers.CharField(),
                                         "distance": serializers.IntegerField(),
                                         **_GRADING_FIELDS,
+                                        "framework": serializers.CharField(),
+                                        "framework_version": serializers.IntegerField(
+                                            allow_null=True
+                                        ),
+                                        "class": serializers.CharField(),
                                     },
                                 )
                             ),

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from distribution.feeds import FeedFilter
+from distribution.framework_grading import feed_framework
 from distribution.models import BundleObject
 from distribution.plans import state_digest_of
 from distribution.selectors import manifest_latest
 from hashsync_client.algorithms import get_algorithm
-from hashsync_client.format import decode_grading
+from hashsync_client.format import decode_grading, split_code
 from members import selectors as member_selectors
 from members.models import Feedback, Member
 from sync.matcher import PDQ, matcher_for
@@ -32,6 +33,8 @@ def feed_list(member: Member) -> list[dict[str, Any]]:
                 "industry_classes": feed.industry_classes or [],
                 "content_types": feed.content_types or [],
                 "baseline_only": feed.baseline_only,
+                "framework": feed.framework,
+                "classes": feed.classes or [],
                 "filter": FeedFilter.of(feed).describe(),
                 "version": manifest.version if manifest else 0,
                 "entry_count": feed.entry_count if published else 0,
@@ -61,7 +64,9 @@ def lookup_results(member: Member, pairs: list[tuple[str, bytes]]) -> list[dict[
     results = []
     for algorithm, value in pairs:
         rows = found.get((algorithm, value), [])
-        grading = decode_grading(rows[0].grading) if rows else None
+        # A format-2 feed's code also carries the entry's class (split_code); the grading is
+        # the same in every feed.
+        grading = decode_grading(split_code(rows[0].grading)[0]) if rows else None
         results.append(
             {
                 "algorithm": algorithm,
@@ -85,6 +90,7 @@ def match_results(
     nearest first — PDQ within ``threshold`` bits (the exact index of ``sync.matcher``), every
     other algorithm exactly. A feed the member may not receive is never searched."""
     feeds = member_selectors.entitled_feeds(member)
+    frameworks = {feed.name: feed_framework(feed) for feed in feeds}
     results: list[dict[str, Any]] = [
         {
             "algorithm": algorithm,
@@ -98,7 +104,24 @@ def match_results(
     def found(position: int, feed: str, algorithm: str, value: bytes, distance: int, code: int):
         listed = get_algorithm(algorithm).canonical(value)
         match = {"feed": feed, "value": listed, "distance": distance}
-        results[position]["matches"].append({**match, **decode_grading(code)._asdict()})
+        grading, index = split_code(code)
+        framework = frameworks[feed]
+        classed: dict[str, Any] = (
+            {
+                "framework": "uk",
+                "framework_version": None,
+                "class": decode_grading(grading).category,
+            }
+            if framework is None
+            else {
+                "framework": framework.slug,
+                "framework_version": framework.version,
+                "class": framework.classes[index],
+            }
+        )
+        results[position]["matches"].append(
+            {**match, **decode_grading(grading)._asdict(), **classed}
+        )
 
     exact = [(i, pair) for i, pair in enumerate(pairs) if pair[0] != PDQ]
     rows = member_selectors.feed_entries_for([f.pk for f in feeds], [p for _, p in exact])

@@ -7,13 +7,20 @@ from collections.abc import Iterable
 
 from distribution.models import BundleObject
 from distribution.storage import bundle_storage
-from hashsync_client.format import BundleInfo, Record, write_bundle
+from hashsync_client.format import BundleInfo, FrameworkRef, Record, write_bundle
 
 
 def store_bundle(
-    records: Iterable[Record], *, kind: str, feed: str, from_version: int, to_version: int
+    records: Iterable[Record],
+    *,
+    kind: str,
+    feed: str,
+    from_version: int,
+    to_version: int,
+    framework: FrameworkRef | None = None,
 ) -> BundleInfo:
-    """Encode records into a temporary file and store it under its SHA-256."""
+    """Encode records into a temporary file and store it under its SHA-256 (bundle format 2,
+    naming ``framework``, when one is given; format 1 otherwise)."""
     with tempfile.TemporaryFile() as handle:
         info = write_bundle(
             handle,
@@ -22,6 +29,7 @@ def store_bundle(
             from_version=from_version,
             to_version=to_version,
             records=records,
+            framework=framework,
         )
         bundle_storage().put(handle, sha256=info.sha256, size=info.size)
     return info

@@ -25,8 +25,10 @@ from django.utils import timezone
 from audit.selectors import audit_object_ids
 from audit.services import audit_record
 from distribution import keys
-from distribution.feeds import FeedFilter, Key, records_in_feed, removal_reason
+from distribution.feeds import FeedFilter, Key, records_in_feed, removal_reason, state_keys
+from distribution.framework_grading import grader, latest_version
 from distribution.models import Feed, FeedEntry, FeedVersion, Release
+from distribution.regrade import changed_entries, changed_groups, regrade_records
 from distribution.releases.bundles import index_bundle, store_bundle
 from distribution.releases.lock import lock_release_state
 from distribution.releases.manifests import manifest_publish
@@ -75,9 +77,17 @@ def _net_effect(feed_filter: FeedFilter, changes: Sequence[Change]) -> dict[Key,
     final: dict[Key, tuple] = {}
     for change in changes:
         state_after = change.state_after
-        before = records_in_feed(feed_filter, change.state_before)
+        # Every key the entry had is a candidate removal, not only those the filter admitted
+        # before: under new rules (a regrade in this release) "before" is judged by the new
+        # rules, and a key the old rules put on the feed must still come off. A removal is
+        # only taken for a key that is on the feed now (_cut_feed).
+        before = {
+            key
+            for name, key in state_keys(change.state_before)
+            if feed_filter.admits_algorithm(name)
+        }
         after = records_in_feed(feed_filter, state_after)
-        for key in before.keys() - after.keys():
+        for key in before - after.keys():
             final[key] = (None, removal_reason(key, state_after), change.entry_id)
         for key, code in after.items():
             final[key] = (code, None, change.entry_id)
@@ -89,10 +99,27 @@ def _element(key: Key, grading: int) -> bytes:
 
 
 def _cut_feed(
-    feed: Feed, changes: Sequence[Change], version: int, signer: SigningKey, now: dt.datetime
+    feed: Feed,
+    changes: Sequence[Change],
+    version: int,
+    signer: SigningKey,
+    now: dt.datetime,
+    regrades: _Regrades,
 ) -> bool:
-    final = _net_effect(FeedFilter.of(feed), changes)
-    if not final:
+    newest = regrades.newest(feed.framework)
+    feed_filter = FeedFilter.of(feed, framework_version=newest)
+    final = _net_effect(feed_filter, changes)
+    rules_changed = feed.framework_version != newest
+    # 0: a feed published before it recorded its rule version (tests that set populated_at).
+    old = feed.framework_version or newest
+    if old != newest:
+        # The framework's rules changed since the feed was published: the entries whose class
+        # moved get their new records, unless a change of this release already gave them.
+        for key, effect in regrade_records(
+            feed_filter, regrades.entries(feed.framework, old, newest)
+        ).items():
+            final.setdefault(key, effect)
+    if not final and not rules_changed:
         return False
     current = _current_members(feed, final.keys())
     upserts: dict[Key, tuple[int, int]] = {}
@@ -104,8 +131,16 @@ def _cut_feed(
                 removals[key] = reason
         elif member is None or member.grading != code:
             upserts[key] = (code, entry_id)
+    framework = feed_filter.grader.ref
     if not upserts and not removals:
-        return False
+        if rules_changed and framework is None:
+            # A format-1 feed names no rule version: nothing for members to learn.
+            feed.framework_version = newest
+            feed.save(update_fields=["framework_version"])
+        if not rules_changed or framework is None:
+            return False
+        # A format-2 feed's manifest names its rule version: publish the new one, even with
+        # no record changed (an empty delta).
 
     digest = LtHash16(bytes(feed.lthash))
     digest.remove(_element(k, current[k].grading) for k in (*removals, *upserts) if k in current)
@@ -130,7 +165,12 @@ def _cut_feed(
         key=lambda r: (ALGORITHM_IDS[r.algorithm], r.value),
     )
     info = store_bundle(
-        records, kind="delta", feed=feed.name, from_version=feed.version, to_version=version
+        records,
+        kind="delta",
+        feed=feed.name,
+        from_version=feed.version,
+        to_version=version,
+        framework=framework,
     )
     index_bundle(info, "delta")
     count = feed.entry_count - len(removals) + sum(1 for k in upserts if k not in current)
@@ -145,9 +185,38 @@ def _cut_feed(
         delta_records=info.record_count,
     )
     feed.version, feed.entry_count, feed.lthash = version, count, digest.state()
-    feed.save(update_fields=["version", "entry_count", "lthash"])
+    feed.framework_version = newest
+    feed.save(update_fields=["version", "entry_count", "lthash", "framework_version"])
     manifest_publish(feed, signer=signer, now=now)
     return True
+
+
+class _Regrades:
+    """Per cut: each framework's newest rule version, and the entries a rule change moves
+    (computed once per framework and pair of versions, shared by the feeds in it)."""
+
+    def __init__(self) -> None:
+        self._newest: dict[str, int] = {}
+        self._entries: dict[tuple[str, int, int], list[tuple[int, EntryState]]] = {}
+
+    def newest(self, slug: str) -> int:
+        if slug not in self._newest:
+            self._newest[slug] = latest_version(slug)
+        return self._newest[slug]
+
+    def entries(self, slug: str, old: int, new: int) -> list[tuple[int, EntryState]]:
+        key = (slug, old, new)
+        if key not in self._entries:
+            groups = changed_groups(slug, grader(slug, old), grader(slug, new))
+            self._entries[key] = list(changed_entries(groups))
+        return self._entries[key]
+
+
+def _stale_frameworks() -> bool:
+    """Whether a published feed's rules are older than its framework's newest."""
+    feeds = Feed.objects.filter(active=True, populated_at__isnull=False)
+    pairs = set(feeds.values_list("framework", "framework_version"))
+    return any(version != latest_version(slug) for slug, version in pairs)
 
 
 def _entry_states() -> Iterator[tuple[int, EntryState]]:
@@ -160,7 +229,8 @@ def _entry_states() -> Iterator[tuple[int, EntryState]]:
 def _populate_feed(feed: Feed, version: int, signer: SigningKey, now: dt.datetime) -> None:
     """First publication of a new feed: its membership over the whole list (a one-off O(list)
     scan), published as version ``version`` with a snapshot and no delta."""
-    feed_filter = FeedFilter.of(feed)
+    newest = latest_version(feed.framework)
+    feed_filter = FeedFilter.of(feed, framework_version=newest)
     digest = LtHash16()
     batch: list[FeedEntry] = []
     count = 0
@@ -189,7 +259,12 @@ def _populate_feed(feed: Feed, version: int, signer: SigningKey, now: dt.datetim
     # encoder fails half-way and the generator is caught in a traceback's reference cycle.
     with contextlib.closing(feed_rows(feed.pk)) as rows:
         info = store_bundle(
-            rows, kind="snapshot", feed=feed.name, from_version=0, to_version=version
+            rows,
+            kind="snapshot",
+            feed=feed.name,
+            from_version=0,
+            to_version=version,
+            framework=feed_filter.grader.ref,
         )
     index_bundle(info, "snapshot")
     FeedVersion.objects.create(
@@ -202,8 +277,10 @@ def _populate_feed(feed: Feed, version: int, signer: SigningKey, now: dt.datetim
         snapshot_size=info.size,
     )
     feed.version, feed.entry_count, feed.lthash = version, count, digest.state()
-    feed.populated_at = now
-    feed.save(update_fields=["version", "entry_count", "lthash", "populated_at"])
+    feed.populated_at, feed.framework_version = now, newest
+    feed.save(
+        update_fields=["version", "entry_count", "lthash", "populated_at", "framework_version"]
+    )
     manifest_publish(feed, signer=signer, now=now)
 
 
@@ -266,9 +343,10 @@ def release_cut(*, max_changes: int | None = None) -> Release | None:
             last = changes[-1]
             changes += approved.filter(proposal_id=last.proposal_id, id__gt=last.pk).order_by("id")
         new_feeds = list(Feed.objects.filter(active=True, populated_at__isnull=True).order_by("id"))
-        if not changes and not new_feeds:
+        if not changes and not new_feeds and not _stale_frameworks():
             return None
         signer = keys.online_signing_key()
+        regrades = _Regrades()
         version = state.last_version + 1
         now = timezone.now()
         for feed in new_feeds:
@@ -278,7 +356,7 @@ def release_cut(*, max_changes: int | None = None) -> Release | None:
         touched = [feed.name for feed in new_feeds] + [
             feed.name
             for feed in Feed.objects.filter(active=True, populated_at__lt=now).order_by("id")
-            if _cut_feed(feed, changes, version, signer, now)
+            if _cut_feed(feed, changes, version, signer, now, regrades)
         ]
         ids = [c.pk for c in changes]
         for start in range(0, len(ids), QUERY_CHUNK):

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from distribution import keys, selectors
+from distribution.framework_grading import feed_framework
 from distribution.models import Feed, FeedVersion, Manifest
 from distribution.releases.lock import lock_release_state
 from hashsync_client.signing import (
@@ -61,6 +62,7 @@ def manifest_payload(feed: Feed, *, now: dt.datetime, previous: Manifest | None)
         state_digest=latest.state_digest,
         delta=delta,
         snapshot=snapshot_ref,
+        framework=feed_framework(feed),
     )
 
 

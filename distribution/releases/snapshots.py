@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from distribution import keys
+from distribution.framework_grading import feed_framework
 from distribution.models import Feed, FeedEntry, FeedVersion
 from distribution.releases.bundles import index_bundle, store_bundle
 from distribution.releases.lock import lock_release_state
@@ -87,6 +88,7 @@ def snapshot_build(*, feed_id: int) -> FeedVersion | None:
                 feed=feed.name,
                 from_version=0,
                 to_version=target.version,
+                framework=feed_framework(feed),
             )
         if info.record_count != target.entry_count:
             raise RuntimeError(

@@ -8,9 +8,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from distribution.framework_grading import feed_framework
 from distribution.models import Feed, FeedEntry
 from distribution.storage import bundle_storage
-from hashsync_client.format import ALGORITHM_IDS, Op, Record, decode_grading, read_bundle
+from hashsync_client.format import (
+    ALGORITHM_IDS,
+    FrameworkRef,
+    Op,
+    Record,
+    decode_grading,
+    read_bundle,
+    split_code,
+)
 from sync.stopncii.cursor import Clocked, Cursor, clocked_versions, locate
 
 PDQ = "pdq"
@@ -34,8 +43,15 @@ def _baseline(value: bool | None) -> str:
     return "unknown" if value is None else ("yes" if value else "no")
 
 
-def _listed(value: bytes, grading: int, ts: int) -> dict[str, Any]:
+def _listed(value: bytes, code: int, ts: int, framework: FrameworkRef | None) -> dict[str, Any]:
+    grading, index = split_code(code)
     g = decode_grading(grading)
+    # The entry's class in the feed's grading framework: named by a format-2 feed's bundles;
+    # a format-1 feed is in the UK framework, whose class is the category.
+    if framework is None:
+        slug, klass = "uk", g.category
+    else:
+        slug, klass = f"{framework.slug}:v{framework.version}", framework.classes[index]
     tags = [
         # Redundant with hashStatus for clients that read it; kept for the ones that do not
         # (threatexchange 1.2.x: see docs/sync-api.md).
@@ -47,6 +63,7 @@ def _listed(value: bytes, grading: int, ts: int) -> dict[str, Any]:
     ]
     if g.industry_class:
         tags.append(f"industry_class:{g.industry_class}")
+    tags += [f"framework:{slug}", f"class:{klass}"]
     return _record(value, ts, status="Active", feedback="Blocked", tags=tags)
 
 
@@ -68,9 +85,12 @@ def _record(
     }
 
 
-def _delta_pdq(feed: Feed, at: Clocked, *, after: bytes | None, limit: int) -> list[Record]:
+def _delta_pdq(
+    feed: Feed, at: Clocked, *, after: bytes | None, limit: int
+) -> tuple[list[Record], FrameworkRef | None]:
     """Up to ``limit`` PDQ records of version ``at``'s delta bundle with a value above
-    ``after``. A bundle is sorted by (algorithm id, value), so reading stops at its end of PDQ."""
+    ``after``, and the framework its header names (format 2; None: format 1). A bundle is
+    sorted by (algorithm id, value), so reading stops at its end of PDQ."""
     if not at.delta_sha256:
         raise RuntimeError(f"feed {feed.name} version {at.version} has no delta bundle")
     found: list[Record] = []
@@ -86,7 +106,7 @@ def _delta_pdq(feed: Feed, at: Clocked, *, after: bytes | None, limit: int) -> l
             found.append(record)
             if len(found) == limit:
                 break
-    return found
+    return found, header.framework
 
 
 @dataclass
@@ -107,7 +127,8 @@ def _snapshot_page(feed: Feed, at: Clocked, *, after: bytes | None, size: int, f
     batch = [
         (bytes(v), g) for v, g in rows.order_by("value").values_list("value", "grading")[: size + 1]
     ]
-    records = [_listed(value, grading, at.ts) for value, grading in batch[:size]]
+    framework = feed_framework(feed)
+    records = [_listed(value, grading, at.ts, framework) for value, grading in batch[:size]]
     if len(batch) > size:
         # Until the whole membership is served the client holds no version: a client that
         # stops here and resumes from ``floor`` starts the membership again.
@@ -140,11 +161,11 @@ def _delta_page(
         after = resume[1] if resume is not None and resume[0] == at.version else None
         # One record more than fits: it tells whether this version has more after the page.
         wanted = size + 1 - len(records)
-        found = _delta_pdq(feed, at, after=after, limit=wanted)
+        found, framework = _delta_pdq(feed, at, after=after, limit=wanted)
         fits = found[: wanted - 1] if len(found) == wanted else found
         for record in fits:
             if record.op == Op.UPSERT:
-                records.append(_listed(record.value, record.grading, at.ts))
+                records.append(_listed(record.value, record.grading, at.ts, framework))
             else:
                 records.append(_removed(record.value, record.op, at.ts))
         if fits:

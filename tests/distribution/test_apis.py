@@ -611,3 +611,55 @@ def test_pagination_walks_every_row_once(api, auditor, world, path):
             break
         after = page["next_after"]
     assert seen == everything["results"]
+
+
+# --- feeds in a grading framework ---------------------------------------------------------------
+
+
+def test_a_feed_names_its_framework_and_the_classes_it_admits(api, member_admin):
+    created = api(member_admin).post(
+        "/api/v1/feeds/",
+        {
+            "name": "md5-industry-a",
+            "algorithms": ["md5"],
+            "framework": "industry",
+            "classes": ["A2", "A1", "A1"],
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    # The classes in the framework's order, each once; the rule version is set when published.
+    assert (body["framework"], body["classes"], body["framework_version"]) == (
+        "industry",
+        ["A1", "A2"],
+        0,
+    )
+    plain = api(member_admin).post("/api/v1/feeds/", {"name": "md5-plain"}, format="json")
+    assert (plain.json()["framework"], plain.json()["classes"]) == ("uk", [])
+    event = AuditEvent.objects.filter(action="feed.create", object_id="md5-industry-a").get()
+    assert (event.after["framework"], event.after["classes"]) == ("industry", ["A1", "A2"])
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "says"),
+    [
+        ({"framework": "ukk"}, "unknown_framework", "expected one of"),
+        ({"framework": "a" * 33}, "invalid_input", "framework"),
+        ({"framework": "interpol-baseline", "classes": ["A"]}, "unknown_class", "yes, no"),
+        ({"classes": ["yes"]}, "unknown_class", "A, B, C"),  # uk by default
+        ({"framework": "industry", "classes": "A1"}, "invalid_input", "classes"),
+        ({"framework": "industry", "classes": ["unassessed"]}, "unknown_class", "A1"),
+    ],
+)
+def test_a_bad_framework_or_class_is_refused_and_nothing_is_created(
+    api, member_admin, body, code, says
+):
+    before = _last_seq()
+    response = api(member_admin).post(
+        "/api/v1/feeds/", {"name": "md5-refused", **body}, format="json"
+    )
+    error = assert_error(response, 400, code)
+    assert says in error["message"]
+    assert not Feed.objects.filter(name="md5-refused").exists()
+    assert _last_seq() == before

@@ -605,9 +605,15 @@ def test_wrong_record_count_is_refused(small_bundle):
             "canonical",
         ),
         (
+            # Format 2 needs its framework, rule version and classes (bundle-format.md §3.1).
             b'{"feed":"f","format":2,"from_version":0,"kind":"snapshot",'
             b'"record_count":0,"to_version":1}',
-            "unsupported bundle format 2",
+            "a format 2 header must have exactly the keys",
+        ),
+        (
+            b'{"feed":"f","format":3,"from_version":0,"kind":"snapshot",'
+            b'"record_count":0,"to_version":1}',
+            "unsupported bundle format 3",
         ),
         (
             b'{"extra":1,"feed":"f","format":1,"from_version":0,"kind":"snapshot",'

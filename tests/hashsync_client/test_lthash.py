@@ -12,7 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_LENGTHS, GRADING_COUNT
+from hashsync_client.format import (
+    ALGORITHM_IDS,
+    ALGORITHM_LENGTHS,
+    GRADING_COUNT,
+    MAX_FRAMEWORK_CLASSES,
+)
 from hashsync_client.lthash import BATCH, LTHASH_BYTES, LtHash16, element, row_elements
 
 hypothesis_settings = settings(database=None, deadline=None, max_examples=30)
@@ -161,7 +166,8 @@ def test_non_bytes_elements_are_refused():
         ("md5", bytes(15), 0, "16 bytes"),
         ("photodna", bytes(143), 0, "144 bytes"),
         ("md5", bytes(16), -1, "grading"),
-        ("md5", bytes(16), GRADING_COUNT, "grading"),
+        # A code: a grading, or a class index and a grading (format 2): at most 17 classes.
+        ("md5", bytes(16), GRADING_COUNT * MAX_FRAMEWORK_CLASSES, "grading"),
         ("md5", bytes(16), True, "grading"),
     ],
 )

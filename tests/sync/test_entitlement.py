@@ -53,6 +53,8 @@ def test_the_feed_list_names_only_the_members_own_feeds(world):
         "industry_classes": [],
         "content_types": [],
         "baseline_only": False,
+        "framework": "uk",
+        "classes": [],
         "filter": "md5",
         "version": current.version,
         "entry_count": 3,

@@ -106,6 +106,9 @@ def test_a_near_duplicate_pdq_hash_matches_with_its_distance_and_grading(pdq_wor
             "baseline": None,
             "industry_class": "",
             "content_type": "image",
+            "framework": "uk",
+            "framework_version": None,
+            "class": "A",
         }
     ]
     assert [(m["value"], m["distance"]) for m in third["matches"]] == [(pdq_world["md5"], 0)]

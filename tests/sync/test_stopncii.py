@@ -179,6 +179,9 @@ def test_a_new_subscriber_gets_exactly_the_feeds_pdq_hashes_with_their_grading_a
             "age_group:7-10",
             "baseline:unknown",
             "content_type:image",
+            # The class in the feed's framework: a format-1 feed is in the UK's.
+            "framework:uk",
+            "class:A",
         }
     # The timestamp stands for the version the feed was read at.
     created = FeedVersion.objects.get(feed__name=FEED, version=version).created_at

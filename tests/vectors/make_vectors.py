@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Write the bundle-format test vectors: snapshot.bin, delta.bin and vectors.json.
+"""Write the bundle-format test vectors: snapshot.bin, delta.bin (format 1), snapshot-v2.bin,
+delta-v2.bin (format 2) and vectors.json.
 
 Everything is synthetic: the hash values are bytes from a seeded PRNG, not hashes of anything.
 The same seed always gives the same records; with the same zstandard (libzstd) version it
@@ -28,9 +29,12 @@ from hashsync_client.format import (
     ALGORITHM_IDS,
     ALGORITHM_LENGTHS,
     GRADING_COUNT,
+    FrameworkRef,
     Op,
     Record,
+    classed_code,
     decode_grading,
+    split_code,
     write_bundle,
 )
 from hashsync_client.lthash import LtHash16, element
@@ -38,7 +42,12 @@ from hashsync_client.lthash import LtHash16, element
 HERE = Path(__file__).resolve().parent
 SEED = 20261125
 FEED = "synthetic-vectors"
-OWN_KEYS = ("about", "snapshot", "delta", "lthash")
+OWN_KEYS = ("about", "snapshot", "delta", "lthash", "format2")
+# Format 2 (docs/bundle-format.md §3.1): its own seed, so the format-1 files never change.
+SEED_V2 = 20261206
+FEED_V2 = "synthetic-vectors-v2"
+FRAMEWORK_V1 = FrameworkRef("interpol-baseline", 1, ("yes", "no", "unassessed"))
+FRAMEWORK_V2 = FrameworkRef("interpol-baseline", 2, ("yes", "no", "unassessed"))
 
 Key = tuple[int, bytes]
 
@@ -101,9 +110,55 @@ def _record_json(record: Record) -> dict[str, Any]:
     }
 
 
-def _bundle(name: str, records: list[Record], **header: Any) -> tuple[bytes, dict[str, Any]]:
+def build_records_v2() -> tuple[list[Record], list[Record]]:
+    """Format 2: (snapshot at version 1, delta 1 -> 2 under the rules of version 2). Two keys
+    keep their grading and change only their class, one is new, one is retracted."""
+    rng = random.Random(SEED_V2)  # synthetic test data, not a secret
+    classes = len(FRAMEWORK_V1.classes)
+    snapshot = [
+        Record(
+            name,
+            rng.randbytes(ALGORITHM_LENGTHS[name]),
+            Op.UPSERT,
+            classed_code(rng.randrange(GRADING_COUNT), rng.randrange(classes)),
+        )
+        for name in ("md5", "pdq")
+        for _ in range(4)
+    ]
+    snapshot.sort(key=_key)
+    first, second, third = rng.sample(snapshot, 3)
+
+    def reclassed(record: Record) -> Record:
+        grading, index = split_code(record.grading)
+        return Record(record.algorithm, record.value, Op.UPSERT, classed_code(grading, 2 - index))
+
+    delta = [
+        reclassed(first),
+        reclassed(second),
+        Record("md5", rng.randbytes(16), Op.UPSERT, classed_code(rng.randrange(630), 0)),
+        Record(third.algorithm, third.value, Op.RETRACTED, 0),
+    ]
+    delta.sort(key=_key)
+    return snapshot, delta
+
+
+def _record_json_v2(record: Record, framework: FrameworkRef) -> dict[str, Any]:
+    grading, index = split_code(record.grading)
+    described = {**_record_json(Record(record.algorithm, record.value, record.op, 0))}
+    described["grading"] = record.grading
+    described["grading_fields"] = None
+    if record.op is Op.UPSERT:
+        described["grading_code"] = grading
+        described["grading_fields"] = decode_grading(grading)._asdict()
+        described["class"] = framework.classes[index]
+    return described
+
+
+def _bundle(
+    name: str, records: list[Record], *, feed: str = FEED, **header: Any
+) -> tuple[bytes, dict[str, Any]]:
     out = io.BytesIO()
-    info = write_bundle(out, feed=FEED, records=records, **header)
+    info = write_bundle(out, feed=feed, records=records, **header)
     data = out.getvalue()
     header_length = int.from_bytes(data[4:8], "little")
     described = {
@@ -116,9 +171,52 @@ def _bundle(name: str, records: list[Record], **header: Any) -> tuple[bytes, dic
         .decompressobj()
         .decompress(data[8 + header_length :])
         .hex(),
-        "records": [_record_json(r) for r in records],
+        "records": [
+            _record_json(r)
+            if header.get("framework") is None
+            else _record_json_v2(r, header["framework"])
+            for r in records
+        ],
     }
     return data, described
+
+
+def generate_v2() -> tuple[dict[str, bytes], dict[str, Any]]:
+    snapshot, delta = build_records_v2()
+    snapshot_bytes, snapshot_json = _bundle(
+        "snapshot-v2.bin",
+        snapshot,
+        feed=FEED_V2,
+        kind="snapshot",
+        from_version=0,
+        to_version=1,
+        framework=FRAMEWORK_V1,
+    )
+    delta_bytes, delta_json = _bundle(
+        "delta-v2.bin",
+        delta,
+        feed=FEED_V2,
+        kind="delta",
+        from_version=1,
+        to_version=2,
+        framework=FRAMEWORK_V2,
+    )
+    before = LtHash16()
+    before.add(element(r.algorithm, r.value, r.grading) for r in snapshot)
+    state_after, after = apply_delta({_key(r): r for r in snapshot}, before, delta)
+    section = {
+        "about": (
+            "Bundle format 2 (docs/bundle-format.md §3.1): the header names the framework, "
+            "its rule version and classes; each code is class_index * 630 + grading code. "
+            f"SYNTHETIC (seed {SEED_V2})."
+        ),
+        "snapshot": snapshot_json,
+        "delta": delta_json,
+        "snapshot_digest": before.hexdigest(),
+        "after_delta_digest": after.hexdigest(),
+        "after_delta_entry_count": len(state_after),
+    }
+    return {"snapshot-v2.bin": snapshot_bytes, "delta-v2.bin": delta_bytes}, section
 
 
 def generate() -> tuple[dict[str, bytes], dict[str, Any]]:
@@ -167,7 +265,9 @@ def generate() -> tuple[dict[str, bytes], dict[str, Any]]:
             "after_delta_records": [_record_json(state_after[k]) for k in sorted(state_after)],
         },
     }
-    return {"snapshot.bin": snapshot_bytes, "delta.bin": delta_bytes}, sections
+    files_v2, format2 = generate_v2()
+    sections["format2"] = format2
+    return {"snapshot.bin": snapshot_bytes, "delta.bin": delta_bytes, **files_v2}, sections
 
 
 def dump_json(document: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_safe
 
 from distribution import overview
 from distribution.feeds import FeedFilter
+from distribution.framework_grading import FORMAT_1_FRAMEWORK
 from distribution.models import Feed
 from hashlist.models import AGE_GROUP_CHOICES, CONTENT_TYPE_CHOICES, INDUSTRY_CLASS_CHOICES
 from hashsync_client.algorithms import ALGORITHMS
@@ -30,7 +31,14 @@ def _labels(values: list[str], names: dict[str, str]) -> str:
 def filter_facts(feed: Feed) -> list[tuple[str, str]]:
     """The feed's filter field by field, as people read it ("any" where it does not filter)."""
     algorithms = {name: algo.label for name, algo in ALGORITHMS.items()}
+    version = f"rules version {feed.framework_version}" if feed.framework_version else "unpublished"
     return [
+        (
+            "Grading framework",
+            f"{feed.framework} ({version}; bundle format "
+            f"{1 if feed.framework == FORMAT_1_FRAMEWORK else 2})",
+        ),
+        (f"Classes ({feed.framework})", _labels(feed.classes or [], {}) or "any"),
         ("Algorithms", _labels(feed.algorithms, algorithms) or "any"),
         ("Categories", _labels(feed.categories, {}) or "any"),
         ("Age groups", _labels(feed.age_groups, dict(AGE_GROUP_CHOICES)) or "any"),

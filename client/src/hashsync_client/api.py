@@ -27,6 +27,7 @@ from typing import TextIO
 
 import httpx
 
+from hashsync_client.classes import FeedFramework
 from hashsync_client.config import Config, load_config
 from hashsync_client.errors import BadResponse, ClientError
 from hashsync_client.export import ExportSummary, export_entries
@@ -56,6 +57,10 @@ class FeedStatus:
     last_error: str | None
     stale: bool
     stale_reasons: tuple[str, ...]
+    # The grading framework the feed's classes are in (its manifest's; "uk", no version, for
+    # a bundle format 1 feed): hashsync_client.classes.
+    framework: str = "uk"
+    framework_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,7 @@ class HashsyncClient:
         statuses = []
         for state in self.store.feeds():
             reasons = feed_problems(state, now=now, max_age=stale_after)
+            framework = FeedFramework.of_stored(state.manifest)
             if state.withdrawn_at is None and (state.server_version or 0) > state.version:
                 reasons.append(
                     f"behind: the server announced version {state.server_version} at "
@@ -236,6 +242,8 @@ class HashsyncClient:
                     last_error=state.last_error,
                     stale=bool(reasons),
                     stale_reasons=tuple(reasons),
+                    framework=framework.slug,
+                    framework_version=framework.version,
                 )
             )
         return statuses

@@ -34,7 +34,7 @@ from hashsync_client.format import ALGORITHM_IDS, Block, BundleFormatError, read
 from hashsync_client.lthash import HelperFailed, LtHash16, LtHashSum
 from hashsync_client.plan import VerifiedStep
 from hashsync_client.progress import NullProgress, ProgressSink
-from hashsync_client.signing import canonical_json, manifest_sha256
+from hashsync_client.signing import canonical_json, manifest_framework, manifest_sha256
 from hashsync_client.store import FeedState, Store, timestamp, utc_now
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,14 @@ def apply_step(
                 f"{feed.name}: the bundle's header is for {header.kind} {header.feed} "
                 f"{header.from_version}->{header.to_version} with {header.record_count} records, "
                 f"not this step's (its signed count is {step.max_records})",
+                code="bundle_header",
+            )
+        # A format-2 bundle names the framework, rule version and classes its codes are in; the
+        # signed manifest must name the same (a format-1 bundle: no framework in either).
+        if header.framework != manifest_framework(step.manifest):
+            raise VerificationError(
+                f"{feed.name}: the bundle's grading framework is not the one its signed "
+                "manifest names",
                 code="bundle_header",
             )
         conn = store.conn

@@ -188,8 +188,14 @@ def status_line(item: Any) -> str:
     return (
         f"{item.feed}: version {item.version}, {item.entry_count} entries, "
         f"synced {item.synced_at or 'never'}, confirmed current {item.checked_at or 'never'}, "
-        f"{server}, digest {item.state_digest}, {state}"
+        f"{server}, digest {item.state_digest}, graded in {_framework_label(item)}, {state}"
     )
+
+
+def _framework_label(item: Any) -> str:
+    version = getattr(item, "framework_version", None)
+    slug = getattr(item, "framework", "uk")
+    return slug if version is None else f"{slug} v{version}"
 
 
 def print_query(query: Query) -> None:
@@ -206,7 +212,13 @@ def print_query(query: Query) -> None:
 
 def _match_text(match: Match) -> str:
     near = f" distance={match.distance}" if match.algorithm == "pdq" else ""
-    return f"{match.algorithm}{near}  feed={match.feed}  {grading_text(match.grading)}"
+    framework = match.framework + (
+        f" v{match.framework_version}" if match.framework_version is not None else ""
+    )
+    return (
+        f"{match.algorithm}{near}  feed={match.feed}  {framework} class={match.klass}  "
+        f"{grading_text(match.grading)}"
+    )
 
 
 def print_checks(checks: Sequence[Any], *, as_json: bool) -> None:

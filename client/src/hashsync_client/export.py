@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TextIO
 
 from hashsync_client.algorithms import ALGORITHMS
-from hashsync_client.format import ALGORITHM_NAMES, decode_grading
+from hashsync_client.classes import FeedFramework, feed_frameworks
+from hashsync_client.format import ALGORITHM_NAMES, GRADING_COUNT, decode_grading
 from hashsync_client.store import Store
 
 FORMATS = ("csv", "jsonl", "te")
@@ -34,6 +35,9 @@ CSV_COLUMNS = (
     "baseline",
     "industry_class",
     "content_type",
+    "framework",
+    "framework_version",
+    "class",
 )
 
 
@@ -66,19 +70,23 @@ def export_entries(
     if fmt == "te":
         return _write_te(store, out, list(feed_ids), te_all)
     rows = store.iter_entries(list(feed_ids))
+    frameworks = feed_frameworks(store.feeds())
     count = 0
     writer = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
     if writer is not None:
         writer.writerow(CSV_COLUMNS)
     for feed_id, number, value, code in rows:
         algorithm = ALGORITHM_NAMES[number]
-        grading = decode_grading(code)
+        name = feed_ids[feed_id]
+        framework = frameworks.get(name) or FeedFramework.of_manifest(None)
+        grading, klass = framework.read(code)
+        version = "" if framework.version is None else framework.version
         text = ALGORITHMS[algorithm].canonical(value)
         if writer is not None:
             baseline = "" if grading.baseline is None else str(grading.baseline).lower()
             writer.writerow(
                 (
-                    feed_ids[feed_id],
+                    name,
                     algorithm,
                     text,
                     grading.category,
@@ -86,11 +94,21 @@ def export_entries(
                     baseline,
                     grading.industry_class,
                     grading.content_type,
+                    framework.slug,
+                    version,
+                    klass,
                 )
             )
         else:
-            record = {"feed": feed_ids[feed_id], "algorithm": algorithm, "value": text}
-            out.write(json.dumps({**record, **grading._asdict()}, sort_keys=False) + "\n")
+            record = {"feed": name, "algorithm": algorithm, "value": text}
+            classed = {
+                "framework": framework.slug,
+                "framework_version": framework.version,
+                "class": klass,
+            }
+            out.write(
+                json.dumps({**record, **grading._asdict(), **classed}, sort_keys=False) + "\n"
+            )
         count += 1
     return ExportSummary(count, 0)
 
@@ -101,7 +119,7 @@ def _write_te(store: Store, out: TextIO, feed_ids: list[int], te_all: bool) -> E
     # Sorted by key across feeds, so a hash held by several feeds is written once.
     for number, value, code in store.iter_distinct(feed_ids):
         algorithm = ALGORITHM_NAMES[number]
-        signal_type = te_signal_type(algorithm, decode_grading(code).content_type)
+        signal_type = te_signal_type(algorithm, decode_grading(code % GRADING_COUNT).content_type)
         if signal_type is None:
             if not te_all:
                 skipped += 1

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from hashsync_client.algorithms import ALGORITHMS, parse_any
+from hashsync_client.classes import FeedFramework, feed_frameworks
 from hashsync_client.feedindex import FeedIndex, open_feed_index, query_words
-from hashsync_client.format import ALGORITHM_IDS, Grading, decode_grading
+from hashsync_client.format import ALGORITHM_IDS, Grading
 from hashsync_client.pdqindex import PdqIndex
 from hashsync_client.store import Store
 
@@ -43,6 +44,10 @@ class Match:
     value: str  # the list entry, canonical text
     distance: int  # 0 for exact matches
     grading: Grading
+    # The feed's grading framework (classes.FeedFramework) and the entry's class in it.
+    framework: str = "uk"
+    framework_version: int | None = None
+    klass: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +56,9 @@ class Match:
             "value": self.value,
             "distance": self.distance,
             **self.grading._asdict(),
+            "framework": self.framework,
+            "framework_version": self.framework_version,
+            "class": self.klass,
         }
 
 
@@ -133,6 +141,7 @@ class Lookup:
             raise ValueError("the PDQ distance is 0..256 bits")
         self._store = store
         self._feeds = store.feed_ids(feeds)
+        self._frameworks = feed_frameworks(store.feeds())
         self._pdq_distance = pdq_distance
         self._pdq_min_quality = pdq_min_quality
         self._pdq: dict[int, FeedIndex] | None = None
@@ -160,9 +169,16 @@ class Lookup:
         rows = self._store.find_exact(list(self._feeds), ALGORITHM_IDS[algorithm], [value])
         canonical = ALGORITHMS[algorithm].canonical
         return [
-            Match(self._feeds[feed], algorithm, canonical(found), 0, decode_grading(grading))
+            self._match(self._feeds[feed], algorithm, canonical(found), 0, grading)
             for feed, found, grading in rows
         ]
+
+    def _match(self, feed: str, algorithm: str, value: str, distance: int, code: int) -> Match:
+        framework = self._frameworks.get(feed) or FeedFramework.of_manifest(None)
+        grading, klass = framework.read(int(code))
+        return Match(
+            feed, algorithm, value, distance, grading, framework.slug, framework.version, klass
+        )
 
     def _near_pdq(self, values: Sequence[bytes]) -> list[list[Match]]:
         """The matches of each PDQ value, nearest first (ties: feed by name, then value)."""
@@ -177,9 +193,7 @@ class Lookup:
                 queries.tolist(), rows.tolist(), distances.tolist(), strict=True
             ):
                 value = index.value(row)
-                match = Match(
-                    name, "pdq", value.hex(), distance, decode_grading(index.grading(row))
-                )
+                match = self._match(name, "pdq", value.hex(), distance, int(index.grading(row)))
                 found[q].append((distance, position, value, match))
         return [[m for *_, m in sorted(each, key=lambda t: t[:3])] for each in found]
 

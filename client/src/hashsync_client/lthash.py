@@ -32,7 +32,16 @@ from typing import BinaryIO, Final
 import numpy as np
 import numpy.typing as npt
 
-from hashsync_client.format import ALGORITHM_IDS, ALGORITHM_LENGTHS, ALGORITHM_NAMES, GRADING_COUNT
+from hashsync_client.format import (
+    ALGORITHM_IDS,
+    ALGORITHM_LENGTHS,
+    ALGORITHM_NAMES,
+    GRADING_COUNT,
+    MAX_FRAMEWORK_CLASSES,
+)
+
+# A record's code: a grading code (format 1), or a class index and grading code (format 2).
+_CODE_COUNT = GRADING_COUNT * MAX_FRAMEWORK_CLASSES
 
 LTHASH_BYTES: Final = 2048
 LANES: Final = LTHASH_BYTES // 2
@@ -60,8 +69,8 @@ def element(algorithm: str, value: bytes, grading: int) -> bytes:
         raise ValueError(
             f"{algorithm} value must be {ALGORITHM_LENGTHS[algorithm]} bytes, got {len(value)}"
         )
-    if type(grading) is not int or not 0 <= grading < GRADING_COUNT:
-        raise ValueError(f"grading must be an integer 0..{GRADING_COUNT - 1}")
+    if type(grading) is not int or not 0 <= grading < _CODE_COUNT:
+        raise ValueError(f"grading must be an integer 0..{_CODE_COUNT - 1}")
     return bytes((number,)) + bytes(value) + grading.to_bytes(2, "big")
 
 

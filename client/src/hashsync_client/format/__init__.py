@@ -9,6 +9,9 @@ by ``(algorithm id, value)``; the first four bytes of each key are stored as a L
 from the previous key in the block, the rest raw. Both directions stream: the writer holds
 one block at a time, the reader one block plus the zstd window.
 
+Format 2 adds a grading framework to the header and each record's class to its code
+(``FrameworkRef``); readers read both formats.
+
 Modules: ``constants`` (what format 1 fixes, algorithm ids both ways), ``grading`` (the grading
 vocabulary and its codes), ``records`` (records and headers), ``columns`` (the column
 encodings), ``writer`` and ``reader``.
@@ -27,13 +30,17 @@ from hashsync_client.format.constants import (
     END_OF_BLOCKS,
     ESCAPE,
     FORMAT_VERSION,
+    FORMAT_VERSION_FRAMEWORK,
+    FORMAT_VERSIONS,
     KINDS,
     MAGIC,
+    MAX_FRAMEWORK_CLASSES,
     MAX_HEADER_BYTES,
     MAX_VERSION,
     MAX_WINDOW_BYTES,
     PALETTE_MAX,
     PREFIX_BYTES,
+    UNASSESSED,
     ZSTD_LEVEL,
     ZSTD_MAGIC,
 )
@@ -60,8 +67,11 @@ from hashsync_client.format.records import (
     BundleFormatError,
     BundleHeader,
     BundleInfo,
+    FrameworkRef,
     Op,
     Record,
+    classed_code,
+    split_code,
 )
 from hashsync_client.format.writer import write_bundle
 
@@ -77,30 +87,37 @@ __all__ = [
     "END_OF_BLOCKS",
     "ESCAPE",
     "FORMAT_VERSION",
+    "FORMAT_VERSIONS",
+    "FORMAT_VERSION_FRAMEWORK",
     "GRADING_COUNT",
     "GRADING_FIELDS",
     "GRADING_FIELD_NAMES",
     "INDUSTRY_CLASSES",
     "KINDS",
     "MAGIC",
+    "MAX_FRAMEWORK_CLASSES",
     "MAX_HEADER_BYTES",
     "MAX_VERSION",
     "MAX_WINDOW_BYTES",
     "PALETTE_MAX",
     "PREFIX_BYTES",
+    "UNASSESSED",
     "ZSTD_LEVEL",
     "ZSTD_MAGIC",
     "Block",
     "BundleFormatError",
     "BundleHeader",
     "BundleInfo",
+    "FrameworkRef",
     "Grading",
     "Op",
     "Record",
+    "classed_code",
     "decode_grading",
     "encode_grading",
     "read_bundle",
     "read_bundle_blocks",
     "read_bundle_bytes",
+    "split_code",
     "write_bundle",
 ]

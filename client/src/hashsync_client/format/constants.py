@@ -1,4 +1,4 @@
-"""Constants fixed by bundle format 1, and the algorithm ids it assigns (both directions)."""
+"""Constants fixed by bundle formats 1 and 2, and the algorithm ids they assign (both ways)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,13 @@ from typing import Final
 from hashsync_client.algorithms import ALGORITHMS
 
 MAGIC: Final = b"HSB1"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 1  # what a writer writes unless it is given a framework
+# Format 2 (docs/bundle-format.md §3.1): the header names a grading framework, its rule version
+# and its classes, and each record's code also carries the entry's class in that framework.
+FORMAT_VERSION_FRAMEWORK: Final = 2
+FORMAT_VERSIONS: Final = (FORMAT_VERSION, FORMAT_VERSION_FRAMEWORK)
+UNASSESSED: Final = "unassessed"  # the last class of every format-2 header
+MAX_FRAMEWORK_CLASSES: Final = 17  # a framework's 16 classes at most, then "unassessed"
 KINDS: Final = ("snapshot", "delta")
 MAX_HEADER_BYTES: Final = 4096
 BLOCK_RECORDS: Final = 65_536

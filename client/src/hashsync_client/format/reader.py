@@ -24,6 +24,7 @@ from hashsync_client.format.constants import (
     END_OF_BLOCKS,
     ESCAPE,
     FORMAT_VERSION,
+    FORMAT_VERSION_FRAMEWORK,
     MAGIC,
     MAX_HEADER_BYTES,
     MAX_WINDOW_BYTES,
@@ -31,16 +32,19 @@ from hashsync_client.format.constants import (
     PREFIX_BYTES,
     ZSTD_MAGIC,
 )
-from hashsync_client.format.grading import GRADING_COUNT, _short
+from hashsync_client.format.grading import _short
 from hashsync_client.format.records import (
     _HEADER_KEYS,
+    _HEADER_KEYS_V2,
     _OPS,
     BundleFormatError,
     BundleHeader,
+    FrameworkRef,
     Op,
     Record,
     _header_bytes,
     _header_problem,
+    framework_problem,
 )
 
 _FEED_CHUNK: Final = 1024  # compressed bytes per decompress() call: caps one call's output
@@ -197,9 +201,10 @@ class _BlockDecoder:
         if not 1 <= palette_size <= min(count, PALETTE_MAX):
             raise BundleFormatError(f"{where}: grading palette size {palette_size} impossible")
 
+        code_count = self._header.code_count
         palette = np.frombuffer(body.read(2 * palette_size, "a grading palette"), "<u2")
-        if palette.max() >= GRADING_COUNT:
-            raise BundleFormatError(f"{where}: grading code >= {GRADING_COUNT} in the palette")
+        if palette.max() >= code_count:
+            raise BundleFormatError(f"{where}: grading code >= {code_count} in the palette")
         if len(np.unique(palette)) != palette_size:
             raise BundleFormatError(f"{where}: grading palette repeats a code")
         ops = np.frombuffer(body.read(count, "an op column"), np.uint8)
@@ -222,8 +227,8 @@ class _BlockDecoder:
         gradings = palette.astype(np.int64)[np.where(escaped, 0, index)]
         if escaped_count:
             codes = np.frombuffer(body.read(2 * escaped_count, "a grading escape column"), "<u2")
-            if codes.max() >= GRADING_COUNT:
-                raise BundleFormatError(f"{where}: grading code >= {GRADING_COUNT}")
+            if codes.max() >= code_count:
+                raise BundleFormatError(f"{where}: grading code >= {code_count}")
             gradings[escaped] = codes
         if np.any((ops != Op.UPSERT) & (gradings != 0)):
             raise BundleFormatError(f"{where}: a removal has a grading other than 0")
@@ -269,10 +274,27 @@ def _read_header(inp: IO[bytes]) -> BundleHeader:
         document = json.loads(text.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         raise BundleFormatError("header is not ASCII JSON") from None
-    if not isinstance(document, dict) or set(document) != _HEADER_KEYS:
+    if not isinstance(document, dict) or "format" not in document:
         raise BundleFormatError(f"header must have exactly the keys {sorted(_HEADER_KEYS)}")
-    if type(document["format"]) is not int or document["format"] != FORMAT_VERSION:
-        raise BundleFormatError(f"unsupported bundle format {_short(document['format'])}")
+    version = document["format"]
+    if type(version) is not int or version not in (FORMAT_VERSION, FORMAT_VERSION_FRAMEWORK):
+        raise BundleFormatError(f"unsupported bundle format {_short(version)}")
+    keys = _HEADER_KEYS if version == FORMAT_VERSION else _HEADER_KEYS_V2
+    if set(document) != keys:
+        raise BundleFormatError(
+            f"a format {version} header must have exactly the keys {sorted(keys)}"
+        )
+    framework = None
+    if version == FORMAT_VERSION_FRAMEWORK:
+        classes = document.pop("classes")
+        framework = FrameworkRef(
+            document.pop("framework"),
+            document.pop("framework_version"),
+            tuple(classes) if isinstance(classes, list) else (),
+        )
+        problem = framework_problem(framework)
+        if problem:
+            raise BundleFormatError(f"bad header: {problem}")
     problem = _header_problem(
         document["kind"],
         document["feed"],
@@ -282,7 +304,7 @@ def _read_header(inp: IO[bytes]) -> BundleHeader:
     )
     if problem:
         raise BundleFormatError(f"bad header: {problem}")
-    header = BundleHeader(**document)
+    header = BundleHeader(**document, framework=framework)
     if _header_bytes(header) != text:
         raise BundleFormatError("header is not in canonical JSON form")
     return header

@@ -19,7 +19,6 @@ from hashsync_client.format.constants import (
     ALGORITHM_LENGTHS,
     BLOCK_RECORDS,
     END_OF_BLOCKS,
-    FORMAT_VERSION,
     MAGIC,
     PREFIX_BYTES,
     ZSTD_LEVEL,
@@ -29,10 +28,13 @@ from hashsync_client.format.records import (
     _OPS,
     BundleHeader,
     BundleInfo,
+    FrameworkRef,
     Op,
     Record,
     _header_bytes,
     _header_problem,
+    framework_problem,
+    header_format,
 )
 
 
@@ -63,9 +65,10 @@ def _compressor() -> zstandard.ZstdCompressor:
 class _BlockEncoder:
     """Checks and encodes records block by block into one zstd frame."""
 
-    def __init__(self, sink: _HashingWriter, *, kind: str) -> None:
+    def __init__(self, sink: _HashingWriter, *, kind: str, code_count: int = GRADING_COUNT) -> None:
         self._sink = sink
         self._snapshot = kind == "snapshot"
+        self._code_count = code_count
         self._zstd = _compressor().compressobj()
         self._previous: tuple[int, bytes] | None = None  # last key written
         self.count = 0
@@ -141,10 +144,10 @@ class _BlockEncoder:
         if self._snapshot and np.any(ops != Op.UPSERT):
             at = first + int(np.flatnonzero(ops != Op.UPSERT)[0])
             raise ValueError(f"record {at}: a snapshot holds only UPSERT records")
-        bad_grading = np.flatnonzero((gradings < 0) | (gradings >= GRADING_COUNT))
+        bad_grading = np.flatnonzero((gradings < 0) | (gradings >= self._code_count))
         if len(bad_grading):
             raise ValueError(
-                f"record {first + int(bad_grading[0])}: grading must be 0..{GRADING_COUNT - 1}"
+                f"record {first + int(bad_grading[0])}: grading must be 0..{self._code_count - 1}"
             )
         removal_graded = np.flatnonzero((ops != Op.UPSERT) & (gradings != 0))
         if len(removal_graded):
@@ -173,6 +176,7 @@ def write_bundle(
     to_version: int,
     records: Iterable[Record],
     record_count: int | None = None,
+    framework: FrameworkRef | None = None,
 ) -> BundleInfo:
     """Write a bundle of ``records`` to ``out``, holding one block in memory at a time.
 
@@ -185,22 +189,31 @@ def write_bundle(
     ``out`` at the end. Give ``record_count`` when known to stream straight to ``out``; if the
     records then do not number exactly that, ``ValueError`` is raised after bytes were written
     and ``out`` must be discarded (so must it after any error).
+
+    With ``framework`` the bundle is format 2: its header names the framework, and each
+    record's grading is a ``classed_code`` below ``framework.code_count``. Without it, format 1,
+    byte for byte as before format 2 existed.
     """
     count = 0 if record_count is None else record_count
     problem = _header_problem(kind, feed, from_version, to_version, count)
+    if problem is None and framework is not None:
+        problem = framework_problem(framework)
     if problem:
         raise ValueError(problem)
+    code_count = GRADING_COUNT if framework is None else framework.code_count
 
     def header(count: int) -> bytes:
         text = _header_bytes(
-            BundleHeader(FORMAT_VERSION, kind, feed, from_version, to_version, count)
+            BundleHeader(
+                header_format(framework), kind, feed, from_version, to_version, count, framework
+            )
         )
         return MAGIC + _u32(len(text)) + text
 
     sink = _HashingWriter(out)
     if record_count is not None:
         sink.write(header(record_count))
-        encoder = _BlockEncoder(sink, kind=kind)
+        encoder = _BlockEncoder(sink, kind=kind, code_count=code_count)
         _encode_records(encoder, records)
         if encoder.count != record_count:
             raise ValueError(
@@ -208,7 +221,7 @@ def write_bundle(
             )
     else:
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as spool:
-            encoder = _BlockEncoder(_HashingWriter(spool), kind=kind)
+            encoder = _BlockEncoder(_HashingWriter(spool), kind=kind, code_count=code_count)
             _encode_records(encoder, records)
             sink.write(header(encoder.count))
             spool.seek(0)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from hashsync_client.format.records import FrameworkRef
 from hashsync_client.signing.canonical import (
     _load_canonical_object,
     _require_aware,
@@ -70,11 +71,16 @@ def manifest_payload(
     state_digest: str,
     delta: DeltaRef | None,
     snapshot: SnapshotRef | None,
+    framework: FrameworkRef | None = None,
 ) -> dict[str, Any]:
     """The format-1 manifest, as the JSON object that ``sign_manifest`` signs and
     ``verify_manifest`` returns. Timestamps are written as whole UTC seconds
-    (``format_timestamp``); nothing is validated here, ``sign_manifest`` does that."""
-    return {
+    (``format_timestamp``); nothing is validated here, ``sign_manifest`` does that.
+
+    ``framework``: the grading framework and rule version of a feed published in bundle
+    format 2 (docs/bundle-format.md §3.1), as a ``framework`` member; a format-1 feed's
+    manifest has none, so its bytes are what they were before frameworks existed."""
+    payload = {
         "type": _MANIFEST_TYPE,
         "format": MANIFEST_FORMAT,
         "feed": feed,
@@ -87,11 +93,20 @@ def manifest_payload(
         "delta": None if delta is None else asdict(delta),
         "snapshot": None if snapshot is None else asdict(snapshot),
     }
+    if framework is not None:
+        payload["framework"] = framework.to_json()
+    return payload
 
 
 # What a received manifest must carry is what manifest_payload writes: its two constants, then
 # one field per parameter, named alike; delta and snapshot carry the fields of their refs.
-_MANIFEST_FIELDS = ("type", "format", *inspect.signature(manifest_payload).parameters)
+# ``framework`` is the one optional member (format-2 feeds only).
+_OPTIONAL_FIELDS = ("framework",)
+_MANIFEST_FIELDS = tuple(
+    name
+    for name in ("type", "format", *inspect.signature(manifest_payload).parameters)
+    if name not in _OPTIONAL_FIELDS
+)
 _DELTA_FIELDS = tuple(field.name for field in fields(DeltaRef))
 _SNAPSHOT_FIELDS = tuple(field.name for field in fields(SnapshotRef))
 
@@ -145,7 +160,15 @@ def _validate_manifest(manifest: Mapping[str, Any]) -> tuple[datetime, datetime]
             raise ValueError("snapshot.version must not exceed version")
         _require_sha256_hex(snapshot["sha256"], "snapshot.sha256")
         _require_int(snapshot["size"], "snapshot.size", 0)
+    if "framework" in manifest:
+        FrameworkRef.from_json(manifest["framework"])
     return issued_at, expires_at
+
+
+def manifest_framework(manifest: Mapping[str, Any]) -> FrameworkRef | None:
+    """The grading framework a (verified) manifest names, or None for a format-1 feed."""
+    data = manifest.get("framework")
+    return None if data is None else FrameworkRef.from_json(data)
 
 
 def manifest_sha256(manifest: Mapping[str, Any]) -> str:
