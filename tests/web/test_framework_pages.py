@@ -88,7 +88,9 @@ def test_sending_makes_a_proposal_and_the_review_page_shows_diff_impact_and_four
     assert "This rule change regrades 3 entries" in text
     assert "B A 3" in text  # the move: from B to A, three entries
     assert "synthetic test change" in text  # the changed rule's new source
-    assert review.context["impact_feeds"] is None  # the lead's merge adds the feeds count
+    # No feed is published here, so no member would receive a regrade, and the page says so.
+    assert review.context["impact_feeds"] == (0, 0, ())
+    assert "no member receives a regrade" in text
 
     signed_in(Client(), reviewer).post(
         reverse("web-proposal-approve", args=[proposal.pk]), {"approve-reason": "checked"}

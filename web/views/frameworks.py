@@ -17,6 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
+from distribution.regrade import regrade_impact
 from hashlist import framework_store, services
 from hashlist.framework_store import Current
 from hashlist.frameworks.facts import FACT_NAMES, FACTS, LABELS, UNKNOWN
@@ -232,6 +233,7 @@ def _preview(current: Current, proposed: Definition) -> dict[str, Any]:
         "classes_added": found.classes_added,
         "classes_removed": found.classes_removed,
         "impact": framework_store.rule_change_impact(old=current.definition, new=proposed),
+        "impact_feeds": regrade_impact(current.slug, proposed.to_json()),
     }
 
 

@@ -17,6 +17,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from distribution.regrade import regrade_impact
 from hashlist import framework_store, selectors, services
 from hashlist.changelog import EntryState
 from hashlist.frameworks.facts import LABELS, NEW_FACTS
@@ -99,10 +100,15 @@ def _framework_context(proposal: Proposal) -> dict[str, Any]:
             "classes_removed": found.classes_removed,
             "impact": framework_store.rule_change_impact(old=old, new=new),
         },
-        # FEEDS COUNT, added by the lead at merge: "in M feeds" from frame's
-        # regrade_impact(...) for this framework and rule change. The template
-        # (web/frameworks/_impact.html) shows it when this is not None.
-        "impact_feeds": None,
+        # What approving it releases: the entries regraded in the published feeds that
+        # deliver this framework — exactly what the releases after approval carry. Only
+        # for a proposal that can still be approved: once decided (or stale) the count
+        # would compare the current rules with themselves.
+        "impact_feeds": (
+            regrade_impact(slug, payload["definition"])
+            if proposal.status == ProposalStatus.PENDING and newest == base.version
+            else None
+        ),
     }
 
 

@@ -241,3 +241,26 @@ def test_a_change_of_facts_moves_an_entry_into_a_class_filtered_feed(world, anal
     assert _delta_entries("md5-baseline", release.version) == {_raw(value): (Op.REGRADED_OUT, 0)}
     interpol = _delta_entries("md5-interpol", release.version)
     assert split_code(interpol[_raw(value)][1])[1] == 1  # no
+
+
+def test_the_review_page_announces_the_regrades_a_rule_change_releases(world, analyst, reviewer):
+    import re
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.web.conftest import signed_in
+
+    proposal = services.proposal_framework(
+        actor=analyst,
+        framework="interpol-baseline",
+        definition=_baseline_any_origin(),
+        comment="synthetic test change",
+    )
+    page = signed_in(Client(), reviewer).get(reverse("web-proposal", args=[proposal.pk]))
+    assert page.status_code == 200
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.content.decode()))
+    # The figures regrade_impact gives (and the release then carries, test above).
+    assert "Members receive it: 1 entry regraded in 2 feeds ( md5-baseline , md5-interpol )" in (
+        text
+    )
