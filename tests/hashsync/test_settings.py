@@ -190,6 +190,9 @@ CONTROLLED = {
     "SECURE_SSL_REDIRECT",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
+    # Set while a browser test's Playwright lives in this worker (tests/browser/conftest.py);
+    # a deploy check in a child that inherited it fails with async.E001.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 }
 
 SHOW_SETTINGS = (
