@@ -10,24 +10,21 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from distribution import keys
-from distribution.models import Feed, FeedVersion
+from distribution.models import Feed
 from members.services import entitlement_revoke
 from tests.conftest import synthetic
 from tests.factories import member_with_token
+from tests.live import CLIENT, newest_version
 from tests.utils import wait_for
 from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-CLIENT = str(Path(sys.executable).parent / "hashsync-client")
 
 
 @pytest.fixture
@@ -46,15 +43,6 @@ def server(settings: Any) -> Iterator[str]:
 def worker() -> Iterator[Any]:
     with celery_worker() as running:
         yield running
-
-
-def _newest(feed: str, after: int) -> int | None:
-    return (
-        FeedVersion.objects.filter(feed__name=feed, version__gt=after)
-        .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
-    )
 
 
 def test_an_approval_reaches_the_client_and_its_retraction_is_acked_for_auditors(
@@ -88,7 +76,7 @@ def test_an_approval_reaches_the_client_and_its_retraction_is_acked_for_auditors
     assert created.status_code == 201, created.content
     approved = api(reviewer).post(f"/api/v1/proposals/{created.json()['id']}/approve/", {})
     assert approved.status_code == 200, approved.content
-    first = wait_for(lambda: _newest("md5-all", 0), what="the worker to publish the feed")
+    first = wait_for(lambda: newest_version("md5-all", 0), what="the worker to publish the feed")
 
     synced = client("sync", "--no-progress")
     assert synced.returncode == 0, synced.stderr
@@ -105,7 +93,7 @@ def test_an_approval_reaches_the_client_and_its_retraction_is_acked_for_auditors
     assert retract.status_code == 201, retract.content
     approve = api(reviewer).post(f"/api/v1/proposals/{retract.json()['id']}/approve/", {})
     assert approve.status_code == 200, approve.content
-    removed_in = wait_for(lambda: _newest("md5-all", first), what="the retraction's release")
+    removed_in = wait_for(lambda: newest_version("md5-all", first), what="the retraction's release")
 
     synced = client("sync", "--no-progress")
     assert synced.returncode == 0, synced.stderr

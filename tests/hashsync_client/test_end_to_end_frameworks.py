@@ -13,11 +13,7 @@ import copy
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,12 +24,11 @@ from distribution.regrade import regrade_impact
 from hashlist.frameworks.initial import FRAMEWORKS
 from tests.conftest import synthetic
 from tests.factories import member_with_token
+from tests.live import ClientProcess, newest_version
 from tests.utils import wait_for
 from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
-
-CLIENT = str(Path(sys.executable).parent / "hashsync-client")
 
 
 @pytest.fixture
@@ -54,36 +49,8 @@ def worker() -> Iterator[Any]:
         yield running
 
 
-def _newest(feed: str, after: int) -> int | None:
-    return (
-        FeedVersion.objects.filter(feed__name=feed, version__gt=after)
-        .order_by("-version")
-        .values_list("version", flat=True)
-        .first()
-    )
-
-
-class Member:
-    """One member's client: its own token, config and store, run as a separate process."""
-
-    def __init__(self, server: str, token: str, home: Path) -> None:
-        home.mkdir()
-        self.env = {
-            **os.environ,
-            "HASHSYNC_TOKEN": token,  # never on a command line
-            "HASHSYNC_CLIENT_CONFIG": str(home / "client.json"),
-        }
-        init = [CLIENT, "init", "--server", server, "--store", str(home / "store.sqlite3")]
-        keyring = keys.current_keyring()
-        assert keyring is not None
-        for keyid in sorted(keyring.root_keyids):
-            init += ["--root-keyid", keyid]
-        subprocess.run(init, env=self.env, check=True, capture_output=True, timeout=60)
-
-    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [CLIENT, *args], env=self.env, input=stdin, capture_output=True, text=True, timeout=120
-        )
+class Member(ClientProcess):
+    """One member's client, run as a separate process."""
 
     def sync(self) -> None:
         done = self.run("sync", "--no-progress")
@@ -149,7 +116,7 @@ def test_each_member_receives_a_new_image_in_its_own_framework_and_a_rule_change
         lambda: FeedVersion.objects.filter(feed__name="md5-baseline", entry_count=1).exists(),
         what="the first approval in the Baseline feed",
     )
-    published = {feed: _newest(feed, 0) or 0 for feed in ("md5-uk", "md5-baseline")}
+    published = {feed: newest_version(feed, 0) or 0 for feed in ("md5-uk", "md5-baseline")}
 
     uk.sync()
     ib.sync()
@@ -193,11 +160,12 @@ def test_each_member_receives_a_new_image_in_its_own_framework_and_a_rule_change
     approved = api(reviewer).post(f"/api/v1/proposals/{proposed.json()['id']}/approve/", {})
     assert approved.status_code == 200, approved.content
     regraded = wait_for(
-        lambda: _newest("md5-baseline", published["md5-baseline"]), what="the regrade release"
+        lambda: newest_version("md5-baseline", published["md5-baseline"]),
+        what="the regrade release",
     )
     delta = FeedVersion.objects.get(feed__name="md5-baseline", version=regraded)
     assert delta.delta_records == impact.entries  # exactly the announced regrade
-    assert _newest("md5-uk", published["md5-uk"]) is None  # another framework's feed
+    assert newest_version("md5-uk", published["md5-uk"]) is None  # another framework's feed
 
     ib.sync()
     [now_listed] = ib.lookup(undecided)

@@ -11,9 +11,7 @@ fork. Synthetic data only."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from distribution.releases.lock import lock_release_state
 from hashsync_client.tlog import parse_note, verifier_key, verify_log_signature
 from tests.conftest import synthetic
 from tests.factories import member_with_token
+from tests.live import CLIENT, ClientProcess
 from tests.utils import wait_for
 from tests.workers import celery_worker
 from transparency import services as log_services
@@ -36,7 +35,6 @@ from transparency.models import Witness as WitnessRow
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-CLIENT = str(Path(sys.executable).parent / "hashsync-client")
 FEED = "md5-all"
 EXIT_FORKED = 5
 
@@ -110,28 +108,12 @@ class WitnessProcess:
         self._out.close()
 
 
-class Member:
+class Member(ClientProcess):
     """One member machine: its own config, store and token; the real console script."""
 
     def __init__(self, name: str, home: Path, token: str, server: str) -> None:
         self.name = name
-        self.home = home
-        self.env = {
-            **os.environ,
-            "HASHSYNC_TOKEN": token,  # never on a command line
-            "HASHSYNC_CLIENT_CONFIG": str(home / "client.json"),
-        }
-        init = [CLIENT, "init", "--server", server, "--store", str(home / "store.sqlite3")]
-        keyring = keys.current_keyring()
-        assert keyring is not None
-        for keyid in sorted(keyring.root_keyids):
-            init += ["--root-keyid", keyid]
-        subprocess.run(init, env=self.env, check=True, capture_output=True, timeout=60)
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [CLIENT, *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
+        super().__init__(server, token, home)
 
     def forks(self) -> list[Path]:
         return sorted(self.home.glob("*.forks/fork-*.json"))
